@@ -1,0 +1,144 @@
+//! The bench-anchors workloads (`/work/shared/bench-anchors`) written against anyio's public
+//! API, so `run.sh` can run them side by side with the native tokio and smol versions.
+//!
+//! Usage: anyio-bench RUNTIME WORKLOAD [--reps N] [--warmup N]
+//!   RUNTIME:  anyio-tokio-mt | anyio-tokio-ct | anyio-smol-1 | anyio-smol-2
+//!   WORKLOAD: W1 | W4 | W7, plus W4d1 and W4d10 (W4 inside 1 or 10 nested cancel scopes)
+//!
+//! Prints one TSV line per measured run, like anchors-bench: `workload runtime rate unit
+//! work`. Exits with status 3 for a workload that has no anyio version yet (W2, W3, W4c, W5,
+//! W6) and with status 2, after a usage line, for bad arguments.
+//!
+//! Method, as in the anchors: the runtime is created once per process (one
+//! [`anyio::Runner::run`]), and each of the warmup + reps runs is a task started in a task
+//! group inside that run, which times the workload body itself; so on tokio-mt the body runs
+//! on a worker thread.
+
+mod workloads;
+
+use std::process::exit;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyio::{Backend, Runner, TaskGroup};
+
+use workloads::Workload;
+
+/// The runtime configurations, the same as the anchors' native ones.
+#[derive(Clone, Copy, Debug)]
+enum RuntimeKind {
+    /// tokio multi-thread runtime, 2 workers (anchors: `tokio-mt`).
+    TokioMt,
+    /// tokio current-thread runtime (anchors: `tokio-ct`).
+    TokioCt,
+    /// smol: one executor run by 1 or 2 threads (anchors: `smol-1`, `smol-2`).
+    Smol(usize),
+}
+
+impl RuntimeKind {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "anyio-tokio-mt" => Self::TokioMt,
+            "anyio-tokio-ct" => Self::TokioCt,
+            "anyio-smol-1" => Self::Smol(1),
+            "anyio-smol-2" => Self::Smol(2),
+            _ => return None,
+        })
+    }
+
+    fn runner(self) -> Runner {
+        match self {
+            Self::TokioMt => Runner::new(Backend::Tokio).worker_threads(2),
+            Self::TokioCt => Runner::new(Backend::Tokio).current_thread(),
+            Self::Smol(threads) => Runner::new(Backend::Smol).worker_threads(threads),
+        }
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: anyio-bench RUNTIME WORKLOAD [--reps N] [--warmup N]");
+    eprintln!("  RUNTIME:  anyio-tokio-mt | anyio-tokio-ct | anyio-smol-1 | anyio-smol-2");
+    eprintln!("  WORKLOAD: W1 W2 W3 W4 W4c W5 W6 W7 W4d1 W4d10 (W2 W3 W4c W5 W6: not written yet)");
+    exit(2)
+}
+
+struct Args {
+    runtime: RuntimeKind,
+    workload: Workload,
+    reps: usize,
+    warmup: usize,
+}
+
+fn parse_args(args: &[String]) -> Args {
+    let (Some(runtime), Some(workload)) = (args.first(), args.get(1)) else {
+        usage()
+    };
+    let runtime = RuntimeKind::parse(runtime).unwrap_or_else(|| usage());
+    let workload = Workload::parse(workload).unwrap_or_else(|| usage());
+    let (mut reps, mut warmup) = (5, 1);
+    for pair in args[2..].chunks(2) {
+        let value = pair
+            .get(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| usage());
+        match pair[0].as_str() {
+            "--reps" => reps = value,
+            "--warmup" => warmup = value,
+            _ => usage(),
+        }
+    }
+    Args {
+        runtime,
+        workload,
+        reps,
+        warmup,
+    }
+}
+
+/// Runs the workload `runs` times in one anyio run; returns the time of each run, as
+/// measured inside the task that did the work.
+fn measure(runtime: RuntimeKind, w: Workload, runs: usize) -> Vec<Duration> {
+    let result = runtime.runner().run(async move {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let slot = Arc::new(Mutex::new(None));
+            let task_slot = slot.clone();
+            anyio::task_group(|tg: TaskGroup| async move {
+                tg.start_soon(async move {
+                    let elapsed = workloads::timed(w).await;
+                    *task_slot.lock().unwrap() = Some(elapsed);
+                    Ok(())
+                })?;
+                Ok(())
+            })
+            .await
+            .unwrap_or_else(|e| panic!("the timed task group failed: {e}"));
+            let elapsed = slot.lock().unwrap().take();
+            times.push(elapsed.expect("the timed task recorded its time"));
+        }
+        times
+    });
+    result.unwrap_or_else(|e| panic!("anyio run failed: {e}"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Args {
+        runtime,
+        workload,
+        reps,
+        warmup,
+    } = parse_args(&args);
+    if !workload.is_written() {
+        exit(3);
+    }
+    let times = measure(runtime, workload, warmup + reps);
+    let (units, unit) = workload.units();
+    let (name, runtime_name) = (&args[0..2][1], &args[0]);
+    for t in &times[warmup..] {
+        println!(
+            "{name}\t{runtime_name}\t{:.1}\t{unit}\t{units}",
+            units / t.as_secs_f64()
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! The `#[anyio::main]` and `#[anyio::test]` attributes.
+//!
+//! This crate is an implementation detail of `anyio`, which re-exports its two
+//! attributes as `anyio::main` and `anyio::test`; use them from there.
+//!
+//! * [`macro@main`] turns `async fn main()` into a normal `fn main()` that
+//!   builds an `anyio::Runner` (the default backend, or the one chosen with
+//!   `backend = "tokio"` / `backend = "smol"`, with optional
+//!   `worker_threads = N` or `current_thread`) and runs the body on it.
+//! * [`macro@test`] turns one `async fn` into one `#[test]` per backend,
+//!   named `<function>::tokio` and `<function>::smol`, so that the same test
+//!   runs on both runtimes and `cargo test smol` selects one backend. Its
+//!   arguments choose the backends and their runtime options:
+//!   `#[anyio::test(tokio(current_thread), smol(worker_threads = 2))]`.
+//!
+//! The generated code refers only to `::anyio::Runner`, `::anyio::Backend` and
+//! the `::anyio::__private` module, so the crate that uses the attributes
+//! needs `anyio` as a dependency under that name.
+
+mod args;
+mod function;
+mod main_attr;
+mod test_attr;
+
+use proc_macro::TokenStream;
+
+/// Runs `async fn main` on an anyio runtime.
+///
+/// ```ignore
+/// #[anyio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let text = read_config().await?;
+///     println!("{text}");
+///     Ok(())
+/// }
+/// ```
+///
+/// becomes a plain `fn main() -> Result<(), Box<dyn std::error::Error>>`
+/// that keeps the function's attributes and visibility and runs the body,
+/// unchanged, with `::anyio::Runner::default()`. The body is compiled as an
+/// `async fn` of its own with the same return type, so `?` and `return` work
+/// as written.
+///
+/// # Arguments
+///
+/// Comma separated, in any order, each at most once:
+///
+/// | argument | effect |
+/// | --- | --- |
+/// | `backend = "tokio"` | `Runner::new(Backend::Tokio)` instead of the default runner |
+/// | `backend = "smol"` | `Runner::new(Backend::Smol)` instead of the default runner |
+/// | `worker_threads = N` | `.worker_threads(N)`; `N` is an integer literal of at least 1 |
+/// | `current_thread` | `.current_thread()`; cannot be combined with `worker_threads` |
+///
+/// ```ignore
+/// #[anyio::main(backend = "smol", worker_threads = 2)]
+/// async fn main() {}
+/// ```
+///
+/// # Errors
+///
+/// Compilation fails, pointing at the offending tokens, when the function is
+/// not `async`, has parameters or generic parameters, is `const`, `unsafe` or
+/// `extern`, or when an argument is unknown, repeated or malformed.
+#[proc_macro_attribute]
+pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
+    main_attr::expand(attr.into(), item.into()).into()
+}
+
+/// Runs an `async fn` as a test on every anyio backend.
+///
+/// ```ignore
+/// use std::error::Error;
+///
+/// #[anyio::test]
+/// async fn sleeps() -> Result<(), Box<dyn Error>> {
+///     anyio::sleep(std::time::Duration::from_millis(1)).await;
+///     Ok(())
+/// }
+/// ```
+///
+/// keeps `async fn sleeps` as written and adds a private module `sleeps`
+/// holding one `#[test]` per backend compiled into anyio: `sleeps::tokio` and
+/// `sleeps::smol`. Each builds its runner and calls
+/// `::anyio::__private::run_test` with the function, returning what it
+/// returns (the function's return type, if any, is the tests'). The module
+/// imports everything from its parent with `use super::*`, so the return type
+/// may use the parent's imports.
+///
+/// The function's other attributes are kept: doc comments, lint levels and
+/// any other attribute stay on the function and are copied onto every
+/// generated test; `#[should_panic]` and `#[ignore]` move to the tests;
+/// `#[cfg(...)]` also goes on the module; `#[expect(...)]` stays on the
+/// function only.
+///
+/// # Arguments
+///
+/// Without arguments a test is generated for both backends with their default
+/// options. Otherwise the arguments list the backends to test, each at most
+/// once and optionally with runtime options in parentheses:
+///
+/// ```ignore
+/// #[anyio::test(tokio)]                       // tokio only
+/// #[anyio::test(tokio, smol)]                 // both, default options
+/// #[anyio::test(tokio(current_thread), smol(worker_threads = 2))]
+/// ```
+///
+/// The options are `worker_threads = N` (an integer literal of at least 1)
+/// and `current_thread`, which cannot be combined.
+///
+/// # Errors
+///
+/// Compilation fails, pointing at the offending tokens, when the function is
+/// not `async`, has parameters or generic parameters, is `const`, `unsafe` or
+/// `extern`, already carries `#[test]`, or when a backend is unknown or listed
+/// twice, or an option is unknown, repeated, malformed or conflicting.
+///
+/// The generated module takes the function's name, so it must not clash with
+/// another module or type of that name in the same scope, and the return type
+/// is written inside that module: a return type that starts with `super::` or
+/// `self::` means something else there.
+#[proc_macro_attribute]
+pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    test_attr::expand(attr.into(), item.into()).into()
+}

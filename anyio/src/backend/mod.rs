@@ -1,0 +1,263 @@
+//! The backend seam: the only place that names tokio, smol or their types.
+//!
+//! Everything else in the crate reaches the runtime through [`Runtime`] (spawn, timers, the
+//! clock, starting a run) and never matches on the backend itself. A match here costs a
+//! predictable branch; every operation behind it is far more expensive than that.
+
+#[cfg(feature = "smol")]
+mod smol;
+#[cfg(feature = "tokio")]
+mod tokio;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use crate::runner::{RunError, Runner};
+
+/// An async runtime that anyio can run on.
+///
+/// Both variants always exist, so code that names a backend compiles whatever features are
+/// enabled; running on a backend whose cargo feature is off is a [`RunError::NotEnabled`].
+/// Parse one from its name with [`str::parse`]:
+///
+/// ```
+/// use anyio::Backend;
+/// assert_eq!("smol".parse::<Backend>().unwrap(), Backend::Smol);
+/// let err = "asyncio".parse::<Backend>().unwrap_err();
+/// assert!(err.to_string().contains("tokio"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// tokio: the default backend, multi-threaded unless configured otherwise.
+    Tokio,
+    /// smol: an `async-executor` executor driven by the `async-io` reactor.
+    Smol,
+}
+
+impl Backend {
+    /// Every backend anyio knows, enabled or not.
+    pub const ALL: [Backend; 2] = [Backend::Tokio, Backend::Smol];
+
+    /// The backends compiled into this build (cargo features `tokio` and `smol`).
+    pub fn available() -> Vec<Backend> {
+        Self::ALL.into_iter().filter(|b| b.is_enabled()).collect()
+    }
+
+    /// Whether this backend's cargo feature is enabled.
+    pub const fn is_enabled(self) -> bool {
+        match self {
+            Backend::Tokio => cfg!(feature = "tokio"),
+            Backend::Smol => cfg!(feature = "smol"),
+        }
+    }
+
+    /// The backend's name, as accepted by [`str::parse`]: `"tokio"` or `"smol"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Tokio => "tokio",
+            Backend::Smol => "smol",
+        }
+    }
+
+    /// The default backend: tokio when it is enabled, else smol.
+    pub(crate) const fn default_enabled() -> Backend {
+        if cfg!(feature = "tokio") {
+            Backend::Tokio
+        } else {
+            Backend::Smol
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = UnknownBackend;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| UnknownBackend { name: s.to_owned() })
+    }
+}
+
+/// The error for a backend name that is not `"tokio"` or `"smol"`.
+///
+/// Its message lists the backends available in this build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownBackend {
+    name: String,
+}
+
+impl UnknownBackend {
+    /// The name that was asked for.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Display for UnknownBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = Backend::available().iter().map(|b| b.name()).collect();
+        write!(
+            f,
+            "no such backend: {:?} (available: {})",
+            self.name,
+            names.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownBackend {}
+
+/// A handle to the runtime that runs the current task: what every other module uses to
+/// spawn, sleep and read the clock.
+#[derive(Clone, Debug)]
+pub(crate) enum Runtime {
+    #[cfg(feature = "tokio")]
+    Tokio(tokio::Handle),
+    #[cfg(feature = "smol")]
+    Smol(smol::Handle),
+}
+
+impl Runtime {
+    /// The runtime of code that runs outside any anyio task: a tokio runtime entered on this
+    /// thread, else smol's reactor (which needs no setup) when that feature is on.
+    pub(crate) fn detect() -> Option<Runtime> {
+        #[cfg(feature = "tokio")]
+        if let Some(handle) = tokio::Handle::try_current() {
+            return Some(Runtime::Tokio(handle));
+        }
+        #[cfg(feature = "smol")]
+        return Some(Runtime::Smol(smol::Handle::global()));
+        #[allow(unreachable_code)]
+        None
+    }
+
+    /// Whether this thread is inside a native runtime context that forbids starting another.
+    pub(crate) fn native_running_here() -> Option<Backend> {
+        #[cfg(feature = "tokio")]
+        if tokio::Handle::try_current().is_some() {
+            return Some(Backend::Tokio);
+        }
+        None
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            #[cfg(feature = "tokio")]
+            Runtime::Tokio(_) => Backend::Tokio,
+            #[cfg(feature = "smol")]
+            Runtime::Smol(_) => Backend::Smol,
+        }
+    }
+
+    /// Spawns a detached task; completion is reported by the task itself.
+    pub(crate) fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match self {
+            #[cfg(feature = "tokio")]
+            Runtime::Tokio(h) => h.spawn(fut),
+            #[cfg(feature = "smol")]
+            Runtime::Smol(h) => h.spawn(fut),
+        }
+    }
+
+    /// The backend's monotonic clock.
+    pub(crate) fn now(&self) -> Instant {
+        match self {
+            #[cfg(feature = "tokio")]
+            Runtime::Tokio(_) => tokio::now(),
+            #[cfg(feature = "smol")]
+            Runtime::Smol(_) => Instant::now(),
+        }
+    }
+
+    /// A timer that fires at `deadline`; it registers with the reactor only when polled.
+    pub(crate) fn timer(&self, deadline: Instant) -> Timer {
+        match self {
+            #[cfg(feature = "tokio")]
+            Runtime::Tokio(h) => Timer::Tokio {
+                inner: h.sleep_until(deadline),
+            },
+            #[cfg(feature = "smol")]
+            Runtime::Smol(_) => Timer::Smol {
+                inner: async_io::Timer::at(deadline),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A backend timer: a point in time that wakes the task polling it.
+    #[project = TimerProj]
+    #[derive(Debug)]
+    pub(crate) enum Timer {
+        Tokio { #[pin] inner: TokioSleep },
+        Smol { inner: SmolTimer },
+    }
+}
+
+#[cfg(feature = "tokio")]
+type TokioSleep = ::tokio::time::Sleep;
+#[cfg(not(feature = "tokio"))]
+type TokioSleep = std::future::Pending<()>;
+#[cfg(feature = "smol")]
+type SmolTimer = async_io::Timer;
+#[cfg(not(feature = "smol"))]
+type SmolTimer = std::future::Pending<()>;
+
+impl Timer {
+    /// Moves the timer to a new deadline, earlier or later.
+    pub(crate) fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        match self.project() {
+            #[cfg(feature = "tokio")]
+            TimerProj::Tokio { inner } => inner.reset(::tokio::time::Instant::from_std(deadline)),
+            #[cfg(feature = "smol")]
+            TimerProj::Smol { inner } => {
+                inner.set_at(deadline);
+            }
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+}
+
+impl Future for Timer {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.project() {
+            TimerProj::Tokio { inner } => inner.poll(cx),
+            TimerProj::Smol { inner } => Pin::new(inner).poll(cx).map(drop),
+        }
+    }
+}
+
+/// Builds the runtime the runner describes and runs `make(runtime)` to completion on the
+/// calling thread.
+pub(crate) fn block_on<F, M>(runner: &Runner, make: M) -> Result<F::Output, RunError>
+where
+    M: FnOnce(Runtime) -> F,
+    F: Future,
+{
+    match runner.backend() {
+        #[cfg(feature = "tokio")]
+        Backend::Tokio => tokio::block_on(runner, make),
+        #[cfg(feature = "smol")]
+        Backend::Smol => smol::block_on(runner, make),
+        #[allow(unreachable_patterns)]
+        other => Err(RunError::NotEnabled(other)),
+    }
+}

@@ -1,0 +1,210 @@
+//! Checkpoints, and the registration that lets any wait be woken by a cancellation.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::context;
+use super::error::Cancelled;
+use super::node::Node;
+
+/// Checks for cancellation, then lets other tasks run.
+///
+/// Returns [`Cancelled`] if the calling code is effectively cancelled, before yielding or
+/// after it; otherwise yields to the scheduler once and returns `Ok(())`. Call it in long
+/// computations so they can be cancelled and do not starve other tasks.
+///
+/// # Cancel safety
+///
+/// Cancel safe: it holds nothing.
+pub fn checkpoint() -> Checkpoint {
+    Checkpoint { yielded: false }
+}
+
+/// The future of [`checkpoint`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Checkpoint {
+    yielded: bool,
+}
+
+impl Future for Checkpoint {
+    type Output = Result<(), Cancelled>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if context::is_cancelled() {
+            return Poll::Ready(Err(Cancelled));
+        }
+        if self.yielded {
+            return Poll::Ready(Ok(()));
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Returns [`Cancelled`] if the calling code is effectively cancelled, without yielding
+/// otherwise.
+///
+/// # Cancel safety
+///
+/// Cancel safe: it holds nothing.
+pub fn checkpoint_if_cancelled() -> CheckpointIfCancelled {
+    CheckpointIfCancelled { _priv: () }
+}
+
+/// The future of [`checkpoint_if_cancelled`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct CheckpointIfCancelled {
+    _priv: (),
+}
+
+impl Future for CheckpointIfCancelled {
+    type Output = Result<(), Cancelled>;
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(if context::is_cancelled() {
+            Err(Cancelled)
+        } else {
+            Ok(())
+        })
+    }
+}
+
+/// Yields to the scheduler once and never fails, even inside a cancelled scope.
+///
+/// # Cancel safety
+///
+/// Cancel safe: it holds nothing.
+pub fn cancel_shielded_checkpoint() -> CancelShieldedCheckpoint {
+    CancelShieldedCheckpoint { yielded: false }
+}
+
+/// The future of [`cancel_shielded_checkpoint`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct CancelShieldedCheckpoint {
+    yielded: bool,
+}
+
+impl Future for CancelShieldedCheckpoint {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Makes a future that knows nothing of anyio (a tokio channel, an HTTP request)
+/// cancellable by the enclosing cancel scopes.
+///
+/// The future is polled as usual; if the calling code is or becomes effectively cancelled
+/// before it completes, the returned future resolves to `Err(Cancelled)` and `fut` is
+/// dropped where it stands (Rust's own cancellation). Nothing inside `fut` gets to run async
+/// cleanup, so prefer anyio operations where they exist.
+///
+/// # Cancel safety
+///
+/// As cancel safe as `fut` itself: on cancellation `fut` is dropped.
+///
+/// ```
+/// use std::time::Duration;
+/// # anyio::run(async {
+/// let never = std::future::pending::<()>();
+/// let out = anyio::move_on_after(Duration::from_millis(10), anyio::cancellable(never)).await;
+/// assert_eq!(out, Ok(None));
+/// # }).unwrap();
+/// ```
+pub fn cancellable<F: Future>(fut: F) -> Cancellable<F> {
+    Cancellable {
+        fut,
+        wait: CancelWait::new(),
+    }
+}
+
+pin_project! {
+    /// The future of [`cancellable`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Cancellable<F> {
+        #[pin]
+        fut: F,
+        wait: CancelWait,
+    }
+}
+
+impl<F: Future> Future for Cancellable<F> {
+    type Output = Result<F::Output, Cancelled>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if context::is_cancelled() {
+            return Poll::Ready(Err(Cancelled));
+        }
+        if let Poll::Ready(v) = this.fut.poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        match this.wait.register(cx) {
+            Ok(()) => Poll::Pending,
+            Err(c) => Poll::Ready(Err(c)),
+        }
+    }
+}
+
+/// A registration of a blocked operation with the innermost cancel scope, so that the
+/// scope's cancellation wakes it. Every anyio wait holds one while pending; dropping it
+/// deregisters.
+#[derive(Debug, Default)]
+pub(crate) struct CancelWait {
+    reg: Option<(Arc<Node>, usize)>,
+}
+
+impl CancelWait {
+    pub(crate) fn new() -> Self {
+        CancelWait { reg: None }
+    }
+
+    /// Registers the waker of `cx` with the current innermost scope, or returns
+    /// `Err(Cancelled)` if the calling code is effectively cancelled. Outside any anyio task
+    /// nothing can cancel the wait, and this does nothing.
+    pub(crate) fn register(&mut self, cx: &Context<'_>) -> Result<(), Cancelled> {
+        context::with_current(|cur| {
+            let Some(cur) = cur else { return Ok(()) };
+            let node = cur.innermost();
+            let mut key = match &self.reg {
+                Some((n, k)) if Arc::ptr_eq(n, node) => Some(*k),
+                _ => {
+                    self.clear();
+                    None
+                }
+            };
+            let res = node.register_waiter(&mut key, cx.waker());
+            self.reg = key.map(|k| (node.clone(), k));
+            res
+        })
+    }
+
+    /// Drops the registration, if any.
+    pub(crate) fn clear(&mut self) {
+        if let Some((node, key)) = self.reg.take() {
+            node.remove_waiter(key);
+        }
+    }
+}
+
+impl Drop for CancelWait {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}

@@ -1,0 +1,274 @@
+//! The per-task context: which task is being polled on this thread, and which cancel
+//! scope is its innermost.
+//!
+//! Every task anyio runs is wrapped so that, while it is polled, a thread-local points at a
+//! [`Frame`] on the stack of that poll: the task's root node and a chain of [`Entry`]s, one
+//! per scope the poll is currently inside. A scope's future pushes an entry for the
+//! duration of polling its body and pops it after, so the chain mirrors the nesting of the
+//! futures themselves and is LIFO by construction. This is the technique of tokio's
+//! `task_local!`, and it works on any executor.
+//!
+//! The frame and its entries live on the stack, so no allocation or reference counting
+//! happens per poll; the raw pointers to them are valid exactly while they are installed.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ptr;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::{Arc, OnceLock, Weak};
+
+use atomic_waker::AtomicWaker;
+
+use super::node::Node;
+use crate::backend::Runtime;
+
+/// What a run shares between all of its tasks.
+#[derive(Debug)]
+pub(crate) struct RunCtx {
+    pub(crate) runtime: Runtime,
+    /// The run's root task, the top of the tree that introspection walks.
+    root: OnceLock<Weak<Node>>,
+}
+
+impl RunCtx {
+    pub(crate) fn new(runtime: Runtime) -> Arc<RunCtx> {
+        Arc::new(RunCtx {
+            runtime,
+            root: OnceLock::new(),
+        })
+    }
+
+    pub(crate) fn root(&self) -> Option<Arc<Node>> {
+        self.root.get().and_then(Weak::upgrade)
+    }
+}
+
+/// A task's name: the future's type name unless one is given.
+#[derive(Clone, Debug)]
+pub(crate) enum TaskName {
+    Static(&'static str),
+    Owned(Arc<str>),
+}
+
+impl TaskName {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            TaskName::Static(s) => s,
+            TaskName::Owned(s) => s,
+        }
+    }
+}
+
+/// The identity of a task, kept in its root node.
+#[derive(Debug)]
+pub(crate) struct TaskData {
+    pub(crate) id: u64,
+    /// 0 for none; changes when a task made by `start()` calls `started()`.
+    parent_id: AtomicU64,
+    pub(crate) name: TaskName,
+    pub(crate) run: Arc<RunCtx>,
+    /// Incremented when a poll of the task starts and when it ends: odd while running.
+    polls: AtomicU64,
+    /// The task's own waker, used to abort it.
+    waker: AtomicWaker,
+}
+
+fn next_task_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Relaxed)
+}
+
+impl TaskData {
+    pub(crate) fn new(name: TaskName, parent_id: Option<u64>, run: Arc<RunCtx>) -> TaskData {
+        TaskData {
+            id: next_task_id(),
+            parent_id: AtomicU64::new(parent_id.unwrap_or(0)),
+            name,
+            run,
+            polls: AtomicU64::new(0),
+            waker: AtomicWaker::new(),
+        }
+    }
+
+    pub(crate) fn parent_id(&self) -> Option<u64> {
+        Some(self.parent_id.load(SeqCst)).filter(|&id| id != 0)
+    }
+
+    pub(crate) fn set_parent_id(&self, id: u64) {
+        self.parent_id.store(id, SeqCst);
+    }
+
+    pub(crate) fn polls(&self) -> u64 {
+        self.polls.load(SeqCst)
+    }
+
+    /// Remembers the task's waker so the task can be aborted; cheap when it is unchanged.
+    pub(crate) fn register_waker(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
+    }
+
+    pub(crate) fn wake(&self) {
+        self.waker.wake();
+    }
+}
+
+/// Makes `root` the top of a new run's tree.
+pub(crate) fn set_run_root(root: &Arc<Node>) {
+    if let Some(task) = root.task() {
+        let _ = task.run.root.set(Arc::downgrade(root));
+    }
+}
+
+struct Frame {
+    task: *const Arc<Node>,
+    top: Cell<*const Entry>,
+}
+
+struct Entry {
+    node: *const Arc<Node>,
+    prev: *const Entry,
+}
+
+thread_local! {
+    static FRAME: Cell<*const Frame> = const { Cell::new(ptr::null()) };
+}
+
+/// Restores the previous frame pointer, also when a poll unwinds.
+struct RestoreFrame(*const Frame);
+
+impl Drop for RestoreFrame {
+    fn drop(&mut self) {
+        FRAME.set(self.0);
+    }
+}
+
+/// Restores the previous innermost entry, also when a poll unwinds.
+struct RestoreEntry<'a>(&'a Cell<*const Entry>, *const Entry);
+
+impl Drop for RestoreEntry<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.1);
+    }
+}
+
+/// Runs `f` (a poll of the task whose root node is `root`) with the task installed as the
+/// current one on this thread.
+pub(crate) fn enter_task<R>(root: &Arc<Node>, f: impl FnOnce() -> R) -> R {
+    let entry = Entry {
+        node: root,
+        prev: ptr::null(),
+    };
+    let frame = Frame {
+        task: root,
+        top: Cell::new(&entry),
+    };
+    let _restore = RestoreFrame(FRAME.replace(&frame));
+    let task = root.task();
+    // Only the thread polling the task writes the counter, so a load and a store suffice.
+    if let Some(t) = task {
+        t.polls.store(t.polls.load(Relaxed) + 1, Relaxed);
+    }
+    let out = f();
+    if let Some(t) = task {
+        t.polls.store(t.polls.load(Relaxed) + 1, Relaxed);
+    }
+    out
+}
+
+/// Runs `f` (a poll of a scope's body) with `node` as the innermost scope. Outside any
+/// task it just runs `f`.
+pub(crate) fn enter_scope<R>(node: &Arc<Node>, f: impl FnOnce() -> R) -> R {
+    let frame = FRAME.get();
+    if frame.is_null() {
+        return f();
+    }
+    // SAFETY: a non-null FRAME points at a `Frame` on the stack of a poll that encloses
+    // this call (`enter_task` installs it and restores the previous pointer before its
+    // stack frame ends, unwinding included).
+    let frame = unsafe { &*frame };
+    let entry = Entry {
+        node,
+        prev: frame.top.get(),
+    };
+    let _restore = RestoreEntry(&frame.top, frame.top.replace(&entry));
+    f()
+}
+
+/// A view of the current task, valid for the closure it is given to.
+pub(crate) struct Current<'a> {
+    frame: &'a Frame,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<'a> Current<'a> {
+    /// The current task's root node.
+    pub(crate) fn task(&self) -> &'a Arc<Node> {
+        // SAFETY: `task` points at the root `Arc` that `enter_task` borrows for as long as
+        // the frame is installed, which outlives `'a`.
+        unsafe { &*self.frame.task }
+    }
+
+    pub(crate) fn task_data(&self) -> &'a TaskData {
+        self.task()
+            .task()
+            .expect("a frame's root node always carries task data")
+    }
+
+    /// The innermost scope's node.
+    pub(crate) fn innermost(&self) -> &'a Arc<Node> {
+        // SAFETY: `top` always points at a live `Entry` on the stack of an enclosing poll
+        // (see `enter_scope`), whose `node` is borrowed by that poll.
+        unsafe { &*(*self.frame.top.get()).node }
+    }
+
+    /// The nodes of the scopes the current poll is inside, innermost first, up to and
+    /// including the task's root node.
+    pub(crate) fn scopes(&self) -> impl Iterator<Item = &'a Arc<Node>> + 'a {
+        let mut entry = self.frame.top.get();
+        std::iter::from_fn(move || {
+            if entry.is_null() {
+                return None;
+            }
+            // SAFETY: as in `innermost`; each `prev` is an older entry still on the stack.
+            let e = unsafe { &*entry };
+            entry = e.prev;
+            // SAFETY: as in `innermost`.
+            Some(unsafe { &*e.node })
+        })
+    }
+}
+
+/// Calls `f` with the current task, or `None` outside any anyio task.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<Current<'_>>) -> R) -> R {
+    let frame = FRAME.get();
+    if frame.is_null() {
+        return f(None);
+    }
+    // SAFETY: see `enter_scope`.
+    let frame = unsafe { &*frame };
+    f(Some(Current {
+        frame,
+        _not_send: PhantomData,
+    }))
+}
+
+/// Whether this thread is polling an anyio task right now.
+pub(crate) fn in_task() -> bool {
+    !FRAME.get().is_null()
+}
+
+/// Whether the current task is effectively cancelled: one thread-local read and one
+/// atomic load, whatever the depth of the scope tree.
+#[inline]
+pub(crate) fn is_cancelled() -> bool {
+    with_current(|cur| cur.is_some_and(|c| c.innermost().is_cancelled()))
+}
+
+/// The runtime of the current task, else the one detected on this thread.
+pub(crate) fn current_runtime() -> Option<Runtime> {
+    with_current(|cur| match cur {
+        Some(c) => Some(c.task_data().run.runtime.clone()),
+        None => Runtime::detect(),
+    })
+}

@@ -1,0 +1,283 @@
+//! The scope tree: one [`Node`] per cancel scope, task group scope and task.
+//!
+//! Every node knows whether it is *effectively cancelled*: its own `cancel()` was called, or
+//! its parent is effectively cancelled and it is not shielded. That answer is kept in one
+//! atomic per node, so a checkpoint reads a flag instead of walking up the tree, and the
+//! tree's depth costs nothing there. The flag is pushed down when it changes: `cancel()`,
+//! a shield toggled, a node linked under a new parent. Pushing it down wakes every waiter
+//! registered in a node that became cancelled.
+//!
+//! Locking: each node has one mutex over its links, waiters and deadline. Propagation holds
+//! a parent's lock while it takes its children's, so locks are always taken top-down; no
+//! path takes a child's lock and then its parent's.
+//!
+//! A scope's node is linked under its parent lazily, the first time its body returns
+//! `Pending`: a scope whose body finishes in one poll (a timeout around a ready operation)
+//! never touches a lock. Until then it takes its parent's state by
+//! [`refresh_unlinked`](Node::refresh_unlinked) on each poll; nothing can be waiting in it
+//! yet, and the parent it will be linked under is the scope that polls it.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{Acquire, Release, SeqCst};
+use std::task::Waker;
+use std::time::Instant;
+
+use slab::Slab;
+
+use super::context::TaskData;
+use super::error::Cancelled;
+use crate::loom::lock;
+use crate::loom::sync::{AtomicBool, AtomicU32, Mutex};
+
+pub(crate) struct Node {
+    cancel_called: AtomicBool,
+    effective: AtomicBool,
+    shield: AtomicBool,
+    caught: AtomicBool,
+    entered: AtomicBool,
+    /// Bumped by every `set_deadline`, so the future that runs the scope re-arms its timer.
+    deadline_epoch: AtomicU32,
+    state: Mutex<State>,
+    /// `Some` for a task's root node: the task's identity and introspection data.
+    task: Option<TaskData>,
+}
+
+struct State {
+    /// The node this one is linked under; `None` while unlinked.
+    parent: Option<Arc<Node>>,
+    /// This node's key in its parent's `children` while linked.
+    slot: usize,
+    children: Slab<Arc<Node>>,
+    /// Wakers of operations blocked inside this node, woken when it becomes cancelled.
+    waiters: Slab<Waker>,
+    deadline: Option<Instant>,
+    /// The future running this scope, woken when the deadline moves.
+    driver: Option<Waker>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("cancel_called", &self.cancel_called.load(Acquire))
+            .field("effectively_cancelled", &self.effective.load(Acquire))
+            .field("shield", &self.shield.load(Acquire))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    fn with(task: Option<TaskData>, deadline: Option<Instant>, shield: bool) -> Arc<Node> {
+        Arc::new(Node {
+            cancel_called: AtomicBool::new(false),
+            effective: AtomicBool::new(false),
+            shield: AtomicBool::new(shield),
+            caught: AtomicBool::new(false),
+            entered: AtomicBool::new(false),
+            deadline_epoch: AtomicU32::new(0),
+            state: Mutex::new(State {
+                parent: None,
+                slot: 0,
+                children: Slab::new(),
+                waiters: Slab::new(),
+                deadline,
+                driver: None,
+            }),
+            task,
+        })
+    }
+
+    /// A cancel scope's node, not yet entered.
+    pub(crate) fn new_scope(deadline: Option<Instant>, shield: bool) -> Arc<Node> {
+        Self::with(None, deadline, shield)
+    }
+
+    /// A task's root node.
+    pub(crate) fn new_task(task: TaskData) -> Arc<Node> {
+        Self::with(Some(task), None, false)
+    }
+
+    pub(crate) fn task(&self) -> Option<&TaskData> {
+        self.task.as_ref()
+    }
+
+    /// Whether code running directly in this node is effectively cancelled.
+    #[inline]
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.effective.load(Acquire)
+    }
+
+    pub(crate) fn cancel_called(&self) -> bool {
+        self.cancel_called.load(Acquire)
+    }
+
+    pub(crate) fn shield(&self) -> bool {
+        self.shield.load(Acquire)
+    }
+
+    pub(crate) fn caught(&self) -> bool {
+        self.caught.load(Acquire)
+    }
+
+    pub(crate) fn set_caught(&self) {
+        self.caught.store(true, Release);
+    }
+
+    /// Marks the node entered; returns `false` if it already was (scopes are single-use).
+    pub(crate) fn enter(&self) -> bool {
+        !self.entered.swap(true, SeqCst)
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        lock(&self.state).deadline
+    }
+
+    pub(crate) fn deadline_epoch(&self) -> u32 {
+        self.deadline_epoch.load(Acquire)
+    }
+
+    /// Cancels this node and every unshielded node below it. Idempotent.
+    pub(crate) fn cancel(&self) {
+        if !self.cancel_called.swap(true, SeqCst) {
+            self.recompute();
+        }
+    }
+
+    pub(crate) fn set_shield(&self, shield: bool) {
+        if self.shield.swap(shield, SeqCst) != shield {
+            self.recompute();
+        }
+    }
+
+    /// Moves the deadline and wakes the future running the scope so it re-arms its timer.
+    pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
+        let driver = {
+            let mut state = lock(&self.state);
+            state.deadline = deadline;
+            self.deadline_epoch.fetch_add(1, SeqCst);
+            state.driver.clone()
+        };
+        if let Some(w) = driver {
+            w.wake();
+        }
+    }
+
+    /// Remembers the waker of the future that runs this scope (see `set_deadline`).
+    pub(crate) fn set_driver(&self, waker: &Waker) {
+        let mut state = lock(&self.state);
+        match &mut state.driver {
+            Some(w) if w.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+    }
+
+    /// Recomputes this node's flag from its parent's and pushes any change down.
+    fn recompute(&self) {
+        let mut state = lock(&self.state);
+        let parent_cancelled = state.parent.as_ref().is_some_and(|p| p.is_cancelled());
+        update(self, &mut state, parent_cancelled);
+    }
+
+    /// Sets the flag of a node that is not linked yet from the state of the scope polling
+    /// it. Lock-free: a concurrent `cancel()` is never lost, because `cancel_called` is read
+    /// again after the store and the loop repeats if it moved.
+    pub(crate) fn refresh_unlinked(&self, parent_cancelled: bool) {
+        let inherited = parent_cancelled && !self.shield.load(SeqCst);
+        loop {
+            let called = self.cancel_called.load(SeqCst);
+            let want = called || inherited;
+            if self.effective.load(SeqCst) != want {
+                self.effective.store(want, SeqCst);
+            }
+            if self.cancel_called.load(SeqCst) == called {
+                return;
+            }
+        }
+    }
+
+    /// Links this node under `parent` and takes on its cancellation state.
+    pub(crate) fn link(self: &Arc<Self>, parent: &Arc<Node>) {
+        let mut parent_state = lock(&parent.state);
+        let mut state = lock(&self.state);
+        debug_assert!(state.parent.is_none(), "node linked twice");
+        state.slot = parent_state.children.insert(self.clone());
+        state.parent = Some(parent.clone());
+        update(self, &mut state, parent.is_cancelled());
+    }
+
+    /// Detaches this node from its parent, if linked.
+    pub(crate) fn unlink(&self) {
+        let (parent, slot) = {
+            let mut state = lock(&self.state);
+            match state.parent.take() {
+                Some(p) => (p, state.slot),
+                None => return,
+            }
+        };
+        // The slot cannot have been reused: the parent's entry still holds this node.
+        lock(&parent.state).children.try_remove(slot);
+    }
+
+    /// Moves this node (and everything below it) under a new parent.
+    pub(crate) fn relink(self: &Arc<Self>, parent: &Arc<Node>) {
+        self.unlink();
+        self.link(parent);
+    }
+
+    /// Registers `waker` to be woken when this node becomes cancelled, or returns
+    /// `Err(Cancelled)` (and drops any registration) if it already is. `key` keeps the
+    /// registration between polls.
+    pub(crate) fn register_waiter(
+        &self,
+        key: &mut Option<usize>,
+        waker: &Waker,
+    ) -> Result<(), Cancelled> {
+        let mut state = lock(&self.state);
+        if self.is_cancelled() {
+            if let Some(k) = key.take() {
+                state.waiters.try_remove(k);
+            }
+            return Err(Cancelled);
+        }
+        match key.and_then(|k| state.waiters.get_mut(k)) {
+            Some(w) if w.will_wake(waker) => {}
+            Some(w) => *w = waker.clone(),
+            None => *key = Some(state.waiters.insert(waker.clone())),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn remove_waiter(&self, key: usize) {
+        lock(&self.state).waiters.try_remove(key);
+    }
+
+    /// Calls `f` with this node and every node linked below it, parents first.
+    pub(crate) fn walk(&self, f: &mut dyn FnMut(&Node)) {
+        f(self);
+        let children: Vec<Arc<Node>> = lock(&self.state)
+            .children
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect();
+        for child in children {
+            child.walk(f);
+        }
+    }
+}
+
+/// Sets `node`'s flag from `parent_cancelled` and its own state; on a change, wakes its
+/// waiters (when it became cancelled) and updates its children. `state` is `node`'s, locked.
+fn update(node: &Node, state: &mut State, parent_cancelled: bool) {
+    let want = node.cancel_called.load(SeqCst) || (parent_cancelled && !node.shield.load(SeqCst));
+    if node.effective.swap(want, SeqCst) == want {
+        return;
+    }
+    if want {
+        for (_, waker) in state.waiters.iter() {
+            waker.wake_by_ref();
+        }
+    }
+    for (_, child) in state.children.iter() {
+        let mut child_state = lock(&child.state);
+        update(child, &mut child_state, want);
+    }
+}

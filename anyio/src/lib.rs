@@ -1,0 +1,151 @@
+//! # anyio: structured concurrency for Rust, on tokio or smol
+//!
+//! One async API, written once, that runs unmodified on several runtimes: **tokio** (the
+//! default) and **smol**. It is modelled on Python's [AnyIO] and [trio]: task groups that
+//! never let a task outlive them, and cancel scopes with shielding, deadlines and
+//! level-triggered cancellation delivered at checkpoints, so cancelled code can still run
+//! async cleanup.
+//!
+//! [AnyIO]: https://anyio.readthedocs.io
+//! [trio]: https://trio.readthedocs.io
+//!
+//! ```
+//! use std::time::Duration;
+//! use anyio::TaskGroup;
+//!
+//! async fn sometask(num: u32) -> Result<(), anyio::BoxError> {
+//!     println!("Task {num} running");
+//!     anyio::sleep(Duration::from_millis(10)).await?;
+//!     println!("Task {num} finished");
+//!     Ok(())
+//! }
+//!
+//! anyio::run(async {
+//!     anyio::task_group(|tg: TaskGroup| async move {
+//!         for num in 0..5 {
+//!             tg.start_soon(sometask(num))?;
+//!         }
+//!         Ok(())
+//!     })
+//!     .await
+//! })
+//! .unwrap()
+//! .unwrap();
+//! ```
+//!
+//! ## Running
+//!
+//! [`run`] runs a future on the default backend; [`Runner`] picks the backend and its
+//! options; `#[anyio::main]` does the same for `main`. [`current_backend`] tells library
+//! code which backend it is on, also when it is called from a plain `#[tokio::main]`
+//! program or from `smol::block_on` without `anyio::run`.
+//!
+//! ## Cancellation
+//!
+//! Rust's own cancellation is dropping a future: it stops at its last `.await` and cannot
+//! clean up asynchronously. anyio adds trio's model on top, without taking drop away:
+//!
+//! - A [`CancelScope`] cancels everything inside it, by a call or at a deadline
+//!   ([`move_on_after`], [`fail_after`]).
+//! - Every anyio operation that can wait is a *checkpoint*: inside a cancelled scope it
+//!   returns [`Err(Cancelled)`](Cancelled) instead of waiting, and keeps doing so until
+//!   the code leaves the scope. Propagate it with `?`.
+//! - The scope that caused the cancellation absorbs it; enclosing scopes never see it.
+//! - A shielded scope is not reached by enclosing cancellations, so cleanup can await.
+//! - [`cancellable`] makes a future that knows nothing of anyio cancellable by the scope.
+//! - [`is_cancelled`] tells a cancellation from other errors, on anyio's errors and on
+//!   `io::Error`.
+//!
+//! ## Task groups
+//!
+//! [`task_group`] runs a body with a [`TaskGroup`] that starts tasks with
+//! [`start_soon`](TaskGroup::start_soon) and [`start`](TaskGroup::start). It returns when
+//! every task has finished; the first failure cancels the rest, and every failure is
+//! reported ([`TaskGroupError`]).
+//!
+//! ## Testing
+//!
+//! `#[anyio::test]` runs an async test once per backend, as `name::tokio` and
+//! `name::smol`, so `cargo test smol` runs the smol ones:
+//!
+//! ```
+//! #[anyio::test]
+//! async fn sleeps() -> Result<(), anyio::Cancelled> {
+//!     anyio::sleep(std::time::Duration::from_millis(1)).await
+//! }
+//! ```
+//!
+//! Arguments pick backends and options: `#[anyio::test(tokio(current_thread), smol(worker_threads = 2))]`.
+//! The variable `ANYIO_BACKENDS=smol` restricts a whole test run; see [`testing`].
+//!
+//! ## Features
+//!
+//! - `tokio` (default): the tokio backend.
+//! - `smol` (default): the smol backend.
+
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+mod backend;
+mod cancel;
+mod loom;
+mod runner;
+mod task;
+pub mod testing;
+mod time;
+
+pub use anyio_macros::{main, test};
+pub use backend::{Backend, UnknownBackend};
+pub use cancel::checkpoint::{
+    CancelShieldedCheckpoint, Cancellable, Checkpoint, CheckpointIfCancelled,
+    cancel_shielded_checkpoint, cancellable, checkpoint, checkpoint_if_cancelled,
+};
+pub use cancel::error::{BoxError, Cancelled, IsCancelled, TimeoutError, is_cancelled};
+pub use cancel::scope::{CancelScope, EffectiveDeadline, Scoped, current_effective_deadline};
+pub use runner::{NoRuntime, RunError, Runner, current_backend, run};
+pub use task::error::{GroupClosed, StartError, TaskGroupError};
+pub use task::group::{TaskBuilder, TaskGroup, task_group};
+pub use task::info::{TaskId, TaskInfo, get_current_task, get_running_tasks, wait_all_tasks_blocked};
+pub use task::start::TaskStatus;
+pub use time::{
+    FailAfter, Sleep, current_time, fail_after, fail_at, move_on_after, move_on_at, sleep,
+    sleep_forever, sleep_until,
+};
+
+/// What the attribute macros expand to. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::testing::{run_main, run_test};
+    pub use crate::{__anyio_if_smol as if_smol, __anyio_if_tokio as if_tokio};
+}
+
+/// Expands to its input when the tokio backend is compiled in.
+#[doc(hidden)]
+#[cfg(feature = "tokio")]
+#[macro_export]
+macro_rules! __anyio_if_tokio {
+    ($($item:tt)*) => { $($item)* };
+}
+
+/// Expands to its input when the tokio backend is compiled in.
+#[doc(hidden)]
+#[cfg(not(feature = "tokio"))]
+#[macro_export]
+macro_rules! __anyio_if_tokio {
+    ($($item:tt)*) => {};
+}
+
+/// Expands to its input when the smol backend is compiled in.
+#[doc(hidden)]
+#[cfg(feature = "smol")]
+#[macro_export]
+macro_rules! __anyio_if_smol {
+    ($($item:tt)*) => { $($item)* };
+}
+
+/// Expands to its input when the smol backend is compiled in.
+#[doc(hidden)]
+#[cfg(not(feature = "smol"))]
+#[macro_export]
+macro_rules! __anyio_if_smol {
+    ($($item:tt)*) => {};
+}

@@ -1,0 +1,218 @@
+//! Starting a run: [`run`], [`Runner`] and [`current_backend`].
+//!
+//! A run owns a fresh runtime of the chosen backend, runs one root future on the calling
+//! thread, and tears the runtime down when that future returns. Code inside the run (and
+//! every task it starts) can ask which backend it is on with [`current_backend`].
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::io;
+
+use crate::backend::{self, Backend, Runtime};
+use crate::cancel::context;
+use crate::task::root::RootTask;
+
+/// Runs `fut` to completion on the default backend (tokio, multi-threaded) and returns its
+/// output.
+///
+/// The future runs on the calling thread; tasks it starts in task groups run on the
+/// runtime's worker threads. When it returns, the runtime is shut down.
+///
+/// # Errors
+///
+/// [`RunError::AlreadyRunning`] if this thread is already running anyio or tokio (nesting
+/// runs is a mistake: use `.await` instead), [`RunError::Io`] if the runtime cannot start.
+///
+/// # Examples
+///
+/// ```
+/// let answer = anyio::run(async {
+///     anyio::sleep(std::time::Duration::from_millis(1)).await?;
+///     Ok::<_, anyio::Cancelled>(42)
+/// })
+/// .unwrap();
+/// assert_eq!(answer.unwrap(), 42);
+/// ```
+pub fn run<F: Future>(fut: F) -> Result<F::Output, RunError> {
+    Runner::default().run(fut)
+}
+
+/// Chooses a backend and its options, then runs a future on it.
+///
+/// ```
+/// use anyio::{Backend, Runner};
+/// let backend = Runner::new(Backend::Smol)
+///     .worker_threads(2)
+///     .run(async { anyio::current_backend().unwrap() })
+///     .unwrap();
+/// assert_eq!(backend, Backend::Smol);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Runner {
+    backend: Backend,
+    threads: Option<usize>,
+    current_thread: bool,
+}
+
+impl Default for Runner {
+    /// tokio (multi-threaded, one worker per core) when that feature is on, else smol.
+    fn default() -> Self {
+        Runner::new(Backend::default_enabled())
+    }
+}
+
+impl Runner {
+    /// A runner for `backend` with its default options: tokio multi-threaded with one
+    /// worker per core; smol with one thread (the caller's).
+    pub fn new(backend: Backend) -> Self {
+        Runner {
+            backend,
+            threads: None,
+            current_thread: false,
+        }
+    }
+
+    /// Runs tasks on `n` threads: tokio's multi-thread runtime with `n` workers, or smol's
+    /// executor run by the calling thread plus `n - 1` helpers. `0` is an error at
+    /// [`run`](Runner::run).
+    pub fn worker_threads(mut self, n: usize) -> Self {
+        self.threads = Some(n);
+        self.current_thread = false;
+        self
+    }
+
+    /// Runs everything on the calling thread: tokio's current-thread runtime, or smol with a
+    /// single thread.
+    pub fn current_thread(mut self) -> Self {
+        self.current_thread = true;
+        self.threads = None;
+        self
+    }
+
+    /// The backend this runner starts.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn threads(&self) -> Option<usize> {
+        self.threads
+    }
+
+    pub(crate) fn is_current_thread(&self) -> bool {
+        self.current_thread
+    }
+
+    /// Runs `fut` to completion on this runner's backend and returns its output.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::AlreadyRunning`] when called from inside a run (or a tokio runtime) on
+    /// this thread, [`RunError::NotEnabled`] for a backend whose feature is off,
+    /// [`RunError::InvalidOption`] for `worker_threads(0)`, [`RunError::Io`] when the
+    /// runtime cannot start.
+    pub fn run<F: Future>(&self, fut: F) -> Result<F::Output, RunError> {
+        if self.threads == Some(0) {
+            return Err(RunError::InvalidOption("worker_threads must be at least 1"));
+        }
+        if !self.backend.is_enabled() {
+            return Err(RunError::NotEnabled(self.backend));
+        }
+        if let Some(running) = RUNNING.get() {
+            return Err(RunError::AlreadyRunning(running));
+        }
+        if let Some(running) = context::current_runtime().map(|rt| rt.backend()) {
+            if context::in_task() {
+                return Err(RunError::AlreadyRunning(running));
+            }
+        }
+        if let Some(running) = Runtime::native_running_here() {
+            return Err(RunError::AlreadyRunning(running));
+        }
+        let _running = RunningGuard::enter(self.backend);
+        backend::block_on(self, |rt| RootTask::new(rt, fut))
+    }
+}
+
+thread_local! {
+    /// The backend of the run this thread is inside, so a nested `run` fails cleanly.
+    static RUNNING: Cell<Option<Backend>> = const { Cell::new(None) };
+}
+
+struct RunningGuard(Option<Backend>);
+
+impl RunningGuard {
+    fn enter(backend: Backend) -> Self {
+        RunningGuard(RUNNING.replace(Some(backend)))
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        RUNNING.set(self.0);
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RunError {
+    /// This thread is already running the given backend.
+    AlreadyRunning(Backend),
+    /// The backend's cargo feature is not enabled in this build.
+    NotEnabled(Backend),
+    /// A runner option has a value that cannot be used.
+    InvalidOption(&'static str),
+    /// The runtime could not be built (threads could not be spawned, say).
+    Io(io::Error),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::AlreadyRunning(b) => write!(f, "Already running {b} in this thread"),
+            RunError::NotEnabled(b) => {
+                write!(f, "the {b} backend is not enabled (cargo feature \"{b}\")")
+            }
+            RunError::InvalidOption(msg) => write!(f, "invalid runner option: {msg}"),
+            RunError::Io(e) => write!(f, "failed to start the runtime: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RunError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Which backend runs the calling code, like Python's `sniffio`.
+///
+/// Detection order: the run or anyio task this code is inside; otherwise a tokio runtime
+/// entered on this thread (so a library written against anyio works when called from a
+/// plain `#[tokio::main]` program); otherwise smol, whose reactor needs no setup, when the
+/// `smol` feature is on.
+///
+/// # Errors
+///
+/// [`NoRuntime`] when none of these applies (only possible without the `smol` feature).
+pub fn current_backend() -> Result<Backend, NoRuntime> {
+    context::current_runtime()
+        .map(|rt| rt.backend())
+        .ok_or(NoRuntime)
+}
+
+/// The error for code that needs a runtime but runs outside every runtime anyio can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct NoRuntime;
+
+impl fmt::Display for NoRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no async runtime is running: use anyio::run, or call from a tokio runtime")
+    }
+}
+
+impl std::error::Error for NoRuntime {}

@@ -1,0 +1,134 @@
+//! The wrapper every task of a group runs in: it installs the task's context while the
+//! task is polled, catches its panic, and reports how it ended to the group (or, before
+//! `started()`, to the caller of `start()`).
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::group::GroupShared;
+use super::start::StartSink;
+use crate::cancel::context;
+use crate::cancel::error::IsCancelled;
+use crate::cancel::node::Node;
+
+/// How a task ended.
+pub(crate) enum ChildOutcome<E> {
+    Done(Result<(), E>),
+    Panicked(Box<dyn Any + Send>),
+    /// Dropped without finishing: its group was dropped, or the runtime shut down.
+    Aborted,
+}
+
+pin_project! {
+    pub(crate) struct Child<F, E: IsCancelled> {
+        root: Arc<Node>,
+        group: Arc<GroupShared<E>>,
+        start: Option<Arc<dyn StartSink<E>>>,
+        finished: bool,
+        #[pin]
+        fut: Option<F>,
+    }
+
+    impl<F, E: IsCancelled> PinnedDrop for Child<F, E> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if !*this.finished {
+                // The runtime dropped the task: report it so its group does not wait forever.
+                this.fut.set(None);
+                finish(this.root, this.group, this.start, ChildOutcome::Aborted);
+            }
+        }
+    }
+}
+
+impl<F, E: IsCancelled> Child<F, E> {
+    pub(crate) fn new(
+        root: Arc<Node>,
+        group: Arc<GroupShared<E>>,
+        start: Option<Arc<dyn StartSink<E>>>,
+        fut: F,
+    ) -> Self {
+        Child {
+            root,
+            group,
+            start,
+            finished: false,
+            fut: Some(fut),
+        }
+    }
+}
+
+impl<F, E> Future for Child<F, E>
+where
+    F: Future<Output = Result<(), E>>,
+    E: IsCancelled,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if *this.finished {
+            return Poll::Ready(());
+        }
+        let outcome = if this.group.is_aborted() {
+            ChildOutcome::Aborted
+        } else {
+            let mut fut = this.fut.as_mut();
+            let polled = context::enter_task(this.root, || {
+                catch_unwind(AssertUnwindSafe(|| {
+                    fut.as_mut()
+                        .as_pin_mut()
+                        .expect("polled after completion")
+                        .poll(cx)
+                }))
+            });
+            match polled {
+                Ok(Poll::Pending) => {
+                    let task = this.root.task().expect("a task's root node has task data");
+                    task.register_waker(cx.waker());
+                    // An abort between the check above and the registration woke nobody.
+                    if this.group.is_aborted() {
+                        cx.waker().wake_by_ref();
+                    }
+                    return Poll::Pending;
+                }
+                Ok(Poll::Ready(result)) => ChildOutcome::Done(result),
+                Err(panic) => ChildOutcome::Panicked(panic),
+            }
+        };
+        *this.finished = true;
+        // Drop the task's future before reporting, so its destructors have run by the time
+        // the group's host sees the task as finished.
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| this.fut.set(None))) {
+            drop(panic);
+        }
+        finish(this.root, this.group, this.start, outcome);
+        Poll::Ready(())
+    }
+}
+
+fn finish<E>(
+    root: &Arc<Node>,
+    group: &GroupShared<E>,
+    start: &Option<Arc<dyn StartSink<E>>>,
+    outcome: ChildOutcome<E>,
+) where
+    E: IsCancelled,
+{
+    root.unlink();
+    // Before `started()`, the outcome belongs to the caller of `start()`.
+    let outcome = match start {
+        Some(sink) => sink.task_ended(outcome),
+        None => Some(outcome),
+    };
+    if let Some(outcome) = outcome {
+        group.report(outcome);
+    }
+    group.task_done();
+}

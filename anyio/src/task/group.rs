@@ -1,0 +1,497 @@
+//! Task groups: structured concurrency. A group's future returns only when its body and
+//! every task started in it have finished.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use atomic_waker::AtomicWaker;
+
+use super::child::{Child, ChildOutcome};
+use super::error::{GroupClosed, StartError, TaskGroupError};
+use super::start::{self, TaskStatus};
+use crate::cancel::context::{self, RunCtx, TaskData, TaskName};
+use crate::cancel::driver::Driver;
+use crate::cancel::error::{BoxError, IsCancelled};
+use crate::cancel::node::Node;
+use crate::cancel::scope::CancelScope;
+
+/// Runs `body` with a new [`TaskGroup`], then waits for every task started in it.
+///
+/// The group has its own cancel scope. When the body or a task fails (returns an error that
+/// is not a cancellation) or panics, that scope is cancelled, so the other tasks see
+/// [`Cancelled`](crate::Cancelled) at their next checkpoint and can clean up. The group then
+/// returns:
+///
+/// - `Ok(Some(value))` when the body returned `Ok(value)` and nothing failed;
+/// - `Ok(None)` when the group's own scope was cancelled ([`TaskGroup::cancel`], its
+///   deadline) and the body ended with that cancellation;
+/// - `Err(e)` listing every failure in order (see [`TaskGroupError`]), or carrying a
+///   cancellation caused by an enclosing scope.
+///
+/// A panic in a task or in the body cancels the group too, and is resumed in the caller
+/// once every task has finished, as with [`std::thread::scope`].
+///
+/// Tasks are runtime tasks (`Send + 'static`): on a multi-threaded runtime they run in
+/// parallel. The error type `E` of the body and the tasks defaults to [`BoxError`] when the
+/// closure's argument is written `tg: TaskGroup`.
+///
+/// # Cancel safety
+///
+/// Dropping the group's future before it finishes *aborts* its tasks: each is dropped at
+/// its current await point (no async cleanup can run, since Rust has no async drop). Cancel
+/// the group with a scope instead to let them clean up.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use anyio::TaskGroup;
+///
+/// # anyio::run(async {
+/// anyio::task_group(|tg: TaskGroup| async move {
+///     for i in 0..5 {
+///         tg.start_soon(async move {
+///             anyio::sleep(Duration::from_millis(10 * i)).await?;
+///             Ok(())
+///         })?;
+///     }
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// # }).unwrap();
+/// ```
+pub fn task_group<E, T, F, Fut>(body: F) -> impl Future<Output = Result<Option<T>, TaskGroupError<E>>>
+where
+    F: FnOnce(TaskGroup<E>) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: IsCancelled + Send + 'static,
+{
+    let node = Node::new_scope(None, false);
+    let driver = Driver::eager(node.clone(), run_group(node, body));
+    async move {
+        let (exit, catches) = driver.await;
+        exit.finish(catches)
+    }
+}
+
+/// The body of a group inside its scope: run the body, then wait for the tasks.
+async fn run_group<E, T, F, Fut>(node: Arc<Node>, body: F) -> GroupExit<T, E>
+where
+    F: FnOnce(TaskGroup<E>) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: IsCancelled + Send + 'static,
+{
+    let shared = GroupShared::new(node);
+    let mut abort = AbortOnDrop(Some(shared.clone()));
+    let tg = TaskGroup {
+        shared: shared.clone(),
+    };
+    let value = match (CatchUnwind { fut: body(tg) }).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            shared.report(ChildOutcome::Done(Err(e)));
+            None
+        }
+        Err(panic) => {
+            shared.report(ChildOutcome::Panicked(panic));
+            None
+        }
+    };
+    shared.task_done();
+    WaitTasks {
+        shared: &shared,
+        yielded: false,
+    }
+    .await;
+    abort.0 = None;
+    let outcome = std::mem::take(&mut *shared.outcome.lock().unwrap_or_else(|e| e.into_inner()));
+    GroupExit {
+        value,
+        outcome,
+        node: shared.node.clone(),
+    }
+}
+
+/// A handle to a running task group, used to start tasks in it.
+///
+/// Cheap to clone: a task can start siblings with a clone. Starting a task after the group
+/// has finished fails with [`GroupClosed`].
+pub struct TaskGroup<E = BoxError> {
+    shared: Arc<GroupShared<E>>,
+}
+
+impl<E> Clone for TaskGroup<E> {
+    fn clone(&self) -> Self {
+        TaskGroup {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<E> fmt::Debug for TaskGroup<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskGroup")
+            .field("tasks", &self.shared.count.load(Acquire))
+            .field("cancel_called", &self.shared.node.cancel_called())
+            .finish()
+    }
+}
+
+impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
+    /// Starts `fut` as a new task in this group. Its default name is the future's type
+    /// name (`my_crate::worker` for `worker()`); see [`named`](TaskGroup::named).
+    ///
+    /// The task runs in the group's cancel scope. If it returns an error that is not a
+    /// cancellation, or panics, the group is cancelled and the error is reported when the
+    /// group ends.
+    ///
+    /// # Errors
+    ///
+    /// [`GroupClosed`] if the group has finished.
+    pub fn start_soon<F>(&self, fut: F) -> Result<(), GroupClosed>
+    where
+        F: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        self.spawn(default_name::<F>(), fut)
+    }
+
+    /// Starts a task and waits until it calls [`TaskStatus::started`], then returns the value
+    /// it passed (a bound port, say).
+    ///
+    /// Until it has started, the task runs in the *caller's* cancel scope: cancelling the
+    /// caller cancels it, cancelling the group does not. When it calls `started`, it moves
+    /// into the group's scope, and later failures go to the group.
+    ///
+    /// # Errors
+    ///
+    /// - [`StartError::Failed`] with the task's error if it failed before starting (the group
+    ///   is not cancelled; a cancellation of the caller arrives this way too);
+    /// - [`StartError::NotStarted`] if it returned without calling `started` (or dropped its
+    ///   [`TaskStatus`]);
+    /// - [`StartError::Closed`] if the group has finished.
+    ///
+    /// A panic in the task before it started resumes in the caller.
+    ///
+    /// # Cancel safety
+    ///
+    /// If this future is dropped before the task started, the task is cancelled; it stays
+    /// in the group until it ends.
+    pub async fn start<V, F, Fut>(&self, f: F) -> Result<V, StartError<E>>
+    where
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        V: Send + 'static,
+    {
+        self.start_named(default_name::<F>(), f).await
+    }
+
+    /// Starts tasks with a name of your choice: `tg.named("acceptor").start_soon(fut)`.
+    pub fn named(&self, name: impl Into<String>) -> TaskBuilder<'_, E> {
+        TaskBuilder {
+            group: self,
+            name: TaskName::Owned(Arc::from(name.into())),
+        }
+    }
+
+    /// Cancels the group's scope: every task in it (and the body) sees
+    /// [`Cancelled`](crate::Cancelled) at its next checkpoint. The group absorbs this
+    /// cancellation.
+    pub fn cancel(&self) {
+        self.shared.node.cancel();
+    }
+
+    /// The group's cancel scope, to set a deadline, a shield, or read its state.
+    pub fn cancel_scope(&self) -> CancelScope {
+        CancelScope::from_node(self.shared.node.clone())
+    }
+
+    fn spawn<F>(&self, name: TaskName, fut: F) -> Result<(), GroupClosed>
+    where
+        F: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        let shared = &self.shared;
+        shared.add_task()?;
+        let task = TaskData::new(name, Some(shared.host_id), shared.run.clone());
+        let root = Node::new_task(task);
+        root.link(&shared.node);
+        shared
+            .run
+            .runtime
+            .spawn(Child::new(root, shared.clone(), None, fut));
+        Ok(())
+    }
+
+    async fn start_named<V, F, Fut>(&self, name: TaskName, f: F) -> Result<V, StartError<E>>
+    where
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        V: Send + 'static,
+    {
+        let shared = &self.shared;
+        shared.add_task().map_err(StartError::Closed)?;
+        // Until it starts, the task hangs under the caller's innermost scope.
+        let (caller_scope, caller_id) = context::with_current(|cur| match cur {
+            Some(c) => (c.innermost().clone(), c.task_data().id),
+            None => (shared.node.clone(), shared.host_id),
+        });
+        let task = TaskData::new(name, Some(caller_id), shared.run.clone());
+        let root = Node::new_task(task);
+        root.link(&caller_scope);
+        let slot = start::StartSlot::<V, E>::new();
+        let status = TaskStatus::new(slot.clone(), root.clone(), shared.node.clone(), shared.host_id);
+        let fut = f(status);
+        shared.run.runtime.spawn(Child::new(
+            root.clone(),
+            shared.clone(),
+            Some(slot.clone()),
+            fut,
+        ));
+        start::wait_started(slot, root).await
+    }
+}
+
+/// Starts tasks with a given name; made by [`TaskGroup::named`].
+#[derive(Debug)]
+pub struct TaskBuilder<'a, E> {
+    group: &'a TaskGroup<E>,
+    name: TaskName,
+}
+
+impl<E: IsCancelled + Send + 'static> TaskBuilder<'_, E> {
+    /// [`TaskGroup::start_soon`] with this name.
+    ///
+    /// # Errors
+    ///
+    /// [`GroupClosed`] if the group has finished.
+    pub fn start_soon<F>(self, fut: F) -> Result<(), GroupClosed>
+    where
+        F: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        self.group.spawn(self.name, fut)
+    }
+
+    /// [`TaskGroup::start`] with this name.
+    ///
+    /// # Errors
+    ///
+    /// As [`TaskGroup::start`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`TaskGroup::start`].
+    pub async fn start<V, F, Fut>(self, f: F) -> Result<V, StartError<E>>
+    where
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        V: Send + 'static,
+    {
+        self.group.start_named(self.name, f).await
+    }
+}
+
+/// A task's default name: its type name without the `{{closure}}` an `async fn` adds, so
+/// `worker()` is named `my_crate::worker`, like AnyIO's `module.qualname`.
+fn default_name<F>() -> TaskName {
+    let name = std::any::type_name::<F>();
+    TaskName::Static(name.strip_suffix("::{{closure}}").unwrap_or(name))
+}
+
+/// What the tasks of a group share with it.
+pub(crate) struct GroupShared<E> {
+    pub(crate) node: Arc<Node>,
+    host_id: u64,
+    run: Arc<RunCtx>,
+    /// Live tasks plus one for the body while it runs; 0 once the group has finished, and
+    /// then no task can be added.
+    count: AtomicUsize,
+    host: AtomicWaker,
+    aborted: AtomicBool,
+    outcome: Mutex<Outcome<E>>,
+}
+
+pub(crate) struct Outcome<E> {
+    errors: Vec<E>,
+    panic: Option<Box<dyn Any + Send>>,
+    cancelled: bool,
+}
+
+impl<E> Default for Outcome<E> {
+    fn default() -> Self {
+        Outcome {
+            errors: Vec::new(),
+            panic: None,
+            cancelled: false,
+        }
+    }
+}
+
+impl<E: IsCancelled> GroupShared<E> {
+    /// Called inside the group's scope, in the host task.
+    fn new(node: Arc<Node>) -> Arc<Self> {
+        let (host_id, run) = context::with_current(|cur| {
+            let task = cur.expect("a task group runs inside a task").task_data();
+            (task.id, task.run.clone())
+        });
+        Arc::new(GroupShared {
+            node,
+            host_id,
+            run,
+            count: AtomicUsize::new(1),
+            host: AtomicWaker::new(),
+            aborted: AtomicBool::new(false),
+            outcome: Mutex::new(Outcome::default()),
+        })
+    }
+
+    fn add_task(&self) -> Result<(), GroupClosed> {
+        let mut n = self.count.load(Acquire);
+        loop {
+            if n == 0 || self.aborted.load(Acquire) {
+                return Err(GroupClosed);
+            }
+            match self.count.compare_exchange_weak(n, n + 1, AcqRel, Acquire) {
+                Ok(_) => return Ok(()),
+                Err(actual) => n = actual,
+            }
+        }
+    }
+
+    /// One task (or the body) has finished.
+    pub(crate) fn task_done(&self) {
+        if self.count.fetch_sub(1, AcqRel) == 1 {
+            self.host.wake();
+        }
+    }
+
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.load(Acquire)
+    }
+
+    /// Records how a task (or the body) ended; a failure or panic cancels the group.
+    pub(crate) fn report(&self, outcome: ChildOutcome<E>) {
+        let mut state = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
+        match outcome {
+            ChildOutcome::Done(Ok(())) | ChildOutcome::Aborted => return,
+            ChildOutcome::Done(Err(e)) if e.is_cancelled() => {
+                state.cancelled = true;
+                return;
+            }
+            ChildOutcome::Done(Err(e)) => state.errors.push(e),
+            ChildOutcome::Panicked(p) => {
+                state.panic.get_or_insert(p);
+            }
+        }
+        drop(state);
+        self.node.cancel();
+    }
+
+    /// Aborts every task: used when the group's future is dropped before it finished.
+    fn abort(&self) {
+        self.aborted.store(true, Release);
+        self.node.cancel();
+        self.node.walk(&mut |n| {
+            if let Some(task) = n.task() {
+                task.wake();
+            }
+        });
+    }
+}
+
+struct AbortOnDrop<E: IsCancelled>(Option<Arc<GroupShared<E>>>);
+
+impl<E: IsCancelled> Drop for AbortOnDrop<E> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            shared.abort();
+        }
+    }
+}
+
+/// Waits until every task of the group has finished. Not a cancellation point: when the
+/// host is cancelled, the cancellation reaches the tasks through the scope tree, and the
+/// host keeps waiting for them (AnyIO's shielded wait). It always yields once, so even an
+/// empty group lets other tasks run.
+struct WaitTasks<'a, E> {
+    shared: &'a GroupShared<E>,
+    yielded: bool,
+}
+
+impl<E> Future for WaitTasks<'_, E> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.yielded {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if self.shared.count.load(Acquire) == 0 {
+            return Poll::Ready(());
+        }
+        self.shared.host.register(cx.waker());
+        if self.shared.count.load(Acquire) == 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Catches a panic of the body so the group can wait for its tasks before resuming it.
+    struct CatchUnwind<F> {
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.project().fut;
+        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+/// How a group ended, before the scope's verdict on cancellation is applied.
+struct GroupExit<T, E> {
+    value: Option<T>,
+    outcome: Outcome<E>,
+    node: Arc<Node>,
+}
+
+impl<T, E> GroupExit<T, E> {
+    fn finish(self, catches: bool) -> Result<Option<T>, TaskGroupError<E>> {
+        let Outcome {
+            errors,
+            panic,
+            cancelled,
+        } = self.outcome;
+        if let Some(panic) = panic {
+            resume_unwind(panic);
+        }
+        if !errors.is_empty() {
+            return Err(TaskGroupError::failed(errors));
+        }
+        if cancelled {
+            if !catches {
+                return Err(TaskGroupError::cancelled());
+            }
+            self.node.set_caught();
+        }
+        Ok(self.value)
+    }
+}

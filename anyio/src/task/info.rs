@@ -1,0 +1,138 @@
+//! Task introspection: which task is running, which tasks exist, and waiting until all
+//! other tasks are blocked.
+
+use std::fmt;
+
+use crate::cancel::checkpoint::checkpoint;
+use crate::cancel::context::{self, TaskData};
+use crate::cancel::error::Cancelled;
+use crate::cancel::node::Node;
+
+/// A task's identifier, unique within the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(u64);
+
+impl TaskId {
+    /// The identifier as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A snapshot of a task's identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    id: TaskId,
+    parent_id: Option<TaskId>,
+    name: String,
+}
+
+impl TaskInfo {
+    fn of(task: &TaskData) -> TaskInfo {
+        TaskInfo {
+            id: TaskId(task.id),
+            parent_id: task.parent_id().map(TaskId),
+            name: task.name.as_str().to_owned(),
+        }
+    }
+
+    /// The task's identifier.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The task whose group this task runs in (the group's host task); `None` for the root
+    /// task of a run. For a task made by `start()`, the caller of `start()` until the task
+    /// calls `started()`.
+    pub fn parent_id(&self) -> Option<TaskId> {
+        self.parent_id
+    }
+
+    /// The task's name: given with [`TaskGroup::named`](crate::TaskGroup::named), else the
+    /// type name of its future; `"main"` for the root task of a run.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The task that calls it, or `None` outside any anyio task or scope.
+pub fn get_current_task() -> Option<TaskInfo> {
+    context::with_current(|cur| cur.map(|c| TaskInfo::of(c.task_data())))
+}
+
+/// Every task of the current run that has not finished, the calling one included; empty
+/// outside a run.
+pub fn get_running_tasks() -> Vec<TaskInfo> {
+    let mut tasks = Vec::new();
+    each_task(&mut |t| tasks.push(TaskInfo::of(t)));
+    tasks
+}
+
+fn each_task(f: &mut dyn FnMut(&TaskData)) {
+    let root = context::with_current(|cur| cur.and_then(|c| c.task_data().run.root()));
+    if let Some(root) = root {
+        root.walk(&mut |n: &Node| {
+            if let Some(task) = n.task() {
+                f(task);
+            }
+        });
+    }
+}
+
+/// How many consecutive scheduler rounds every other task must stay idle.
+const QUIET_ROUNDS: u32 = 3;
+
+/// Waits until every other task of the run is blocked, as a checkpoint.
+///
+/// "Blocked" means waiting for something outside the run's tasks' own progress: a timer,
+/// I/O, a lock or a channel. This returns once no other task of the run has been polled
+/// while the caller yielded to the scheduler for several consecutive rounds, and no task
+/// is being polled at that moment. On a multi-threaded runtime that is a heuristic: a task
+/// woken (by a timer or I/O) but not yet picked up by a worker looks blocked. In tests that
+/// coordinate tasks through anyio primitives it is exact enough to wait for "everyone is
+/// now waiting".
+///
+/// # Errors
+///
+/// [`Cancelled`] if the calling code is cancelled while it waits.
+///
+/// # Cancel safety
+///
+/// Cancel safe.
+pub async fn wait_all_tasks_blocked() -> Result<(), Cancelled> {
+    let me = get_current_task().map(|t| t.id.0);
+    let mut quiet = 0;
+    let mut last = snapshot(me);
+    loop {
+        checkpoint().await?;
+        let now = snapshot(me);
+        let busy = now.iter().any(|&(_, polls)| polls % 2 == 1);
+        if now == last && !busy {
+            quiet += 1;
+            if quiet >= QUIET_ROUNDS {
+                return Ok(());
+            }
+        } else {
+            quiet = 0;
+            last = now;
+        }
+    }
+}
+
+/// The poll counters of every task but `me`.
+fn snapshot(me: Option<u64>) -> Vec<(u64, u64)> {
+    let mut polls = Vec::new();
+    each_task(&mut |t| {
+        if Some(t.id) != me {
+            polls.push((t.id, t.polls()));
+        }
+    });
+    polls.sort_unstable();
+    polls
+}

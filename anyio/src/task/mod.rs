@@ -1,0 +1,8 @@
+//! Tasks: task groups, `start()`, and introspection.
+
+pub(crate) mod child;
+pub(crate) mod error;
+pub(crate) mod group;
+pub(crate) mod info;
+pub(crate) mod root;
+pub(crate) mod start;

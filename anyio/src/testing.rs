@@ -1,0 +1,127 @@
+//! Running tests on every backend.
+//!
+//! `#[anyio::test]` turns one async test into one `#[test]` per backend (see the
+//! [crate docs](crate#testing)). The environment variable `ANYIO_BACKENDS` restricts a whole
+//! test run to some backends, like AnyIO's `--anyio-backends`: `ANYIO_BACKENDS=smol cargo
+//! test` runs only the smol variants (the others pass without running, and say so on
+//! stderr). [`on_each_backend`] does the same for code that is not a `#[test]` of its own,
+//! such as a proptest property.
+
+use std::future::Future;
+
+use crate::backend::Backend;
+use crate::runner::Runner;
+
+/// The environment variable that restricts which backends tests run on: a comma-separated
+/// list of backend names. Unset or empty means every enabled backend.
+pub const BACKENDS_ENV: &str = "ANYIO_BACKENDS";
+
+/// The backends tests should run on: the enabled ones, restricted by [`BACKENDS_ENV`].
+///
+/// # Panics
+///
+/// If the variable names a backend that does not exist (the message lists the available
+/// ones): a misspelt restriction must not silently run nothing.
+pub fn selected_backends() -> Vec<Backend> {
+    let enabled = Backend::available();
+    let Ok(list) = std::env::var(BACKENDS_ENV) else {
+        return enabled;
+    };
+    if list.trim().is_empty() {
+        return enabled;
+    }
+    let wanted: Vec<Backend> = list
+        .split(',')
+        .map(|name| {
+            name.trim()
+                .parse::<Backend>()
+                .unwrap_or_else(|e| panic!("{BACKENDS_ENV}: {e}"))
+        })
+        .collect();
+    enabled.into_iter().filter(|b| wanted.contains(b)).collect()
+}
+
+/// Runs an async body once on each selected backend (see [`selected_backends`]), each in a
+/// fresh run, and returns the first error. This is how a property test checks async code
+/// on every backend:
+///
+/// ```
+/// use proptest::prelude::*;
+///
+/// proptest! {
+///     #![proptest_config(ProptestConfig::with_cases(8))]
+///     #[test]
+///     fn sleeping_keeps_order(delays in proptest::collection::vec(0u64..3, 1..4)) {
+///         anyio::testing::on_each_backend(|_backend| {
+///             let delays = delays.clone();
+///             async move {
+///                 for d in delays {
+///                     anyio::sleep(std::time::Duration::from_millis(d)).await.unwrap();
+///                 }
+///                 prop_assert!(anyio::get_current_task().is_some());
+///                 Ok(())
+///             }
+///         })?;
+///     }
+/// }
+/// # sleeping_keeps_order();
+/// ```
+///
+/// # Panics
+///
+/// If a runtime cannot start, or if the body panics.
+pub fn on_each_backend<F, Fut, E>(mut body: F) -> Result<(), E>
+where
+    F: FnMut(Backend) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    for backend in selected_backends() {
+        Runner::new(backend)
+            .run(body(backend))
+            .unwrap_or_else(|e| panic!("cannot start the {backend} runtime: {e}"))?;
+    }
+    Ok(())
+}
+
+/// What a test returns when its backend is left out by [`BACKENDS_ENV`].
+#[doc(hidden)]
+pub trait TestOutput {
+    fn skipped() -> Self;
+}
+
+impl TestOutput for () {
+    fn skipped() -> Self {}
+}
+
+impl<E> TestOutput for Result<(), E> {
+    fn skipped() -> Self {
+        Ok(())
+    }
+}
+
+/// The body of each test that `#[anyio::test]` generates.
+#[doc(hidden)]
+pub fn run_test<F, Fut>(runner: Runner, test: F) -> Fut::Output
+where
+    F: FnOnce() -> Fut,
+    Fut: Future,
+    Fut::Output: TestOutput,
+{
+    let backend = runner.backend();
+    if !selected_backends().contains(&backend) {
+        eprintln!("skipped on {backend}: not in {BACKENDS_ENV}");
+        return Fut::Output::skipped();
+    }
+    runner
+        .run(test())
+        .unwrap_or_else(|e| panic!("cannot start the {backend} runtime: {e}"))
+}
+
+/// The body of the `main` that `#[anyio::main]` generates.
+#[doc(hidden)]
+pub fn run_main<F: Future>(runner: Runner, fut: F) -> F::Output {
+    let backend = runner.backend();
+    runner
+        .run(fut)
+        .unwrap_or_else(|e| panic!("cannot start the {backend} runtime: {e}"))
+}

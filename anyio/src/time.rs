@@ -1,0 +1,270 @@
+//! Time: the backend's clock, sleeping, and timeouts built on cancel scopes.
+//!
+//! Delays are [`Duration`]s, which cannot be negative or NaN. To accept a delay in float
+//! seconds, as AnyIO does, convert it with [`Duration::try_from_secs_f64`], which returns an
+//! error (never a panic) for a negative, NaN or overflowing value. A delay so long that the
+//! deadline does not fit the clock means "no deadline".
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use pin_project_lite::pin_project;
+
+use crate::backend::Timer;
+use crate::cancel::checkpoint::CancelWait;
+use crate::cancel::context;
+use crate::cancel::driver::Driver;
+use crate::cancel::error::{Cancelled, IsCancelled, TimeoutError};
+use crate::cancel::node::Node;
+use crate::cancel::scope::{CancelScope, Scoped};
+
+/// The current time on the backend's monotonic clock, which every deadline in anyio uses.
+///
+/// Outside any runtime this is [`Instant::now`].
+pub fn current_time() -> Instant {
+    match context::current_runtime() {
+        Some(rt) => rt.now(),
+        None => Instant::now(),
+    }
+}
+
+/// Waits for `delay`, as a checkpoint: fails with [`Cancelled`] if the calling code is or
+/// becomes effectively cancelled first. `sleep(Duration::ZERO)` is a plain
+/// [`checkpoint`](crate::checkpoint). The deadline is computed when `sleep` is called.
+///
+/// # Cancel safety
+///
+/// Cancel safe.
+///
+/// # Panics
+///
+/// When awaited outside every runtime anyio can use (only possible without the `smol`
+/// feature, outside tokio).
+pub fn sleep(delay: Duration) -> Sleep {
+    Sleep::new(current_time().checked_add(delay))
+}
+
+/// Waits until `deadline` on the backend's clock, as a checkpoint (see [`sleep`]).
+///
+/// # Cancel safety
+///
+/// Cancel safe.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep::new(Some(deadline))
+}
+
+/// Waits until cancelled: the returned future only ever resolves to `Err(Cancelled)`.
+///
+/// # Cancel safety
+///
+/// Cancel safe.
+pub fn sleep_forever() -> Sleep {
+    Sleep::new(None)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SleepState {
+    Start,
+    Yielded,
+    Waiting,
+}
+
+pin_project! {
+    /// The future of [`sleep`], [`sleep_until`] and [`sleep_forever`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Sleep {
+        deadline: Option<Instant>,
+        #[pin]
+        timer: Option<Timer>,
+        wait: CancelWait,
+        state: SleepState,
+    }
+}
+
+impl Sleep {
+    fn new(deadline: Option<Instant>) -> Sleep {
+        Sleep {
+            deadline,
+            timer: None,
+            wait: CancelWait::new(),
+            state: SleepState::Start,
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = Result<(), Cancelled>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        match *this.state {
+            SleepState::Start => {
+                if context::is_cancelled() {
+                    return Poll::Ready(Err(Cancelled));
+                }
+                if let Some(deadline) = *this.deadline {
+                    let rt = context::current_runtime().expect(
+                        "no async runtime: run inside anyio::run or a tokio runtime, \
+                         or enable the smol feature",
+                    );
+                    if rt.now() >= deadline {
+                        *this.state = SleepState::Yielded;
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    this.timer.set(Some(rt.timer(deadline)));
+                }
+                *this.state = SleepState::Waiting;
+            }
+            SleepState::Yielded => {
+                return Poll::Ready(if context::is_cancelled() {
+                    Err(Cancelled)
+                } else {
+                    Ok(())
+                });
+            }
+            SleepState::Waiting => {}
+        }
+        if let Some(timer) = this.timer.as_mut().as_pin_mut() {
+            if timer.poll(cx).is_ready() {
+                this.wait.clear();
+                return Poll::Ready(Ok(()));
+            }
+        }
+        match this.wait.register(cx) {
+            Ok(()) => Poll::Pending,
+            Err(c) => Poll::Ready(Err(c)),
+        }
+    }
+}
+
+/// Runs `fut` in a new cancel scope that is cancelled `delay` from now (computed by this
+/// call). Returns `Ok(None)` if the deadline cancelled it, `Ok(Some(value))` if it finished.
+///
+/// ```
+/// use std::time::Duration;
+/// # anyio::run(async {
+/// let out = anyio::move_on_after(Duration::from_millis(10), async {
+///     anyio::sleep(Duration::from_secs(10)).await?;
+///     Ok::<_, anyio::Cancelled>("slept")
+/// })
+/// .await;
+/// assert_eq!(out, Ok(None));
+/// # }).unwrap();
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping it drops `fut` where it stands.
+pub fn move_on_after<F, T, E>(delay: Duration, fut: F) -> Scoped<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: IsCancelled,
+{
+    CancelScope::with_timeout(delay).run(fut)
+}
+
+/// Like [`move_on_after`], with an absolute deadline on the backend's clock.
+///
+/// # Cancel safety
+///
+/// Dropping it drops `fut` where it stands.
+pub fn move_on_at<F, T, E>(deadline: Instant, fut: F) -> Scoped<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: IsCancelled,
+{
+    CancelScope::with_deadline(deadline).run(fut)
+}
+
+/// Runs `fut` in a new cancel scope that is cancelled `delay` from now, and fails with
+/// [`TimeoutError`] (converted into `E`) if that deadline cancelled it.
+///
+/// The deadline is computed when the future is first polled (AnyIO computes it on entry).
+/// The timeout error is returned only when the scope caught the cancellation and the
+/// deadline had really passed; a cancellation caused by an enclosing scope passes through
+/// unchanged. To cancel such a scope by hand as well, use a [`CancelScope`] with a deadline
+/// and [`CancelScope::timed_out`].
+///
+/// ```
+/// use std::time::Duration;
+/// use anyio::{BoxError, TimeoutError};
+/// # anyio::run(async {
+/// let err: BoxError = anyio::fail_after(Duration::from_millis(10), async {
+///     anyio::sleep(Duration::from_secs(10)).await?;
+///     Ok::<_, BoxError>(())
+/// })
+/// .await
+/// .unwrap_err();
+/// assert!(err.is::<TimeoutError>());
+/// # }).unwrap();
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping it drops `fut` where it stands.
+pub fn fail_after<F, T, E>(delay: Duration, fut: F) -> FailAfter<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: IsCancelled + From<TimeoutError>,
+{
+    FailAfter {
+        delay: Some(delay),
+        driver: Driver::new(Node::new_scope(None, false), fut),
+    }
+}
+
+/// Like [`fail_after`], with an absolute deadline on the backend's clock.
+///
+/// # Cancel safety
+///
+/// Dropping it drops `fut` where it stands.
+pub fn fail_at<F, T, E>(deadline: Instant, fut: F) -> FailAfter<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: IsCancelled + From<TimeoutError>,
+{
+    FailAfter {
+        delay: None,
+        driver: Driver::new(Node::new_scope(Some(deadline), false), fut),
+    }
+}
+
+pin_project! {
+    /// The future of [`fail_after`] and [`fail_at`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct FailAfter<F> {
+        // For `fail_after`: the delay, turned into a deadline on first poll.
+        delay: Option<Duration>,
+        #[pin]
+        driver: Driver<F>,
+    }
+}
+
+impl<F, T, E> Future for FailAfter<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: IsCancelled + From<TimeoutError>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Some(delay) = this.delay.take() {
+            this.driver.node().set_deadline(current_time().checked_add(delay));
+        }
+        let (out, catches) = std::task::ready!(this.driver.as_mut().poll(cx));
+        Poll::Ready(match out {
+            Err(e) if catches && e.is_cancelled() => {
+                // Only the deadline can cancel this scope: no handle to it exists.
+                this.driver.node().set_caught();
+                Err(TimeoutError.into())
+            }
+            other => other,
+        })
+    }
+}
