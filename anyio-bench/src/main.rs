@@ -134,7 +134,7 @@ fn main() {
     }
     let times = measure(runtime, workload, warmup + reps);
     let (units, unit) = workload.units();
-    let (name, runtime_name) = (&args[0..2][1], &args[0]);
+    let (runtime_name, name) = (&args[0], &args[1]);
     for t in &times[warmup..] {
         println!(
             "{name}\t{runtime_name}\t{:.1}\t{unit}\t{units}",

@@ -1,0 +1,167 @@
+//! The workload bodies, written against anyio's public API only (no tokio or smol here),
+//! with the anchors' sizes. Each is one `async fn`; [`timed`] runs one of them and times it.
+//!
+//! To add a workload that is not written yet (W2, W3, W4c, W5, W6): write its `async fn`,
+//! call it from its arm in [`timed`], and take it out of [`Workload::NOT_WRITTEN`].
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use anyio::{CancelScope, Cancelled, TaskGroup};
+
+/// W1: tasks spawned and joined per run.
+pub(crate) const SPAWN_TASKS: usize = 100_000;
+/// W4, W4d1, W4d10: checkpoints per run.
+pub(crate) const YIELDS: usize = 1_000_000;
+/// W7: timeouts per run.
+pub(crate) const TIMEOUTS: u64 = 1_000_000;
+
+/// The workload ids of anchors-bench, plus W4 inside nested cancel scopes (ours only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Workload {
+    /// W1: spawn no-op tasks in a task group, which waits for them all.
+    Spawn,
+    /// W2: one producer, one consumer, bounded channel of 1024.
+    Channel,
+    /// W3: 8 tasks increment a counter behind an async mutex.
+    Mutex,
+    /// W4: one task runs `checkpoint()` in a loop.
+    Yield,
+    /// W4c: the anchors' Python-only `anyio.lowlevel.checkpoint()` variant of W4.
+    YieldCheckpoint,
+    /// W4d1: W4 with the loop inside one cancel scope.
+    YieldDepth1,
+    /// W4d10: W4 with the loop inside ten nested cancel scopes.
+    YieldDepth10,
+    /// W5: TCP echo over 127.0.0.1.
+    Echo,
+    /// W6: TCP request/response round trips over 50 connections.
+    RoundTrip,
+    /// W7: `move_on_after` around an already-ready future.
+    Timeout,
+}
+
+impl Workload {
+    /// The workloads with no anyio version yet: the binary exits with status 3 for them.
+    const NOT_WRITTEN: [Workload; 5] = [
+        Workload::Channel,
+        Workload::Mutex,
+        Workload::YieldCheckpoint,
+        Workload::Echo,
+        Workload::RoundTrip,
+    ];
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "W1" => Self::Spawn,
+            "W2" => Self::Channel,
+            "W3" => Self::Mutex,
+            "W4" => Self::Yield,
+            "W4c" => Self::YieldCheckpoint,
+            "W4d1" => Self::YieldDepth1,
+            "W4d10" => Self::YieldDepth10,
+            "W5" => Self::Echo,
+            "W6" => Self::RoundTrip,
+            "W7" => Self::Timeout,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn is_written(self) -> bool {
+        !Self::NOT_WRITTEN.contains(&self)
+    }
+
+    /// Units of work done by one run, and the name of the rate reported (as the anchors').
+    pub(crate) fn units(self) -> (f64, &'static str) {
+        match self {
+            Self::Spawn => (SPAWN_TASKS as f64, "tasks/s"),
+            Self::Channel => (1_000_000.0, "msgs/s"),
+            Self::Mutex => (800_000.0, "locks/s"),
+            Self::Yield | Self::YieldCheckpoint | Self::YieldDepth1 | Self::YieldDepth10 => {
+                (YIELDS as f64, "yields/s")
+            }
+            Self::Echo => (256.0, "MiB/s"),
+            Self::RoundTrip => (100_000.0, "rt/s"),
+            Self::Timeout => (TIMEOUTS as f64, "timeouts/s"),
+        }
+    }
+}
+
+/// Runs one workload and returns how long its body took.
+pub(crate) async fn timed(w: Workload) -> Duration {
+    let start = Instant::now();
+    match w {
+        Workload::Spawn => spawn_join().await,
+        Workload::Yield => checkpoints_at_depth_0().await,
+        Workload::YieldDepth1 => checkpoints_at_depth_1().await,
+        Workload::YieldDepth10 => checkpoints_at_depth_10().await,
+        Workload::Timeout => timeouts().await,
+        Workload::Channel
+        | Workload::Mutex
+        | Workload::YieldCheckpoint
+        | Workload::Echo
+        | Workload::RoundTrip => unreachable!("{w:?} is not written yet (checked before the run)"),
+    }
+    start.elapsed()
+}
+
+/// W1: a task group starts `SPAWN_TASKS` no-op tasks and waits for them all.
+async fn spawn_join() {
+    anyio::task_group(|tg: TaskGroup| async move {
+        for _ in 0..SPAWN_TASKS {
+            tg.start_soon(async { Ok(()) })?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("W1 task group failed: {e}"));
+}
+
+/// The loop of W4 and its nested variants: `YIELDS` checkpoints in the current task.
+async fn checkpoints() -> Result<(), Cancelled> {
+    for _ in 0..YIELDS {
+        anyio::checkpoint().await?;
+    }
+    Ok(())
+}
+
+/// Nests `$body` (a future of `Result<T, E>`) in one `CancelScope::new().run(..)` per token
+/// after the comma.
+macro_rules! in_scopes {
+    ($body:expr $(,)?) => { $body };
+    ($body:expr, $level:tt $($rest:tt)*) => {
+        CancelScope::new().run(in_scopes!($body, $($rest)*))
+    };
+}
+
+/// W4: the checkpoints directly in the task.
+async fn checkpoints_at_depth_0() {
+    checkpoints().await.expect("W4: nothing cancels this task");
+}
+
+/// W4d1: the checkpoints inside one cancel scope without deadline.
+async fn checkpoints_at_depth_1() {
+    let out = in_scopes!(checkpoints(), 1).await;
+    assert!(matches!(out, Ok(Some(()))), "W4d1: nothing cancels these scopes");
+}
+
+/// W4d10: the checkpoints inside ten nested cancel scopes without deadline.
+async fn checkpoints_at_depth_10() {
+    let out = in_scopes!(checkpoints(), 1 2 3 4 5 6 7 8 9 10).await;
+    assert!(out.is_ok_and(|v| v.is_some()), "W4d10: nothing cancels these scopes");
+}
+
+/// W7: `move_on_after(1 s)` around a future that is ready at once, `TIMEOUTS` times.
+async fn timeouts() {
+    let mut sum = 0;
+    for i in 0..TIMEOUTS {
+        let out = anyio::move_on_after(Duration::from_secs(1), async move {
+            Ok::<_, Cancelled>(black_box(i))
+        })
+        .await;
+        sum += out
+            .expect("W7: nothing cancels this task")
+            .expect("W7: the 1 s deadline is never reached");
+    }
+    assert_eq!(black_box(sum), TIMEOUTS * (TIMEOUTS - 1) / 2);
+}
