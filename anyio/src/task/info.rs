@@ -2,6 +2,7 @@
 //! other tasks are blocked.
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use crate::cancel::checkpoint::checkpoint;
 use crate::cancel::context::{self, TaskData};
@@ -87,16 +88,19 @@ fn each_task(f: &mut dyn FnMut(&TaskData)) {
 
 /// How many consecutive scheduler rounds every other task must stay idle.
 const QUIET_ROUNDS: u32 = 3;
+/// How long (wall time) every other task must stay idle: on a multi-threaded runtime, a
+/// task another worker is about to poll must get the chance to show it.
+const QUIET_TIME: Duration = Duration::from_millis(1);
 
 /// Waits until every other task of the run is blocked, as a checkpoint.
 ///
 /// "Blocked" means waiting for something outside the run's tasks' own progress: a timer,
-/// I/O, a lock or a channel. This returns once no other task of the run has been polled
-/// while the caller yielded to the scheduler for several consecutive rounds, and no task
-/// is being polled at that moment. On a multi-threaded runtime that is a heuristic: a task
-/// woken (by a timer or I/O) but not yet picked up by a worker looks blocked. In tests that
-/// coordinate tasks through anyio primitives it is exact enough to wait for "everyone is
-/// now waiting".
+/// I/O, a lock or a channel. This returns once every other task of the run has been polled
+/// at least once, none is being polled, and none has been polled while the caller yielded
+/// to the scheduler for several consecutive rounds and at least a millisecond. On a
+/// multi-threaded runtime that is a heuristic: a task woken (by a timer or I/O) but not yet
+/// picked up by a worker within that time looks blocked. In tests that coordinate tasks
+/// through anyio primitives it is exact enough to wait for "everyone is now waiting".
 ///
 /// # Errors
 ///
@@ -107,32 +111,37 @@ const QUIET_ROUNDS: u32 = 3;
 /// Cancel safe.
 pub async fn wait_all_tasks_blocked() -> Result<(), Cancelled> {
     let me = get_current_task().map(|t| t.id.0);
-    let mut quiet = 0;
+    let mut quiet_rounds = 0;
+    let mut quiet_since = Instant::now();
     let mut last = snapshot(me);
     loop {
         checkpoint().await?;
         let now = snapshot(me);
-        let busy = now.iter().any(|&(_, polls)| polls % 2 == 1);
-        if now == last && !busy {
-            quiet += 1;
-            if quiet >= QUIET_ROUNDS {
+        if now.is_some() && now == last {
+            quiet_rounds += 1;
+            if quiet_rounds >= QUIET_ROUNDS && quiet_since.elapsed() >= QUIET_TIME {
                 return Ok(());
             }
         } else {
-            quiet = 0;
+            quiet_rounds = 0;
+            quiet_since = Instant::now();
             last = now;
         }
     }
 }
 
-/// The poll counters of every task but `me`.
-fn snapshot(me: Option<u64>) -> Vec<(u64, u64)> {
+/// The poll counters of every task but `me`, or `None` while some task is being polled or
+/// has never been polled (it is ready to run, not blocked).
+fn snapshot(me: Option<u64>) -> Option<Vec<(u64, u64)>> {
     let mut polls = Vec::new();
+    let mut busy = false;
     each_task(&mut |t| {
         if Some(t.id) != me {
-            polls.push((t.id, t.polls()));
+            let n = t.polls();
+            busy |= n == 0 || n % 2 == 1;
+            polls.push((t.id, n));
         }
     });
     polls.sort_unstable();
-    polls
+    (!busy).then_some(polls)
 }
