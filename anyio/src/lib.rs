@@ -85,6 +85,9 @@
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
+#[cfg(not(any(feature = "tokio", feature = "smol")))]
+compile_error!("anyio needs at least one backend: enable the `tokio` or the `smol` feature");
+
 mod backend;
 mod cancel;
 mod loom;

@@ -8,5 +8,7 @@ pub(crate) mod checkpoint;
 pub(crate) mod context;
 pub(crate) mod driver;
 pub(crate) mod error;
+#[cfg(all(test, anyio_loom))]
+mod loom_tests;
 pub(crate) mod node;
 pub(crate) mod scope;

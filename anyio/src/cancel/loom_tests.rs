@@ -1,0 +1,143 @@
+//! loom models of the scope tree. Run with
+//! `RUSTFLAGS="--cfg anyio_loom" cargo test -p anyio --lib --release loom`.
+//!
+//! Each model checks, over every interleaving, that no cancellation is lost and that every
+//! node's flag ends up equal to what the tree says it should be.
+
+use std::sync::Arc;
+use std::task::{Wake, Waker};
+
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+use super::node::Node;
+
+/// A waker that counts its wake-ups.
+#[derive(Default)]
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+fn waker() -> (Arc<CountingWaker>, Waker) {
+    let counter = Arc::new(CountingWaker::default());
+    let waker = Waker::from(counter.clone());
+    (counter, waker)
+}
+
+/// The flag a node should have, given its parent's.
+fn expected(node: &Node, parent_cancelled: bool) -> bool {
+    node.cancel_called() || (parent_cancelled && !node.shield())
+}
+
+#[test]
+fn loom_cancel_racing_a_waiters_registration_is_never_lost() {
+    loom::model(|| {
+        let parent = Node::new_scope(None, false);
+        let child = Node::new_scope(None, false);
+        child.link(&parent);
+        let (count, waker) = waker();
+        let p = parent.clone();
+        let canceller = loom::thread::spawn(move || p.cancel());
+        let mut key = None;
+        let registered = child.register_waiter(&mut key, &waker);
+        canceller.join().unwrap();
+        assert!(child.is_cancelled());
+        // Either the registration saw the cancellation, or the cancellation woke it.
+        assert!(registered.is_err() || count.0.load(SeqCst) >= 1);
+    });
+}
+
+#[test]
+fn loom_cancel_racing_a_dropped_waiter() {
+    loom::model(|| {
+        let node = Node::new_scope(None, false);
+        let (_count, waker) = waker();
+        let mut key = None;
+        node.register_waiter(&mut key, &waker).unwrap();
+        let n = node.clone();
+        let canceller = loom::thread::spawn(move || n.cancel());
+        if let Some(k) = key {
+            node.remove_waiter(k);
+        }
+        canceller.join().unwrap();
+        assert!(node.is_cancelled());
+        // A later registration sees the cancellation.
+        let mut key = None;
+        assert!(node.register_waiter(&mut key, &waker).is_err());
+    });
+}
+
+#[test]
+fn loom_shield_toggled_during_a_cancel_leaves_a_consistent_tree() {
+    loom::model(|| {
+        let root = Node::new_scope(None, false);
+        let mid = Node::new_scope(None, false);
+        let leaf = Node::new_scope(None, false);
+        mid.link(&root);
+        leaf.link(&mid);
+        let r = root.clone();
+        let canceller = loom::thread::spawn(move || r.cancel());
+        let m = mid.clone();
+        let shielder = loom::thread::spawn(move || m.set_shield(true));
+        canceller.join().unwrap();
+        shielder.join().unwrap();
+        assert!(root.is_cancelled());
+        assert!(mid.shield());
+        assert_eq!(mid.is_cancelled(), expected(&mid, root.is_cancelled()));
+        assert_eq!(leaf.is_cancelled(), expected(&leaf, mid.is_cancelled()));
+        assert!(!leaf.is_cancelled());
+    });
+}
+
+#[test]
+fn loom_unshielding_during_a_cancel_redelivers_it() {
+    loom::model(|| {
+        let root = Node::new_scope(None, false);
+        let mid = Node::new_scope(None, true);
+        let leaf = Node::new_scope(None, false);
+        mid.link(&root);
+        leaf.link(&mid);
+        let (count, waker) = waker();
+        let mut key = None;
+        leaf.register_waiter(&mut key, &waker).unwrap();
+        let r = root.clone();
+        let canceller = loom::thread::spawn(move || r.cancel());
+        mid.set_shield(false);
+        canceller.join().unwrap();
+        assert!(leaf.is_cancelled());
+        assert_eq!(count.0.load(SeqCst), 1);
+    });
+}
+
+#[test]
+fn loom_linking_racing_a_cancel_takes_it_on() {
+    loom::model(|| {
+        let parent = Node::new_scope(None, false);
+        let child = Node::new_scope(None, false);
+        let p = parent.clone();
+        let canceller = loom::thread::spawn(move || p.cancel());
+        child.link(&parent);
+        canceller.join().unwrap();
+        assert!(child.is_cancelled());
+        child.unlink();
+    });
+}
+
+#[test]
+fn loom_an_unlinked_scope_never_loses_its_own_cancel() {
+    loom::model(|| {
+        let node = Node::new_scope(None, false);
+        let n = node.clone();
+        let canceller = loom::thread::spawn(move || n.cancel());
+        node.refresh_unlinked(false);
+        canceller.join().unwrap();
+        assert!(node.is_cancelled());
+    });
+}
