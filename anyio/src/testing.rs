@@ -50,7 +50,7 @@ pub fn selected_backends() -> Vec<Backend> {
 ///
 /// proptest! {
 ///     #![proptest_config(ProptestConfig::with_cases(8))]
-///     #[test]
+///     // In a test file this function would carry `#[test]`.
 ///     fn sleeping_keeps_order(delays in proptest::collection::vec(0u64..3, 1..4)) {
 ///         anyio::testing::on_each_backend(|_backend| {
 ///             let delays = delays.clone();

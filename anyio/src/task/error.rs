@@ -70,15 +70,15 @@ impl<E> TaskGroupError<E> {
     /// The failure if exactly one task failed, else the whole error back.
     ///
     /// ```
-    /// # use anyio::{TaskGroup, BoxError};
+    /// # use anyio::TaskGroup;
     /// # anyio::run(async {
-    /// let err = anyio::task_group(|tg: TaskGroup<String>| async move {
-    ///     tg.start_soon(async { Err("boom".to_string()) }).unwrap();
+    /// let err = anyio::task_group(|tg: TaskGroup<std::io::Error>| async move {
+    ///     tg.start_soon(async { Err(std::io::Error::other("boom")) }).unwrap();
     ///     Ok(())
     /// })
     /// .await
     /// .unwrap_err();
-    /// assert_eq!(err.into_single().ok().unwrap(), "boom");
+    /// assert_eq!(err.into_single().unwrap().to_string(), "boom");
     /// # }).unwrap();
     /// ```
     pub fn into_single(self) -> Result<E, Self> {
