@@ -37,8 +37,8 @@
 //!
 //! [`run`] runs a future on the default backend; [`Runner`] picks the backend and its
 //! options; `#[anyio::main]` does the same for `main`. [`current_backend`] tells library
-//! code which backend it is on, also when it is called from a plain `#[tokio::main]`
-//! program or from `smol::block_on` without `anyio::run`.
+//! code which backend it is on, also when it is called from a plain tokio `main`
+//! program or from smol's `block_on` without `anyio::run`.
 //!
 //! ## Cancellation
 //!

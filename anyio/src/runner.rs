@@ -40,6 +40,18 @@ pub fn run<F: Future>(fut: F) -> Result<F::Output, RunError> {
 
 /// Chooses a backend and its options, then runs a future on it.
 ///
+/// `#[anyio::main]` does the same for `main`, with the backend and options as arguments
+/// (`#[anyio::main(backend = "smol", worker_threads = 2)]`):
+///
+/// ```
+/// #[anyio::main(backend = "smol")]
+/// async fn main() -> Result<(), anyio::BoxError> {
+///     assert_eq!(anyio::current_backend()?, anyio::Backend::Smol);
+///     anyio::sleep(std::time::Duration::from_millis(1)).await?;
+///     Ok(())
+/// }
+/// ```
+///
 /// ```
 /// use anyio::{Backend, Runner};
 /// let backend = Runner::new(Backend::Smol)
@@ -193,7 +205,7 @@ impl std::error::Error for RunError {
 ///
 /// Detection order: the run or anyio task this code is inside; otherwise a tokio runtime
 /// entered on this thread (so a library written against anyio works when called from a
-/// plain `#[tokio::main]` program); otherwise smol, whose reactor needs no setup, when the
+/// plain tokio `main` program); otherwise smol, whose reactor needs no setup, when the
 /// `smol` feature is on.
 ///
 /// # Errors

@@ -21,8 +21,17 @@ use crate::cancel::node::Node;
 /// Lets a task started with [`TaskGroup::start`](crate::TaskGroup::start) report that it
 /// is ready, and hand a value back to the caller.
 ///
-/// `started` consumes the status, so a value cannot be sent twice. A task that drops its
-/// status without calling `started` makes `start` fail with
+/// `started` consumes the status, so a value cannot be sent twice; that misuse does not
+/// compile:
+///
+/// ```compile_fail
+/// fn twice(status: anyio::TaskStatus<u16>) {
+///     status.started(1);
+///     status.started(2); // error: use of moved value
+/// }
+/// ```
+///
+/// A task that drops its status without calling `started` makes `start` fail with
 /// [`StartError::NotStarted`] once the task ends.
 pub struct TaskStatus<V = ()> {
     inner: Option<StatusInner<V>>,
