@@ -1,0 +1,36 @@
+//! Compile-time checks that the public futures and handles are `Send` (and `Sync` where
+//! they are shared), so they can be used inside spawned tasks on a multi-threaded runtime.
+
+use std::time::Duration;
+
+use anyio::{BoxError, CancelScope, TaskGroup, TaskStatus};
+
+fn send<T: Send>(_: &T) {}
+fn send_sync<T: Send + Sync>(_: &T) {}
+
+#[test]
+fn public_futures_and_handles_are_send() {
+    send(&anyio::sleep(Duration::ZERO));
+    send(&anyio::sleep_forever());
+    send(&anyio::checkpoint());
+    send(&anyio::checkpoint_if_cancelled());
+    send(&anyio::cancel_shielded_checkpoint());
+    send(&anyio::cancellable(async {}));
+    send(&anyio::move_on_after(Duration::ZERO, async { Ok::<_, BoxError>(()) }));
+    send(&anyio::fail_after(Duration::ZERO, async { Ok::<_, BoxError>(()) }));
+    send(&anyio::wait_all_tasks_blocked());
+    let scope = CancelScope::new();
+    send_sync(&scope);
+    send(&scope.run(async { Ok::<_, BoxError>(()) }));
+    let group = anyio::task_group(|tg: TaskGroup| async move {
+        send_sync(&tg);
+        let start = tg.start(|status: TaskStatus<u8>| async move {
+            status.started(1);
+            Ok(())
+        });
+        send(&start);
+        start.await?;
+        Ok(())
+    });
+    send(&group);
+}
