@@ -83,7 +83,12 @@
 //! - `tokio` (default): the tokio backend.
 //! - `smol` (default): the smol backend.
 
-#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
 
 #[cfg(not(any(feature = "tokio", feature = "smol")))]
 compile_error!("anyio needs at least one backend: enable the `tokio` or the `smol` feature");
@@ -107,7 +112,9 @@ pub use cancel::scope::{CancelScope, EffectiveDeadline, Scoped, current_effectiv
 pub use runner::{NoRuntime, RunError, Runner, current_backend, run};
 pub use task::error::{GroupClosed, StartError, TaskGroupError};
 pub use task::group::{TaskBuilder, TaskGroup, task_group};
-pub use task::info::{TaskId, TaskInfo, get_current_task, get_running_tasks, wait_all_tasks_blocked};
+pub use task::info::{
+    TaskId, TaskInfo, get_current_task, get_running_tasks, wait_all_tasks_blocked,
+};
 pub use task::start::TaskStatus;
 pub use time::{
     FailAfter, Sleep, current_time, fail_after, fail_at, move_on_after, move_on_at, sleep,

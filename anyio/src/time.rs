@@ -41,7 +41,8 @@ pub fn current_time() -> Instant {
 /// # Panics
 ///
 /// When awaited outside every runtime anyio can use (only possible without the `smol`
-/// feature, outside tokio).
+/// feature, outside tokio), or inside a tokio runtime built without its time driver
+/// (`enable_time`; `anyio::run` and `#[tokio::main]` enable it).
 pub fn sleep(delay: Duration) -> Sleep {
     Sleep::new(current_time().checked_add(delay))
 }
@@ -255,7 +256,9 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if let Some(delay) = this.delay.take() {
-            this.driver.node().set_deadline(current_time().checked_add(delay));
+            this.driver
+                .node()
+                .set_deadline(current_time().checked_add(delay));
         }
         let (out, catches) = std::task::ready!(this.driver.as_mut().poll(cx));
         Poll::Ready(match out {

@@ -584,7 +584,9 @@ async fn one_test_recognises_cancellation_in_every_error_type() -> Result<(), Bo
     let io_err: io::Error = Cancelled.into();
     assert!(anyio::is_cancelled(&io_err));
     assert_ne!(io_err.kind(), io::ErrorKind::Interrupted);
-    assert!(!anyio::is_cancelled(&io::Error::from(io::ErrorKind::Interrupted)));
+    assert!(!anyio::is_cancelled(&io::Error::from(
+        io::ErrorKind::Interrupted
+    )));
     let boxed: BoxError = Cancelled.into();
     assert!(boxed.is_cancelled());
     let boxed_io: BoxError = io::Error::from(Cancelled).into();

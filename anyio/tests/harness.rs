@@ -74,13 +74,20 @@ async fn probe_for_the_environment_restriction() {}
 fn the_environment_variable_restricts_the_backends() {
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
-        .args(["probe_for_the_environment_restriction", "--nocapture", "--test-threads=1"])
+        .args([
+            "probe_for_the_environment_restriction",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(anyio::testing::BACKENDS_ENV, "smol")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("skipped on tokio: not in ANYIO_BACKENDS"), "{stderr}");
+    assert!(
+        stderr.contains("skipped on tokio: not in ANYIO_BACKENDS"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("skipped on smol"), "{stderr}");
 
     let out = Command::new(std::env::current_exe().unwrap())
@@ -89,7 +96,8 @@ fn the_environment_variable_restricts_the_backends() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("no such backend: \"asyncio\""), "{text}");
 }
 

@@ -79,7 +79,9 @@ async fn task_ids_are_unique() -> Result<(), BoxError> {
         for _ in 0..50 {
             let i = i.clone();
             tg.start_soon(async move {
-                i.lock().unwrap().push(anyio::get_current_task().unwrap().id());
+                i.lock()
+                    .unwrap()
+                    .push(anyio::get_current_task().unwrap().id());
                 Ok(())
             })?;
         }

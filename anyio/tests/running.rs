@@ -85,7 +85,10 @@ fn a_current_thread_runner_runs_every_task_on_the_calling_thread() {
 #[test]
 fn zero_worker_threads_is_an_error_not_a_panic() {
     for backend in [Backend::Tokio, Backend::Smol] {
-        let err = Runner::new(backend).worker_threads(0).run(async {}).unwrap_err();
+        let err = Runner::new(backend)
+            .worker_threads(0)
+            .run(async {})
+            .unwrap_err();
         assert!(matches!(err, RunError::InvalidOption(_)), "{err}");
         assert_eq!(
             err.to_string(),
@@ -149,7 +152,9 @@ fn anyio_works_inside_a_plain_tokio_runtime() {
         .unwrap();
         assert_eq!(n, Some(5));
         // Spawned from tokio itself, the task is a tokio task too.
-        let inner = tokio::spawn(async { anyio::current_backend() }).await.unwrap();
+        let inner = tokio::spawn(async { anyio::current_backend() })
+            .await
+            .unwrap();
         assert_eq!(inner, Ok(Backend::Tokio));
     });
 }

@@ -16,8 +16,12 @@ fn public_futures_and_handles_are_send() {
     send(&anyio::checkpoint_if_cancelled());
     send(&anyio::cancel_shielded_checkpoint());
     send(&anyio::cancellable(async {}));
-    send(&anyio::move_on_after(Duration::ZERO, async { Ok::<_, BoxError>(()) }));
-    send(&anyio::fail_after(Duration::ZERO, async { Ok::<_, BoxError>(()) }));
+    send(&anyio::move_on_after(Duration::ZERO, async {
+        Ok::<_, BoxError>(())
+    }));
+    send(&anyio::fail_after(Duration::ZERO, async {
+        Ok::<_, BoxError>(())
+    }));
     send(&anyio::wait_all_tasks_blocked());
     let scope = CancelScope::new();
     send_sync(&scope);

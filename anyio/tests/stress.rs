@@ -96,7 +96,10 @@ async fn nested_groups_under_random_cancellation_all_finish() -> Result<(), BoxE
     .await;
     result?;
     assert_eq!(finished_groups.load(SeqCst), GROUPS as usize);
-    assert_eq!(started_tasks.load(SeqCst), (GROUPS * TASKS_PER_GROUP) as usize);
+    assert_eq!(
+        started_tasks.load(SeqCst),
+        (GROUPS * TASKS_PER_GROUP) as usize
+    );
     assert_eq!(total_alive.load(SeqCst), 0);
     Ok(())
 }

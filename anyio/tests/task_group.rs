@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyio::{
-    BoxError, CancelScope, Cancelled, GroupClosed, IsCancelled, StartError, TaskGroup,
-    TaskStatus, checkpoint, sleep, task_group,
+    BoxError, CancelScope, Cancelled, GroupClosed, IsCancelled, StartError, TaskGroup, TaskStatus,
+    checkpoint, sleep, task_group,
 };
 use futures_lite::FutureExt;
 
@@ -271,7 +271,10 @@ async fn a_panicking_task_cancels_the_group_and_resumes_after_all_tasks() -> Res
     .await;
     let panic = caught.unwrap_err();
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"boom in a task"));
-    assert!(cleaned.load(SeqCst), "the sibling finished before the panic resumed");
+    assert!(
+        cleaned.load(SeqCst),
+        "the sibling finished before the panic resumed"
+    );
     Ok(())
 }
 
@@ -382,7 +385,10 @@ async fn a_failure_before_started_comes_out_of_start_and_spares_the_group() -> R
         let r = tg
             .start(|_status: TaskStatus<()>| async { Err(TestError::Failed("early")) })
             .await;
-        assert!(matches!(r, Err(StartError::Failed(TestError::Failed("early")))));
+        assert!(matches!(
+            r,
+            Err(StartError::Failed(TestError::Failed("early")))
+        ));
         assert!(!tg.cancel_scope().cancel_called());
         Ok(())
     })
@@ -477,7 +483,10 @@ async fn cancelling_the_caller_cancels_a_task_that_has_not_started() -> Result<(
         Ok(())
     })
     .await?;
-    assert!(!tg_cancelled.load(SeqCst), "the group itself was not cancelled");
+    assert!(
+        !tg_cancelled.load(SeqCst),
+        "the group itself was not cancelled"
+    );
     Ok(())
 }
 
@@ -520,7 +529,10 @@ async fn task_parents_and_names() -> Result<(), BoxError> {
 }
 
 async fn named_by_type(infos: Arc<Mutex<Vec<anyio::TaskInfo>>>) -> Result<(), BoxError> {
-    infos.lock().unwrap().push(anyio::get_current_task().unwrap());
+    infos
+        .lock()
+        .unwrap()
+        .push(anyio::get_current_task().unwrap());
     Ok(())
 }
 

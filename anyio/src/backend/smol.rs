@@ -110,7 +110,8 @@ struct Helpers {
 impl Drop for Helpers {
     fn drop(&mut self) {
         self.stop.stopped.store(true, Ordering::Release);
-        let wakers = std::mem::take(&mut *self.stop.wakers.lock().unwrap_or_else(|e| e.into_inner()));
+        let wakers =
+            std::mem::take(&mut *self.stop.wakers.lock().unwrap_or_else(|e| e.into_inner()));
         wakers.into_iter().for_each(Waker::wake);
         for h in self.helpers.drain(..) {
             let _ = h.join();

@@ -140,7 +140,8 @@ impl IsCancelled for TimeoutError {
 
 impl IsCancelled for io::Error {
     fn is_cancelled(&self) -> bool {
-        self.get_ref().is_some_and(|inner| chain_is_cancelled(inner))
+        self.get_ref()
+            .is_some_and(|inner| chain_is_cancelled(inner))
     }
 }
 

@@ -104,7 +104,10 @@ impl<E: fmt::Debug> fmt::Debug for TaskGroupError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("TaskGroupError::Cancelled"),
-            Repr::Failed(errors) => f.debug_tuple("TaskGroupError::Failed").field(errors).finish(),
+            Repr::Failed(errors) => f
+                .debug_tuple("TaskGroupError::Failed")
+                .field(errors)
+                .finish(),
         }
     }
 }

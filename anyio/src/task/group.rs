@@ -68,7 +68,9 @@ use crate::cancel::scope::CancelScope;
 /// .unwrap();
 /// # }).unwrap();
 /// ```
-pub fn task_group<E, T, F, Fut>(body: F) -> impl Future<Output = Result<Option<T>, TaskGroupError<E>>>
+pub fn task_group<E, T, F, Fut>(
+    body: F,
+) -> impl Future<Output = Result<Option<T>, TaskGroupError<E>>>
 where
     F: FnOnce(TaskGroup<E>) -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -246,7 +248,12 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
         let root = Node::new_task(task);
         root.link(&caller_scope);
         let slot = start::StartSlot::<V, E>::new();
-        let status = TaskStatus::new(slot.clone(), root.clone(), shared.node.clone(), shared.host_id);
+        let status = TaskStatus::new(
+            slot.clone(),
+            root.clone(),
+            shared.node.clone(),
+            shared.host_id,
+        );
         let fut = f(status);
         shared.run.runtime.spawn(Child::new(
             root.clone(),
@@ -297,11 +304,15 @@ impl<E: IsCancelled + Send + 'static> TaskBuilder<'_, E> {
     }
 }
 
-/// A task's default name: its type name without the `{{closure}}` an `async fn` adds, so
-/// `worker()` is named `my_crate::worker`, like AnyIO's `module.qualname`.
+/// A task's default name: its type name without the `{{closure}}`s that `async fn`s and
+/// closures add, so `worker()` is named `my_crate::worker` and an async block in `main` is
+/// named `my_crate::main`, like AnyIO's `module.qualname`.
 fn default_name<F>() -> TaskName {
-    let name = std::any::type_name::<F>();
-    TaskName::Static(name.strip_suffix("::{{closure}}").unwrap_or(name))
+    let mut name = std::any::type_name::<F>();
+    while let Some(outer) = name.strip_suffix("::{{closure}}") {
+        name = outer;
+    }
+    TaskName::Static(name)
 }
 
 /// What the tasks of a group share with it.

@@ -1,0 +1,116 @@
+//! The tour: every other example, on every backend of this build.
+//!
+//! For each backend (tokio, then smol) it runs the `run()` of each example in a fresh
+//! [`Runner`], under a header, then runs once the part of the `backend` example that starts
+//! runs of its own. It ends with a summary line, and exits with status 1 if any run failed.
+//!
+//! ```text
+//! cargo run --example tour
+//! ```
+
+// Every example carries its own copy of the small `common` module (for its `main`), so
+// including several examples includes that file several times.
+#![allow(clippy::duplicate_mod)]
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyio::{Backend, BoxError, Runner};
+
+// Each example is compiled in as a module; only its `run()` is used here.
+#[allow(dead_code)]
+#[path = "backend.rs"]
+mod backend;
+#[allow(dead_code)]
+#[path = "finalization.rs"]
+mod finalization;
+#[allow(dead_code)]
+#[path = "hello.rs"]
+mod hello;
+#[allow(dead_code)]
+#[path = "move_on_after.rs"]
+mod move_on_after;
+#[allow(dead_code)]
+#[path = "shielding.rs"]
+mod shielding;
+#[allow(dead_code)]
+#[path = "task_group.rs"]
+mod task_group;
+
+/// The future of an example's `run()`.
+type ExampleRun = Pin<Box<dyn Future<Output = Result<(), BoxError>>>>;
+
+/// An example's name, and the function that starts its `run()`.
+type Example = (&'static str, fn() -> ExampleRun);
+
+/// Every example.
+const EXAMPLES: [Example; 6] = [
+    ("hello", || Box::pin(hello::run())),
+    ("backend", || Box::pin(backend::run())),
+    ("task_group", || Box::pin(task_group::run())),
+    ("move_on_after", || Box::pin(move_on_after::run())),
+    ("shielding", || Box::pin(shielding::run())),
+    ("finalization", || Box::pin(finalization::run())),
+];
+
+/// Runs `f`, turning an error or a panic into a message.
+fn attempt(f: impl FnOnce() -> Result<(), BoxError>) -> Result<(), String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => Err(match panic.downcast_ref::<&str>() {
+            Some(msg) => format!("panicked: {msg}"),
+            None => match panic.downcast_ref::<String>() {
+                Some(msg) => format!("panicked: {msg}"),
+                None => "panicked".to_owned(),
+            },
+        }),
+    }
+}
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    let mut record = |what: String, outcome: Result<(), String>| {
+        runs += 1;
+        match outcome {
+            Ok(()) => println!("--- ok"),
+            Err(e) => {
+                println!("--- FAILED: {e}");
+                failures.push(what);
+            }
+        }
+        println!();
+    };
+
+    for backend in Backend::available() {
+        for (name, example) in EXAMPLES {
+            println!("=== {name} on {backend} ===");
+            let outcome = attempt(|| Runner::new(backend).run(example())?);
+            record(format!("{name} on {backend}"), outcome);
+        }
+    }
+    println!("=== backend: runner options and plain runtimes ===");
+    record("backend::runners".to_owned(), attempt(backend::runners));
+
+    let elapsed = started.elapsed().as_secs_f64();
+    let backends: Vec<&str> = Backend::available().iter().map(|b| b.name()).collect();
+    if failures.is_empty() {
+        println!(
+            "tour: all {runs} runs passed on {} in {elapsed:.1} s",
+            backends.join(" and ")
+        );
+        ExitCode::SUCCESS
+    } else {
+        println!(
+            "tour: {} of {runs} runs FAILED ({}) in {elapsed:.1} s",
+            failures.len(),
+            failures.join(", ")
+        );
+        ExitCode::FAILURE
+    }
+}

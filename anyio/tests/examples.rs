@@ -1,0 +1,90 @@
+//! The examples in `examples/`, run as tests: each example's `run()` on every backend, so
+//! `cargo test` notices when an example stops working.
+
+// Every example carries its own copy of the small `common` module (for its `main`), so
+// including several examples includes that file several times.
+#![allow(clippy::duplicate_mod)]
+
+use anyio::BoxError;
+
+#[allow(dead_code)]
+#[path = "../examples/backend.rs"]
+mod backend;
+#[allow(dead_code)]
+#[path = "../examples/common/mod.rs"]
+mod common;
+#[allow(dead_code)]
+#[path = "../examples/finalization.rs"]
+mod finalization;
+#[allow(dead_code)]
+#[path = "../examples/hello.rs"]
+mod hello;
+#[allow(dead_code)]
+#[path = "../examples/move_on_after.rs"]
+mod move_on_after;
+#[allow(dead_code)]
+#[path = "../examples/shielding.rs"]
+mod shielding;
+#[allow(dead_code)]
+#[path = "../examples/task_group.rs"]
+mod task_group;
+
+#[anyio::test]
+async fn hello_runs() -> Result<(), BoxError> {
+    hello::run().await
+}
+
+#[anyio::test]
+async fn backend_runs() -> Result<(), BoxError> {
+    backend::run().await
+}
+
+#[test]
+fn backend_runners_run() -> Result<(), BoxError> {
+    backend::runners()
+}
+
+#[anyio::test]
+async fn task_group_runs() -> Result<(), BoxError> {
+    task_group::run().await
+}
+
+#[anyio::test]
+async fn move_on_after_runs() -> Result<(), BoxError> {
+    move_on_after::run().await
+}
+
+#[anyio::test]
+async fn shielding_runs() -> Result<(), BoxError> {
+    shielding::run().await
+}
+
+#[anyio::test]
+async fn finalization_runs() -> Result<(), BoxError> {
+    finalization::run().await
+}
+
+#[test]
+fn the_examples_parse_their_backend_argument() {
+    use anyio::Backend;
+    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let default = anyio::Runner::default().backend();
+    assert_eq!(common::parse_backend(args(&[])), Ok(default));
+    if Backend::Smol.is_enabled() {
+        assert_eq!(
+            common::parse_backend(args(&["--backend", "smol"])),
+            Ok(Backend::Smol)
+        );
+        assert_eq!(
+            common::parse_backend(args(&["--backend=smol"])),
+            Ok(Backend::Smol)
+        );
+    }
+    let err = common::parse_backend(args(&["--backend", "asyncio"])).unwrap_err();
+    assert!(
+        err.contains("no such backend: \"asyncio\" (available: "),
+        "{err}"
+    );
+    assert!(common::parse_backend(args(&["--backend"])).is_err());
+    assert!(common::parse_backend(args(&["--frobnicate"])).is_err());
+}
