@@ -142,13 +142,19 @@ async fn checkpoints_at_depth_0() {
 /// W4d1: the checkpoints inside one cancel scope without deadline.
 async fn checkpoints_at_depth_1() {
     let out = in_scopes!(checkpoints(), 1).await;
-    assert!(matches!(out, Ok(Some(()))), "W4d1: nothing cancels these scopes");
+    assert!(
+        matches!(out, Ok(Some(()))),
+        "W4d1: nothing cancels these scopes"
+    );
 }
 
 /// W4d10: the checkpoints inside ten nested cancel scopes without deadline.
 async fn checkpoints_at_depth_10() {
     let out = in_scopes!(checkpoints(), 1 2 3 4 5 6 7 8 9 10).await;
-    assert!(out.is_ok_and(|v| v.is_some()), "W4d10: nothing cancels these scopes");
+    assert!(
+        out.is_ok_and(|v| v.is_some()),
+        "W4d10: nothing cancels these scopes"
+    );
 }
 
 /// W7: `move_on_after(1 s)` around a future that is ready at once, `TIMEOUTS` times.
