@@ -17,17 +17,13 @@ use crate::cancel::checkpoint::CancelWait;
 use crate::cancel::context;
 use crate::cancel::driver::Driver;
 use crate::cancel::error::{Cancelled, IsCancelled, TimeoutError};
-use crate::cancel::node::Node;
-use crate::cancel::scope::{CancelScope, Scoped};
+use crate::cancel::scope::Scoped;
 
 /// The current time on the backend's monotonic clock, which every deadline in anyio uses.
 ///
 /// Outside any runtime this is [`Instant::now`].
 pub fn current_time() -> Instant {
-    match context::current_runtime() {
-        Some(rt) => rt.now(),
-        None => Instant::now(),
-    }
+    context::now()
 }
 
 /// Waits for `delay`, as a checkpoint: fails with [`Cancelled`] if the calling code is or
@@ -165,7 +161,7 @@ where
     F: Future<Output = Result<T, E>>,
     E: IsCancelled,
 {
-    CancelScope::with_timeout(delay).run(fut)
+    Scoped::private(current_time().checked_add(delay), delay.is_zero(), fut)
 }
 
 /// Like [`move_on_after`], with an absolute deadline on the backend's clock.
@@ -178,7 +174,7 @@ where
     F: Future<Output = Result<T, E>>,
     E: IsCancelled,
 {
-    CancelScope::with_deadline(deadline).run(fut)
+    Scoped::private(Some(deadline), current_time() >= deadline, fut)
 }
 
 /// Runs `fut` in a new cancel scope that is cancelled `delay` from now, and fails with
@@ -214,7 +210,7 @@ where
 {
     FailAfter {
         delay: Some(delay),
-        driver: Driver::new(Node::new_scope(None, false), fut),
+        driver: Driver::private(None, false, fut),
     }
 }
 
@@ -230,7 +226,7 @@ where
 {
     FailAfter {
         delay: None,
-        driver: Driver::new(Node::new_scope(Some(deadline), false), fut),
+        driver: Driver::private(Some(deadline), current_time() >= deadline, fut),
     }
 }
 
@@ -256,15 +252,18 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if let Some(delay) = this.delay.take() {
+            let deadline = current_time().checked_add(delay);
             this.driver
-                .node()
-                .set_deadline(current_time().checked_add(delay));
+                .as_mut()
+                .set_private_deadline(deadline, delay.is_zero());
         }
         let (out, catches) = std::task::ready!(this.driver.as_mut().poll(cx));
         Poll::Ready(match out {
             Err(e) if catches && e.is_cancelled() => {
                 // Only the deadline can cancel this scope: no handle to it exists.
-                this.driver.node().set_caught();
+                if let Some(node) = this.driver.node() {
+                    node.set_caught();
+                }
                 Err(TimeoutError.into())
             }
             other => other,

@@ -657,3 +657,75 @@ async fn current_time_is_monotonic() -> Result<(), BoxError> {
     assert!(b > a);
     Ok(())
 }
+
+#[anyio::test]
+async fn a_past_deadline_cancels_on_entry_even_without_waiting() -> Result<(), BoxError> {
+    let past = current_time() - Duration::from_millis(1);
+    let scope = CancelScope::with_deadline(past);
+    assert_eq!(scope.run(anyio::checkpoint_if_cancelled()).await?, None);
+    assert!(scope.cancelled_caught());
+    let out = anyio::move_on_after(Duration::ZERO, anyio::checkpoint_if_cancelled()).await?;
+    assert_eq!(out, None);
+    let out = anyio::move_on_at(past, anyio::checkpoint_if_cancelled()).await?;
+    assert_eq!(out, None);
+    let err = anyio::fail_after(Duration::ZERO, async {
+        anyio::checkpoint_if_cancelled().await?;
+        Ok::<_, BoxError>(())
+    })
+    .await
+    .unwrap_err();
+    assert!(err.is::<TimeoutError>());
+    let err = anyio::fail_at(past, async {
+        anyio::checkpoint_if_cancelled().await?;
+        Ok::<_, BoxError>(())
+    })
+    .await
+    .unwrap_err();
+    assert!(err.is::<TimeoutError>());
+    Ok(())
+}
+
+#[anyio::test]
+async fn a_timeout_reaches_scopes_and_tasks_nested_inside_it() -> Result<(), BoxError> {
+    let inner = CancelScope::new();
+    let inner_run = inner.clone();
+    let out = anyio::move_on_after(Duration::from_millis(20), async move {
+        inner_run
+            .run(anyio::task_group(|tg: TaskGroup| async move {
+                for _ in 0..3 {
+                    tg.start_soon(async {
+                        sleep(LONG).await?;
+                        Ok(())
+                    })?;
+                }
+                sleep(LONG).await?;
+                Ok(())
+            }))
+            .await
+    })
+    .await?;
+    assert_eq!(out, None);
+    // The timeout caused the cancellation, so the inner scope let it through.
+    assert!(!inner.cancelled_caught());
+    Ok(())
+}
+
+#[anyio::test]
+async fn nested_timeouts_the_earlier_one_wins() -> Result<(), BoxError> {
+    let started = Instant::now();
+    let out = anyio::move_on_after(LONG, async {
+        let inner = anyio::move_on_after(Duration::from_millis(10), sleep(LONG)).await?;
+        assert_eq!(inner, None);
+        Ok::<_, Cancelled>("outer went on")
+    })
+    .await?;
+    assert_eq!(out, Some("outer went on"));
+    let out = anyio::move_on_after(Duration::from_millis(10), async {
+        anyio::move_on_after(LONG, sleep(LONG)).await?;
+        Ok::<_, Cancelled>("not reached")
+    })
+    .await?;
+    assert_eq!(out, None);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    Ok(())
+}

@@ -11,12 +11,13 @@
 //! The frame and its entries live on the stack, so no allocation or reference counting
 //! happens per poll; the raw pointers to them are valid exactly while they are installed.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::marker::PhantomData;
 use std::ptr;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::{Arc, OnceLock, Weak};
+use std::time::Instant;
 
 use atomic_waker::AtomicWaker;
 
@@ -120,14 +121,75 @@ pub(crate) fn set_run_root(root: &Arc<Node>) {
     }
 }
 
-struct Frame {
-    task: *const Arc<Node>,
-    top: Cell<*const Entry>,
+/// A scope's place in the scope stack. A scope that nothing outside it can reach (the
+/// private scope of `move_on_after` or `fail_after`) gets its node only when something
+/// needs one: a wait registering, a scope or task linking under it, its body waiting. A
+/// timeout around an operation that completes at once never allocates.
+#[derive(Debug)]
+pub(crate) struct ScopeCell {
+    node: OnceCell<Arc<Node>>,
+    /// The deadline of a node not made yet.
+    deadline: Option<Instant>,
+}
+
+impl ScopeCell {
+    pub(crate) fn with_node(node: Arc<Node>) -> Self {
+        ScopeCell {
+            node: OnceCell::from(node),
+            deadline: None,
+        }
+    }
+
+    pub(crate) fn lazy(deadline: Option<Instant>) -> Self {
+        ScopeCell {
+            node: OnceCell::new(),
+            deadline,
+        }
+    }
+
+    pub(crate) fn node(&self) -> Option<&Arc<Node>> {
+        self.node.get()
+    }
+
+    /// Sets the deadline of a node not made yet.
+    pub(crate) fn set_lazy_deadline(&mut self, deadline: Option<Instant>) {
+        debug_assert!(self.node.get().is_none());
+        self.deadline = deadline;
+    }
+
+    /// The node, made (entered, with the cancellation state of its parent) if needed.
+    pub(crate) fn node_or_make(&self, parent_cancelled: bool) -> &Arc<Node> {
+        self.node.get_or_init(|| {
+            let node = Node::new_scope(self.deadline, false);
+            node.enter();
+            node.refresh_unlinked(parent_cancelled);
+            node
+        })
+    }
+
+    fn deadline_and_shield(&self) -> (Option<Instant>, bool) {
+        match self.node.get() {
+            Some(n) => (n.deadline(), n.shield()),
+            None => (self.deadline, false),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    /// A task's root node.
+    Task(*const Arc<Node>),
+    Scope(*const ScopeCell),
 }
 
 struct Entry {
-    node: *const Arc<Node>,
+    slot: Slot,
     prev: *const Entry,
+}
+
+struct Frame {
+    task: *const Arc<Node>,
+    top: Cell<*const Entry>,
 }
 
 thread_local! {
@@ -156,7 +218,7 @@ impl Drop for RestoreEntry<'_> {
 /// current one on this thread.
 pub(crate) fn enter_task<R>(root: &Arc<Node>, f: impl FnOnce() -> R) -> R {
     let entry = Entry {
-        node: root,
+        slot: Slot::Task(root),
         prev: ptr::null(),
     };
     let frame = Frame {
@@ -176,9 +238,9 @@ pub(crate) fn enter_task<R>(root: &Arc<Node>, f: impl FnOnce() -> R) -> R {
     out
 }
 
-/// Runs `f` (a poll of a scope's body) with `node` as the innermost scope. Outside any
+/// Runs `f` (a poll of a scope's body) with `cell` as the innermost scope. Outside any
 /// task it just runs `f`.
-pub(crate) fn enter_scope<R>(node: &Arc<Node>, f: impl FnOnce() -> R) -> R {
+pub(crate) fn enter_scope<R>(cell: &ScopeCell, f: impl FnOnce() -> R) -> R {
     let frame = FRAME.get();
     if frame.is_null() {
         return f();
@@ -188,11 +250,45 @@ pub(crate) fn enter_scope<R>(node: &Arc<Node>, f: impl FnOnce() -> R) -> R {
     // stack frame ends, unwinding included).
     let frame = unsafe { &*frame };
     let entry = Entry {
-        node,
+        slot: Slot::Scope(cell),
         prev: frame.top.get(),
     };
     let _restore = RestoreEntry(&frame.top, frame.top.replace(&entry));
     f()
+}
+
+/// Whether the scope of `entry` (or the nearest enclosing scope that has a node) is
+/// effectively cancelled. A scope without a node yet cannot have been cancelled itself.
+fn cancelled_from(mut entry: *const Entry) -> bool {
+    while !entry.is_null() {
+        // SAFETY: entries are live stack values of enclosing polls (see `enter_scope`), and
+        // so are the roots and cells they point at.
+        let e = unsafe { &*entry };
+        match e.slot {
+            // SAFETY: as above.
+            Slot::Task(root) => return unsafe { &*root }.is_cancelled(),
+            Slot::Scope(cell) => {
+                // SAFETY: as above.
+                if let Some(node) = unsafe { &*cell }.node() {
+                    return node.is_cancelled();
+                }
+            }
+        }
+        entry = e.prev;
+    }
+    false
+}
+
+/// The node of `entry`'s scope, made if needed.
+fn node_of<'a>(entry: *const Entry) -> &'a Arc<Node> {
+    // SAFETY: as in `cancelled_from`; `'a` is bounded by the `Current` that calls this.
+    let e = unsafe { &*entry };
+    match e.slot {
+        // SAFETY: as in `cancelled_from`.
+        Slot::Task(root) => unsafe { &*root },
+        // SAFETY: as in `cancelled_from`.
+        Slot::Scope(cell) => unsafe { &*cell }.node_or_make(cancelled_from(e.prev)),
+    }
 }
 
 /// A view of the current task, valid for the closure it is given to.
@@ -215,26 +311,37 @@ impl<'a> Current<'a> {
             .expect("a frame's root node always carries task data")
     }
 
-    /// The innermost scope's node.
+    /// The innermost scope's node, made if it does not exist yet.
     pub(crate) fn innermost(&self) -> &'a Arc<Node> {
-        // SAFETY: `top` always points at a live `Entry` on the stack of an enclosing poll
-        // (see `enter_scope`), whose `node` is borrowed by that poll.
-        unsafe { &*(*self.frame.top.get()).node }
+        node_of(self.frame.top.get())
     }
 
-    /// The nodes of the scopes the current poll is inside, innermost first, up to and
-    /// including the task's root node.
-    pub(crate) fn scopes(&self) -> impl Iterator<Item = &'a Arc<Node>> + 'a {
+    /// Whether the code being polled is effectively cancelled.
+    #[inline]
+    pub(crate) fn is_cancelled(&self) -> bool {
+        cancelled_from(self.frame.top.get())
+    }
+
+    /// The deadline and shield of each scope the current poll is inside, innermost first,
+    /// up to and including the task's root.
+    pub(crate) fn scopes(&self) -> impl Iterator<Item = (Option<Instant>, bool)> + 'a {
         let mut entry = self.frame.top.get();
         std::iter::from_fn(move || {
             if entry.is_null() {
                 return None;
             }
-            // SAFETY: as in `innermost`; each `prev` is an older entry still on the stack.
+            // SAFETY: as in `cancelled_from`.
             let e = unsafe { &*entry };
             entry = e.prev;
-            // SAFETY: as in `innermost`.
-            Some(unsafe { &*e.node })
+            Some(match e.slot {
+                // SAFETY: as in `cancelled_from`.
+                Slot::Task(root) => {
+                    let root = unsafe { &*root };
+                    (root.deadline(), root.shield())
+                }
+                // SAFETY: as in `cancelled_from`.
+                Slot::Scope(cell) => unsafe { &*cell }.deadline_and_shield(),
+            })
         })
     }
 }
@@ -258,11 +365,18 @@ pub(crate) fn in_task() -> bool {
     !FRAME.get().is_null()
 }
 
-/// Whether the current task is effectively cancelled: one thread-local read and one
-/// atomic load, whatever the depth of the scope tree.
+/// Whether the current task is effectively cancelled: a thread-local read and one atomic
+/// load (plus a pointer hop per enclosing timeout that never needed a node).
 #[inline]
 pub(crate) fn is_cancelled() -> bool {
-    with_current(|cur| cur.is_some_and(|c| c.innermost().is_cancelled()))
+    with_current(|cur| cur.is_some_and(|c| c.is_cancelled()))
+}
+
+/// The backend's clock, read without cloning the runtime handle.
+pub(crate) fn now() -> Instant {
+    with_current(|cur| cur.map(|c| c.task_data().run.runtime.now()))
+        .or_else(|| Runtime::detect().map(|rt| rt.now()))
+        .unwrap_or_else(Instant::now)
 }
 
 /// The runtime of the current task, else the one detected on this thread.

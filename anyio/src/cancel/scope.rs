@@ -202,6 +202,15 @@ pin_project! {
     }
 }
 
+impl<F: Future> Scoped<F> {
+    /// A private scope with a deadline, for the timeouts: nothing else can cancel it.
+    pub(crate) fn private(deadline: Option<Instant>, due: bool, fut: F) -> Self {
+        Scoped {
+            driver: Driver::private(deadline, due, fut),
+        }
+    }
+}
+
 impl<F, T, E> Future for Scoped<F>
 where
     F: Future<Output = Result<T, E>>,
@@ -215,7 +224,9 @@ where
         Poll::Ready(match out {
             Ok(value) => Ok(Some(value)),
             Err(e) if catches && e.is_cancelled() => {
-                driver.node().set_caught();
+                if let Some(node) = driver.node() {
+                    node.set_caught();
+                }
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -255,15 +266,15 @@ pub fn current_effective_deadline() -> EffectiveDeadline {
         let Some(cur) = cur else {
             return EffectiveDeadline::Unbounded;
         };
-        if cur.innermost().is_cancelled() {
+        if cur.is_cancelled() {
             return EffectiveDeadline::AlreadyCancelled;
         }
         let mut earliest: Option<Instant> = None;
-        for node in cur.scopes() {
-            if let Some(d) = node.deadline() {
+        for (deadline, shield) in cur.scopes() {
+            if let Some(d) = deadline {
                 earliest = Some(earliest.map_or(d, |e| e.min(d)));
             }
-            if node.shield() {
+            if shield {
                 break;
             }
         }
