@@ -91,9 +91,54 @@ impl Node {
         Self::with(None, deadline, shield)
     }
 
-    /// A task's root node.
+    /// A task's root node, not linked (the root of a run).
     pub(crate) fn new_task(task: TaskData) -> Arc<Node> {
         Self::with(Some(task), None, false)
+    }
+
+    /// A task's root node, made already linked under `parent`: one lock, on the parent,
+    /// since nobody else can see the new node yet. Reuses a node of this thread's pool.
+    pub(crate) fn new_task_under(task: TaskData, parent: &Arc<Node>) -> Arc<Node> {
+        let mut node = pool::take().unwrap_or_else(|| Self::with(None, None, false));
+        let mut parent_state = lock(&parent.state);
+        let entry = parent_state.children.vacant_entry();
+        {
+            let fresh = Arc::get_mut(&mut node).expect("a new or pooled node is unshared");
+            fresh.effective = AtomicBool::new(parent.is_cancelled());
+            fresh.task = Some(task);
+            let state = fresh.state.get_mut().unwrap_or_else(|e| e.into_inner());
+            state.parent = Some(parent.clone());
+            state.slot = entry.key();
+        }
+        entry.insert(node.clone());
+        node
+    }
+
+    /// Gives a finished task's root node back to this thread's pool if nothing else holds
+    /// it, so the next task started here need not allocate.
+    pub(crate) fn recycle(mut node: Arc<Node>) {
+        let Some(n) = Arc::get_mut(&mut node) else {
+            return;
+        };
+        let state = n.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if state.parent.is_some() || !state.children.is_empty() {
+            return;
+        }
+        state.waiters.clear();
+        state.deadline = None;
+        state.driver = None;
+        n.task = None;
+        for flag in [
+            &mut n.cancel_called,
+            &mut n.effective,
+            &mut n.shield,
+            &mut n.caught,
+            &mut n.entered,
+        ] {
+            *flag = AtomicBool::new(false);
+        }
+        n.deadline_epoch = AtomicU32::new(0);
+        pool::give(node);
     }
 
     pub(crate) fn task(&self) -> Option<&TaskData> {
@@ -262,6 +307,49 @@ impl Node {
             child.walk(f);
         }
     }
+}
+
+/// A small per-thread pool of task root nodes: starting and finishing many short tasks on
+/// one thread (the common case on current-thread runtimes) then costs no allocation.
+/// Disabled under loom, whose objects cannot outlive a model.
+#[cfg(not(anyio_loom))]
+mod pool {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use super::Node;
+
+    const CAPACITY: usize = 256;
+
+    thread_local! {
+        static POOL: RefCell<Vec<Arc<Node>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn take() -> Option<Arc<Node>> {
+        POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten()
+    }
+
+    pub(super) fn give(node: Arc<Node>) {
+        let _ = POOL.try_with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < CAPACITY {
+                p.push(node);
+            }
+        });
+    }
+}
+
+#[cfg(anyio_loom)]
+mod pool {
+    use std::sync::Arc;
+
+    use super::Node;
+
+    pub(super) fn take() -> Option<Arc<Node>> {
+        None
+    }
+
+    pub(super) fn give(_node: Arc<Node>) {}
 }
 
 /// Sets `node`'s flag from `parent_cancelled` and its own state; on a change, wakes its

@@ -27,7 +27,8 @@ pub(crate) enum ChildOutcome<E> {
 
 pin_project! {
     pub(crate) struct Child<F, E: IsCancelled> {
-        root: Arc<Node>,
+        // `None` only once the task has finished and given its node back.
+        root: Option<Arc<Node>>,
         group: Arc<GroupShared<E>>,
         start: Option<Arc<dyn StartSink<E>>>,
         finished: bool,
@@ -41,7 +42,9 @@ pin_project! {
             if !*this.finished {
                 // The runtime dropped the task: report it so its group does not wait forever.
                 this.fut.set(None);
-                finish(this.root, this.group, this.start, ChildOutcome::Aborted);
+                if let Some(root) = this.root.take() {
+                    finish(&root, this.group, this.start, ChildOutcome::Aborted);
+                }
             }
         }
     }
@@ -55,7 +58,7 @@ impl<F, E: IsCancelled> Child<F, E> {
         fut: F,
     ) -> Self {
         Child {
-            root,
+            root: Some(root),
             group,
             start,
             finished: false,
@@ -80,7 +83,8 @@ where
             ChildOutcome::Aborted
         } else {
             let mut fut = this.fut.as_mut();
-            let polled = context::enter_task(this.root, || {
+            let root = this.root.as_ref().expect("polled after completion");
+            let polled = context::enter_task(root, || {
                 catch_unwind(AssertUnwindSafe(|| {
                     fut.as_mut()
                         .as_pin_mut()
@@ -90,7 +94,7 @@ where
             });
             match polled {
                 Ok(Poll::Pending) => {
-                    let task = this.root.task().expect("a task's root node has task data");
+                    let task = root.task().expect("a task's root node has task data");
                     task.register_waker(cx.waker());
                     // An abort between the check above and the registration woke nobody.
                     if this.group.is_aborted() {
@@ -108,7 +112,9 @@ where
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| this.fut.set(None))) {
             drop(panic);
         }
-        finish(this.root, this.group, this.start, outcome);
+        let root = this.root.take().expect("polled after completion");
+        finish(&root, this.group, this.start, outcome);
+        Node::recycle(root);
         Poll::Ready(())
     }
 }

@@ -222,8 +222,7 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
         let shared = &self.shared;
         shared.add_task()?;
         let task = TaskData::new(name, Some(shared.host_id), shared.run.clone());
-        let root = Node::new_task(task);
-        root.link(&shared.node);
+        let root = Node::new_task_under(task, &shared.node);
         shared
             .run
             .runtime
@@ -245,8 +244,7 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
             None => (shared.node.clone(), shared.host_id),
         });
         let task = TaskData::new(name, Some(caller_id), shared.run.clone());
-        let root = Node::new_task(task);
-        root.link(&caller_scope);
+        let root = Node::new_task_under(task, &caller_scope);
         let slot = start::StartSlot::<V, E>::new();
         let status = TaskStatus::new(
             slot.clone(),
@@ -388,6 +386,9 @@ impl<E: IsCancelled> GroupShared<E> {
 
     /// Records how a task (or the body) ended; a failure or panic cancels the group.
     pub(crate) fn report(&self, outcome: ChildOutcome<E>) {
+        if let ChildOutcome::Done(Ok(())) | ChildOutcome::Aborted = outcome {
+            return;
+        }
         let mut state = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
             ChildOutcome::Done(Ok(())) | ChildOutcome::Aborted => return,
