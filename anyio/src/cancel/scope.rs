@@ -30,7 +30,7 @@ use crate::time::current_time;
 ///   await inside it. Its own [`cancel`](CancelScope::cancel) and deadline still apply.
 ///   Clearing the shield re-delivers an enclosing cancellation that is still pending.
 /// - **Deadline**: absolute, on the backend's clock ([`current_time`]). Moving it re-arms
-///   it; a deadline already past cancels the scope as soon as its body first waits.
+///   it; a deadline already past when the scope is entered cancels it on entry.
 ///
 /// # Examples
 ///
