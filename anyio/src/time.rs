@@ -183,8 +183,8 @@ where
 /// The deadline is computed when the future is first polled (AnyIO computes it on entry).
 /// The timeout error is returned only when the scope caught the cancellation and the
 /// deadline had really passed; a cancellation caused by an enclosing scope passes through
-/// unchanged. To cancel such a scope by hand as well, use a [`CancelScope`] with a deadline
-/// and [`CancelScope::timed_out`].
+/// unchanged. To cancel such a scope by hand as well, use a [`CancelScope`](crate::CancelScope) with a deadline
+/// and [`CancelScope::timed_out`](crate::CancelScope::timed_out).
 ///
 /// ```
 /// use std::time::Duration;
