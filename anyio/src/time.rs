@@ -38,7 +38,7 @@ pub fn current_time() -> Instant {
 ///
 /// When awaited outside every runtime anyio can use (only possible without the `smol`
 /// feature, outside tokio), or inside a tokio runtime built without its time driver
-/// (`enable_time`; `anyio::run` and `#[tokio::main]` enable it).
+/// (`enable_time`; `anyio::run` and a tokio `main` attribute enable it).
 pub fn sleep(delay: Duration) -> Sleep {
     Sleep::new(current_time().checked_add(delay))
 }
