@@ -3,17 +3,23 @@
 //!
 //! Usage: anyio-bench RUNTIME WORKLOAD [--reps N] [--warmup N]
 //!   RUNTIME:  anyio-tokio-mt | anyio-tokio-ct | anyio-smol-1 | anyio-smol-2
-//!   WORKLOAD: W1 | W4 | W7, plus W4d1 and W4d10 (W4 inside 1 or 10 nested cancel scopes)
+//!            tokio-mt | tokio-ct | smol-1 | smol-2 (native; only the extras below)
+//!   WORKLOAD: W1 W2 W3 W4 W7 (the anchors'), W4d1 W4d10 (W4 inside 1 or 10 nested cancel
+//!             scopes), and the extras W2b0 W2u W3y SEM EVT LIM (see workloads.rs)
 //!
 //! Prints one TSV line per measured run, like anchors-bench: `workload runtime rate unit
-//! work`. Exits with status 3 for a workload that has no anyio version yet (W2, W3, W4c, W5,
-//! W6) and with status 2, after a usage line, for bad arguments.
+//! work`. Exits with status 3 for a workload that has no version for the runtime (W4c, W5,
+//! W6 on anyio; natively, everything but the extras, which the anchors have) and with
+//! status 2, after a usage line, for bad arguments.
 //!
 //! Method, as in the anchors: the runtime is created once per process (one
 //! [`anyio::Runner::run`]), and each of the warmup + reps runs is a task started in a task
 //! group inside that run, which times the workload body itself; so on tokio-mt the body runs
 //! on a worker thread.
 
+mod channel_workloads;
+mod native;
+mod sync_workloads;
 mod workloads;
 
 use std::process::exit;
@@ -55,15 +61,24 @@ impl RuntimeKind {
     }
 }
 
+/// Where a workload runs: on anyio, or natively (the extras only).
+#[derive(Clone, Copy, Debug)]
+enum Runtime {
+    Anyio(RuntimeKind),
+    Native(native::Native),
+}
+
 fn usage() -> ! {
     eprintln!("usage: anyio-bench RUNTIME WORKLOAD [--reps N] [--warmup N]");
     eprintln!("  RUNTIME:  anyio-tokio-mt | anyio-tokio-ct | anyio-smol-1 | anyio-smol-2");
-    eprintln!("  WORKLOAD: W1 W2 W3 W4 W4c W5 W6 W7 W4d1 W4d10 (W2 W3 W4c W5 W6: not written yet)");
+    eprintln!("            tokio-mt | tokio-ct | smol-1 | smol-2 (native; the extras only)");
+    eprintln!("  WORKLOAD: W1 W2 W3 W4 W4c W5 W6 W7 W4d1 W4d10 W2b0 W2u W3y SEM EVT LIM");
+    eprintln!("            (W4c W5 W6: not written yet)");
     exit(2)
 }
 
 struct Args {
-    runtime: RuntimeKind,
+    runtime: Runtime,
     workload: Workload,
     reps: usize,
     warmup: usize,
@@ -73,7 +88,11 @@ fn parse_args(args: &[String]) -> Args {
     let (Some(runtime), Some(workload)) = (args.first(), args.get(1)) else {
         usage()
     };
-    let runtime = RuntimeKind::parse(runtime).unwrap_or_else(|| usage());
+    let runtime = match (RuntimeKind::parse(runtime), native::Native::parse(runtime)) {
+        (Some(anyio), _) => Runtime::Anyio(anyio),
+        (None, Some(native)) => Runtime::Native(native),
+        (None, None) => usage(),
+    };
     let workload = Workload::parse(workload).unwrap_or_else(|| usage());
     let (mut reps, mut warmup) = (5, 1);
     for pair in args[2..].chunks(2) {
@@ -129,10 +148,13 @@ fn main() {
         reps,
         warmup,
     } = parse_args(&args);
-    if !workload.is_written() {
-        exit(3);
-    }
-    let times = measure(runtime, workload, warmup + reps);
+    let times = match runtime {
+        Runtime::Anyio(_) if !workload.is_written() => exit(3),
+        Runtime::Anyio(rt) => measure(rt, workload, warmup + reps),
+        // Natively, only the extras run here; the anchors have the rest.
+        Runtime::Native(_) if !workload.is_extra() => exit(3),
+        Runtime::Native(rt) => native::measure(rt, workload, warmup + reps),
+    };
     let (units, unit) = workload.units();
     let (runtime_name, name) = (&args[0], &args[1]);
     for t in &times[warmup..] {

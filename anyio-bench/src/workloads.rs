@@ -1,13 +1,24 @@
 //! The workload bodies, written against anyio's public API only (no tokio or smol here),
 //! with the anchors' sizes. Each is one `async fn`; [`timed`] runs one of them and times it.
 //!
-//! To add a workload that is not written yet (W2, W3, W4c, W5, W6): write its `async fn`,
-//! call it from its arm in [`timed`], and take it out of [`Workload::NOT_WRITTEN`].
+//! To add a workload that is not written yet (W4c, W5, W6): write its `async fn`, call it
+//! from its arm in [`timed`], and take it out of [`Workload::NOT_WRITTEN`].
+//!
+//! Besides the anchors' ids there are ours: W4d1 and W4d10 (W4 inside nested cancel
+//! scopes), and the extras that the anchors do not have, whose native counterparts live in
+//! `native.rs`: W2b0 and W2u (W2 with a rendezvous or an unbounded stream), W3y (W3 with
+//! AnyIO's default lock, which yields on every acquire), SEM, EVT and LIM (semaphore,
+//! event ping-pong and capacity limiter rates).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use anyio::{CancelScope, Cancelled, TaskGroup};
+
+use crate::channel_workloads::{self, CHANNEL_MESSAGES};
+use crate::sync_workloads::{
+    self, MUTEX_ITERS, MUTEX_TASKS, PERMIT_ITERS, PERMIT_TASKS, PING_PONGS,
+};
 
 /// W1: tasks spawned and joined per run.
 pub(crate) const SPAWN_TASKS: usize = 100_000;
@@ -39,13 +50,23 @@ pub(crate) enum Workload {
     RoundTrip,
     /// W7: `move_on_after` around an already-ready future.
     Timeout,
+    /// W2b0: W2 through a rendezvous stream (buffer 0).
+    ChannelRendezvous,
+    /// W2u: W2 through an unbounded stream.
+    ChannelUnbounded,
+    /// W3y: W3 with the default lock, whose every acquire is a yielding checkpoint.
+    MutexYielding,
+    /// SEM: semaphore acquire/release under contention.
+    Semaphore,
+    /// EVT: event ping-pong between two tasks.
+    EventPingPong,
+    /// LIM: capacity limiter acquire/release under contention.
+    Limiter,
 }
 
 impl Workload {
     /// The workloads with no anyio version yet: the binary exits with status 3 for them.
-    const NOT_WRITTEN: [Workload; 5] = [
-        Workload::Channel,
-        Workload::Mutex,
+    const NOT_WRITTEN: [Workload; 3] = [
         Workload::YieldCheckpoint,
         Workload::Echo,
         Workload::RoundTrip,
@@ -63,6 +84,12 @@ impl Workload {
             "W5" => Self::Echo,
             "W6" => Self::RoundTrip,
             "W7" => Self::Timeout,
+            "W2b0" => Self::ChannelRendezvous,
+            "W2u" => Self::ChannelUnbounded,
+            "W3y" => Self::MutexYielding,
+            "SEM" => Self::Semaphore,
+            "EVT" => Self::EventPingPong,
+            "LIM" => Self::Limiter,
             _ => return None,
         })
     }
@@ -71,12 +98,30 @@ impl Workload {
         !Self::NOT_WRITTEN.contains(&self)
     }
 
+    /// The workloads that `native.rs` also runs natively (the anchors have no version).
+    pub(crate) fn is_extra(self) -> bool {
+        matches!(
+            self,
+            Self::ChannelRendezvous
+                | Self::ChannelUnbounded
+                | Self::Semaphore
+                | Self::EventPingPong
+                | Self::Limiter
+        )
+    }
+
     /// Units of work done by one run, and the name of the rate reported (as the anchors').
     pub(crate) fn units(self) -> (f64, &'static str) {
         match self {
             Self::Spawn => (SPAWN_TASKS as f64, "tasks/s"),
-            Self::Channel => (1_000_000.0, "msgs/s"),
-            Self::Mutex => (800_000.0, "locks/s"),
+            Self::Channel | Self::ChannelRendezvous | Self::ChannelUnbounded => {
+                (CHANNEL_MESSAGES as f64, "msgs/s")
+            }
+            Self::Mutex | Self::MutexYielding => {
+                ((MUTEX_TASKS as u64 * MUTEX_ITERS) as f64, "locks/s")
+            }
+            Self::Semaphore | Self::Limiter => ((PERMIT_TASKS * PERMIT_ITERS) as f64, "acquires/s"),
+            Self::EventPingPong => (PING_PONGS as f64, "rt/s"),
             Self::Yield | Self::YieldCheckpoint | Self::YieldDepth1 | Self::YieldDepth10 => {
                 (YIELDS as f64, "yields/s")
             }
@@ -96,11 +141,17 @@ pub(crate) async fn timed(w: Workload) -> Duration {
         Workload::YieldDepth1 => checkpoints_at_depth_1().await,
         Workload::YieldDepth10 => checkpoints_at_depth_10().await,
         Workload::Timeout => timeouts().await,
-        Workload::Channel
-        | Workload::Mutex
-        | Workload::YieldCheckpoint
-        | Workload::Echo
-        | Workload::RoundTrip => unreachable!("{w:?} is not written yet (checked before the run)"),
+        Workload::Channel => channel_workloads::channel().await,
+        Workload::ChannelRendezvous => channel_workloads::channel_rendezvous().await,
+        Workload::ChannelUnbounded => channel_workloads::channel_unbounded().await,
+        Workload::Mutex => sync_workloads::mutex().await,
+        Workload::MutexYielding => sync_workloads::mutex_checkpointing().await,
+        Workload::Semaphore => sync_workloads::semaphore().await,
+        Workload::EventPingPong => sync_workloads::event_ping_pong().await,
+        Workload::Limiter => sync_workloads::capacity_limiter().await,
+        Workload::YieldCheckpoint | Workload::Echo | Workload::RoundTrip => {
+            unreachable!("{w:?} is not written yet (checked before the run)")
+        }
     }
     start.elapsed()
 }

@@ -25,14 +25,35 @@ use anyio::{Backend, BoxError, Runner};
 #[path = "backend.rs"]
 mod backend;
 #[allow(dead_code)]
+#[path = "capacity_limiter.rs"]
+mod capacity_limiter;
+#[allow(dead_code)]
+#[path = "condition.rs"]
+mod condition;
+#[allow(dead_code)]
+#[path = "event.rs"]
+mod event;
+#[allow(dead_code)]
 #[path = "finalization.rs"]
 mod finalization;
 #[allow(dead_code)]
 #[path = "hello.rs"]
 mod hello;
 #[allow(dead_code)]
+#[path = "lock.rs"]
+mod lock;
+#[allow(dead_code)]
+#[path = "memory_object_streams.rs"]
+mod memory_object_streams;
+#[allow(dead_code)]
 #[path = "move_on_after.rs"]
 mod move_on_after;
+#[allow(dead_code)]
+#[path = "queue.rs"]
+mod queue;
+#[allow(dead_code)]
+#[path = "semaphore.rs"]
+mod semaphore;
 #[allow(dead_code)]
 #[path = "shielding.rs"]
 mod shielding;
@@ -47,13 +68,22 @@ type ExampleRun = Pin<Box<dyn Future<Output = Result<(), BoxError>>>>;
 type Example = (&'static str, fn() -> ExampleRun);
 
 /// Every example.
-const EXAMPLES: [Example; 6] = [
+const EXAMPLES: [Example; 13] = [
     ("hello", || Box::pin(hello::run())),
     ("backend", || Box::pin(backend::run())),
     ("task_group", || Box::pin(task_group::run())),
     ("move_on_after", || Box::pin(move_on_after::run())),
     ("shielding", || Box::pin(shielding::run())),
     ("finalization", || Box::pin(finalization::run())),
+    ("memory_object_streams", || {
+        Box::pin(memory_object_streams::run())
+    }),
+    ("queue", || Box::pin(queue::run())),
+    ("event", || Box::pin(event::run())),
+    ("lock", || Box::pin(lock::run())),
+    ("semaphore", || Box::pin(semaphore::run())),
+    ("condition", || Box::pin(condition::run())),
+    ("capacity_limiter", || Box::pin(capacity_limiter::run())),
 ];
 
 /// Runs `f`, turning an error or a panic into a message.

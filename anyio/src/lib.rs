@@ -95,8 +95,11 @@ compile_error!("anyio needs at least one backend: enable the `tokio` or the `smo
 
 mod backend;
 mod cancel;
+mod channel;
 mod loom;
+mod resource;
 mod runner;
+mod sync;
 mod task;
 pub mod testing;
 mod time;
@@ -109,7 +112,29 @@ pub use cancel::checkpoint::{
 };
 pub use cancel::error::{BoxError, Cancelled, IsCancelled, TimeoutError, is_cancelled};
 pub use cancel::scope::{CancelScope, EffectiveDeadline, Scoped, current_effective_deadline};
+pub use channel::{
+    BufferSize, IntoBufferSize, InvalidBufferSize, MemoryObjectReceiveStream,
+    MemoryObjectSendStream, MemoryObjectStreamStatistics, Queue, ReceiveError, ReceiveFuture,
+    SendError, SendErrorKind, SendFuture, create_memory_object_stream, create_queue,
+    create_unbounded_memory_object_stream,
+};
+pub use resource::{
+    BrokenResourceError, BusyResourceError, ClosedResourceError, EndOfStream, WouldBlock,
+};
 pub use runner::{NoRuntime, RunError, Runner, current_backend, run};
+pub use sync::{
+    condition::{Condition, ConditionStatistics, ConditionWait},
+    event::{Event, EventStatistics, EventWait},
+    guard::{ResourceGuard, ResourceGuardToken},
+    limiter::{
+        Borrower, CapacityLimiter, CapacityLimiterStatistics, CapacityLimiterToken, LimiterAcquire,
+        LimiterError, TryAcquireError,
+    },
+    lock::{Lock, LockAcquire, LockGuard, LockStatistics},
+    semaphore::{
+        Semaphore, SemaphoreAcquire, SemaphoreError, SemaphorePermit, SemaphoreStatistics,
+    },
+};
 pub use task::error::{GroupClosed, StartError, TaskGroupError};
 pub use task::group::{TaskBuilder, TaskGroup, task_group};
 pub use task::info::{

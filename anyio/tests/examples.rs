@@ -11,8 +11,17 @@ use anyio::BoxError;
 #[path = "../examples/backend.rs"]
 mod backend;
 #[allow(dead_code)]
+#[path = "../examples/capacity_limiter.rs"]
+mod capacity_limiter;
+#[allow(dead_code)]
 #[path = "../examples/common/mod.rs"]
 mod common;
+#[allow(dead_code)]
+#[path = "../examples/condition.rs"]
+mod condition;
+#[allow(dead_code)]
+#[path = "../examples/event.rs"]
+mod event;
 #[allow(dead_code)]
 #[path = "../examples/finalization.rs"]
 mod finalization;
@@ -20,8 +29,20 @@ mod finalization;
 #[path = "../examples/hello.rs"]
 mod hello;
 #[allow(dead_code)]
+#[path = "../examples/lock.rs"]
+mod lock;
+#[allow(dead_code)]
+#[path = "../examples/memory_object_streams.rs"]
+mod memory_object_streams;
+#[allow(dead_code)]
 #[path = "../examples/move_on_after.rs"]
 mod move_on_after;
+#[allow(dead_code)]
+#[path = "../examples/queue.rs"]
+mod queue;
+#[allow(dead_code)]
+#[path = "../examples/semaphore.rs"]
+mod semaphore;
 #[allow(dead_code)]
 #[path = "../examples/shielding.rs"]
 mod shielding;
@@ -87,4 +108,39 @@ fn the_examples_parse_their_backend_argument() {
     );
     assert!(common::parse_backend(args(&["--backend"])).is_err());
     assert!(common::parse_backend(args(&["--frobnicate"])).is_err());
+}
+
+#[anyio::test]
+async fn memory_object_streams_runs() -> Result<(), BoxError> {
+    memory_object_streams::run().await
+}
+
+#[anyio::test]
+async fn queue_runs() -> Result<(), BoxError> {
+    queue::run().await
+}
+
+#[anyio::test]
+async fn event_runs() -> Result<(), BoxError> {
+    event::run().await
+}
+
+#[anyio::test]
+async fn lock_runs() -> Result<(), BoxError> {
+    lock::run().await
+}
+
+#[anyio::test]
+async fn semaphore_runs() -> Result<(), BoxError> {
+    semaphore::run().await
+}
+
+#[anyio::test]
+async fn condition_runs() -> Result<(), BoxError> {
+    condition::run().await
+}
+
+#[anyio::test]
+async fn capacity_limiter_runs() -> Result<(), BoxError> {
+    capacity_limiter::run().await
 }

@@ -360,6 +360,13 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<Current<'_>>) -> R) -> R {
     }))
 }
 
+/// The node of the current task's innermost scope (made if it does not exist yet), or
+/// `None` outside any anyio task: what a blocked operation records so that others can tell
+/// whether it is about to be cancelled (a memory stream skips such receivers).
+pub(crate) fn innermost_scope() -> Option<Arc<Node>> {
+    with_current(|cur| cur.map(|c| c.innermost().clone()))
+}
+
 /// Whether this thread is polling an anyio task right now.
 pub(crate) fn in_task() -> bool {
     !FRAME.get().is_null()

@@ -67,6 +67,12 @@ pub fn get_current_task() -> Option<TaskInfo> {
     context::with_current(|cur| cur.map(|c| TaskInfo::of(c.task_data())))
 }
 
+/// The identifier of the task that calls it, or `None` outside any anyio task: what
+/// [`get_current_task`] says, without copying the task's name.
+pub(crate) fn current_task_id() -> Option<TaskId> {
+    context::with_current(|cur| cur.map(|c| TaskId(c.task_data().id)))
+}
+
 /// Every task of the current run that has not finished, the calling one included; empty
 /// outside a run.
 pub fn get_running_tasks() -> Vec<TaskInfo> {

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The workloads the anchors do not have, beside their nearest native primitive, measured
+# the same way (one process per run, interleaved rounds): W2b0 and W2u (W2 through a
+# rendezvous or an unbounded stream; natively a channel of capacity 1 and an unbounded
+# channel), SEM (semaphore), EVT (event ping-pong) and LIM (capacity limiter; natively a
+# semaphore). W3y (W3 with AnyIO's default yielding lock) is printed for anyio only: its
+# native counterpart is the anchors' W3. Prints a markdown table of medians and ratios.
+#
+#   anyio-bench/extras.sh           # from anywhere; builds anyio-bench first
+#   env: ROUNDS=5 WARMUP=1 RAW=/tmp/anyio-extras.tsv BIN=path/to/anyio-bench (skips the build)
+set -euo pipefail
+ROUNDS=${ROUNDS:-5}
+WARMUP=${WARMUP:-1}
+RAW=${RAW:-/tmp/anyio-extras.tsv}
+PAIRS="tokio-mt tokio-ct smol-1 smol-2"
+WORKLOADS="W2b0 W2u SEM EVT LIM W3y"
+if [ -z "${BIN:-}" ]; then
+  workspace="$(cd "$(dirname "$0")/.." && pwd)"
+  (cd "$workspace" && cargo build --release --quiet -p anyio-bench)
+  BIN="$workspace/target/release/anyio-bench"
+fi
+: > "$RAW"
+for round in $(seq "$ROUNDS"); do
+  echo "extras: round $round/$ROUNDS" >&2
+  for w in $WORKLOADS; do
+    for rt in $PAIRS; do
+      for cand in "anyio-$rt" "$rt"; do
+        rc=0
+        "$BIN" "$cand" "$w" --reps 1 --warmup "$WARMUP" >> "$RAW" || rc=$?
+        [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || { echo "failed ($rc): $cand $w" >&2; exit 1; }
+      done
+    done
+  done
+done
+
+awk -v pairs="$PAIRS" -v workloads="$WORKLOADS" -v rounds="$ROUNDS" '
+  function median(key,   n, i, j, t, a) {
+    n = split(vals[key], a, " ")
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  { vals[$2 "," $1] = vals[$2 "," $1] ($2 "," $1 in vals ? " " : "") $3; unit[$1] = $4 }
+  END {
+    printf "Median of %d runs, rates in millions per second; ratio = anyio / native.\n\n", rounds
+    print "| workload | unit | runtime | anyio | native | anyio / native |"
+    print "|---|---|---|---:|---:|---:|"
+    nw = split(workloads, ws, " "); np = split(pairs, ps, " ")
+    for (i = 1; i <= nw; i++) for (j = 1; j <= np; j++) {
+      w = ws[i]; rt = ps[j]; a = median("anyio-" rt "," w)
+      if (rt "," w in vals) { n = median(rt "," w); printf "| %s | %s | %s | %.2f | %.2f | %.2f× |\n", w, unit[w], rt, a / 1e6, n / 1e6, a / n }
+      else printf "| %s | %s | %s | %.2f | (anchors W3) | |\n", w, unit[w], rt, a / 1e6
+    }
+  }' "$RAW"
+echo "raw: $RAW" >&2

@@ -1,0 +1,226 @@
+//! Native counterparts of the workloads that the anchors do not have (W2 with buffer 0 or
+//! unbounded, semaphore, event ping-pong, capacity limiter), so `extras.sh` can put each
+//! anyio figure beside the nearest native primitive, measured the same way: one runtime per
+//! process, each run a spawned task that times itself.
+//!
+//! The nearest native primitives: neither runtime has a rendezvous channel, so buffer 0 is
+//! compared with a channel of capacity 1 (`tokio::sync::mpsc::channel(1)`,
+//! `async_channel::bounded(1)`); an event ping-pong with one-shot channels
+//! (`tokio::sync::oneshot`, `async_channel::bounded(1)`), since anyio's `Event` is one-shot
+//! too; the semaphore and the capacity limiter with `tokio::sync::Semaphore` /
+//! `async_lock::Semaphore`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_executor::Executor;
+
+use crate::channel_workloads::CHANNEL_MESSAGES as MSGS;
+use crate::sync_workloads::{
+    PERMIT_ITERS as SEM_ITERS, PERMIT_TASKS as SEM_TASKS, PERMITS as SEM_PERMITS,
+    PING_PONGS as ROUNDS,
+};
+use crate::workloads::Workload as Extra;
+
+/// The native runtime configurations, the same as the anchors'.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Native {
+    TokioMt,
+    TokioCt,
+    Smol(usize),
+}
+
+impl Native {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "tokio-mt" => Native::TokioMt,
+            "tokio-ct" => Native::TokioCt,
+            "smol-1" => Native::Smol(1),
+            "smol-2" => Native::Smol(2),
+            _ => return None,
+        })
+    }
+}
+
+pub(crate) fn measure(rt: Native, w: Extra, runs: usize) -> Vec<Duration> {
+    match rt {
+        Native::TokioMt | Native::TokioCt => {
+            let mut b = if matches!(rt, Native::TokioMt) {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(2);
+                b
+            } else {
+                tokio::runtime::Builder::new_current_thread()
+            };
+            let rt = b.enable_all().build().expect("tokio runtime");
+            (0..runs)
+                .map(|_| rt.block_on(rt.spawn(timed(tokio_body(w)))).expect("task"))
+                .collect()
+        }
+        Native::Smol(threads) => smol_measure(threads, w, runs),
+    }
+}
+
+async fn timed(body: impl Future<Output = ()>) -> Duration {
+    let start = Instant::now();
+    body.await;
+    start.elapsed()
+}
+
+async fn tokio_body(w: Extra) {
+    match w {
+        Extra::ChannelRendezvous => tokio_channel(Some(1)).await,
+        Extra::ChannelUnbounded => tokio_channel(None).await,
+        Extra::Semaphore | Extra::Limiter => {
+            let sem = Arc::new(tokio::sync::Semaphore::new(SEM_PERMITS));
+            let tasks: Vec<_> = (0..SEM_TASKS)
+                .map(|_| {
+                    let sem = sem.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..SEM_ITERS {
+                            drop(sem.acquire().await.expect("open"));
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.expect("task");
+            }
+        }
+        Extra::EventPingPong => {
+            let rounds: Arc<Vec<(tokio::sync::Notify, tokio::sync::Notify)>> = Arc::new(
+                (0..ROUNDS)
+                    .map(|_| (tokio::sync::Notify::new(), tokio::sync::Notify::new()))
+                    .collect(),
+            );
+            let r = rounds.clone();
+            let ponger = tokio::spawn(async move {
+                for (ping, pong) in r.iter() {
+                    ping.notified().await;
+                    pong.notify_one();
+                }
+            });
+            for (ping, pong) in rounds.iter() {
+                ping.notify_one();
+                pong.notified().await;
+            }
+            ponger.await.expect("task");
+        }
+        other => unreachable!("{other:?} has no native version here"),
+    }
+}
+
+async fn tokio_channel(cap: Option<usize>) {
+    let consumer;
+    match cap {
+        Some(cap) => {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(cap);
+            consumer = tokio::spawn(async move {
+                let mut sum = 0;
+                while let Some(v) = rx.recv().await {
+                    sum += v;
+                }
+                sum
+            });
+            for i in 0..MSGS {
+                tx.send(i).await.expect("open");
+            }
+        }
+        None => {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+            consumer = tokio::spawn(async move {
+                let mut sum = 0;
+                while let Some(v) = rx.recv().await {
+                    sum += v;
+                }
+                sum
+            });
+            for i in 0..MSGS {
+                tx.send(i).expect("open");
+            }
+        }
+    }
+    assert_eq!(consumer.await.expect("task"), MSGS * (MSGS - 1) / 2);
+}
+
+static EX: Executor<'static> = Executor::new();
+
+fn smol_measure(threads: usize, w: Extra, runs: usize) -> Vec<Duration> {
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    let helpers: Vec<_> = (1..threads)
+        .map(|_| {
+            let stopped = stopped.clone();
+            std::thread::spawn(move || async_io::block_on(EX.run(stopped.recv())))
+        })
+        .collect();
+    let times = (0..runs)
+        .map(|_| async_io::block_on(EX.run(EX.spawn(timed(smol_body(w))))))
+        .collect();
+    drop(stop);
+    for h in helpers {
+        let _ = h.join();
+    }
+    times
+}
+
+async fn smol_body(w: Extra) {
+    match w {
+        Extra::ChannelRendezvous => smol_channel(async_channel::bounded::<u64>(1)).await,
+        Extra::ChannelUnbounded => smol_channel(async_channel::unbounded::<u64>()).await,
+        Extra::Semaphore | Extra::Limiter => {
+            let sem = Arc::new(async_lock::Semaphore::new(SEM_PERMITS));
+            let tasks: Vec<_> = (0..SEM_TASKS)
+                .map(|_| {
+                    let sem = sem.clone();
+                    EX.spawn(async move {
+                        for _ in 0..SEM_ITERS {
+                            drop(sem.acquire().await);
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await;
+            }
+        }
+        Extra::EventPingPong => {
+            // One-shot events made up front, like anyio's `Event` pairs: a channel of
+            // capacity 1 per direction and round.
+            type Shot = (async_channel::Sender<()>, async_channel::Receiver<()>);
+            let rounds: Arc<Vec<(Shot, Shot)>> = Arc::new(
+                (0..ROUNDS)
+                    .map(|_| (async_channel::bounded(1), async_channel::bounded(1)))
+                    .collect(),
+            );
+            let r = rounds.clone();
+            let ponger = EX.spawn(async move {
+                for (ping, pong) in r.iter() {
+                    ping.1.recv().await.expect("ping");
+                    pong.0.try_send(()).expect("pong");
+                }
+            });
+            for (ping, pong) in rounds.iter() {
+                ping.0.try_send(()).expect("ping");
+                pong.1.recv().await.expect("pong");
+            }
+            ponger.await;
+        }
+        other => unreachable!("{other:?} has no native version here"),
+    }
+}
+
+async fn smol_channel((tx, rx): (async_channel::Sender<u64>, async_channel::Receiver<u64>)) {
+    let consumer = EX.spawn(async move {
+        let mut sum = 0;
+        while let Ok(v) = rx.recv().await {
+            sum += v;
+        }
+        sum
+    });
+    for i in 0..MSGS {
+        tx.send(i).await.expect("open");
+    }
+    drop(tx);
+    assert_eq!(consumer.await, MSGS * (MSGS - 1) / 2);
+}

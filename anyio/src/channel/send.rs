@@ -1,0 +1,311 @@
+//! The sending end of a memory object stream.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
+use std::task::{Context, Poll};
+
+use super::MemoryObjectStreamStatistics;
+use super::error::{SendError, SendErrorKind};
+use super::state::{SendGrant, SendWaiter, Shared};
+use crate::cancel::checkpoint::CancelWait;
+use crate::cancel::context;
+use crate::loom::lock;
+use crate::loom::sync::AtomicBool;
+use crate::resource::ClosedResourceError;
+use crate::sync::wait_queue::{Cancelled as Left, WaiterKey};
+
+/// The sending end of a memory object stream, made by
+/// [`create_memory_object_stream`](super::create_memory_object_stream).
+///
+/// Send with [`send`](Self::send) (waits for room or a receiver) or
+/// [`send_nowait`](Self::send_nowait). Every failed send gives its item back in the
+/// [`SendError`].
+///
+/// # Handles and closing
+///
+/// Each handle (the first one and every clone) counts as one open sender. A handle is
+/// closed by [`close`](Self::close) or by dropping it; the *end* is closed once every
+/// handle is. Then receivers drain the buffer and get
+/// [`EndOfStream`](crate::EndOfStream), and blocked receivers are woken with it.
+///
+/// A handle you closed yourself fails every later operation with
+/// [`SendErrorKind::Closed`], and so does a send blocked on that same handle when it is
+/// closed (from another task sharing the handle by reference, say). Closing a handle does
+/// not affect its clones: a send blocked on another clone keeps waiting.
+///
+/// Cloning a closed handle gives a closed handle, which does not count as open (see
+/// [`Clone`](#impl-Clone-for-MemoryObjectSendStream%3CT%3E)); [`try_clone`](Self::try_clone)
+/// refuses instead, as AnyIO's `clone()` does.
+///
+/// # Cancel safety
+///
+/// A handle is not an operation; see [`send`](Self::send) for the waiting one. Dropping a
+/// handle closes it.
+pub struct MemoryObjectSendStream<T> {
+    shared: Arc<Shared<T>>,
+    id: u64,
+    closed: AtomicBool,
+}
+
+impl<T> MemoryObjectSendStream<T> {
+    pub(crate) fn new(shared: Arc<Shared<T>>, id: u64) -> Self {
+        MemoryObjectSendStream {
+            shared,
+            id,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Sends `item` without waiting: hands it to the oldest waiting receiver (skipping those
+    /// whose cancel scope is already cancelled), else puts it in the buffer if there is
+    /// room, else fails with [`SendErrorKind::WouldBlock`].
+    ///
+    /// Fails with [`SendErrorKind::Closed`] if this handle is closed, and with
+    /// [`SendErrorKind::Broken`] if every receive handle is. The error gives the item back.
+    ///
+    /// # Cancel safety
+    ///
+    /// It does not wait, so there is nothing to cancel. It is not a checkpoint.
+    pub fn send_nowait(&self, item: T) -> Result<(), SendError<T>> {
+        let mut state = lock(&self.shared.state);
+        state.try_send(item, self.closed.load(SeqCst))
+    }
+
+    /// Sends `item`, waiting until a receiver takes it or the buffer has room.
+    ///
+    /// It is a checkpoint: inside a cancelled scope it fails with
+    /// [`SendErrorKind::Cancelled`] before doing anything. Otherwise it does what
+    /// [`send_nowait`](Self::send_nowait) does and, where that would fail with
+    /// `WouldBlock`, waits in line: blocked senders are served first come, first served.
+    /// On a stream of buffer size 0 (rendezvous) it completes only when a receiver has
+    /// taken the item.
+    ///
+    /// While waiting it fails with [`SendErrorKind::Broken`] when the last receive handle
+    /// is closed, and with [`SendErrorKind::Closed`] when this handle is. Every error gives
+    /// the item back.
+    ///
+    /// When it can complete at once it does not yield to the scheduler (nor does
+    /// [`receive`](super::MemoryObjectReceiveStream::receive)): a loop that only sends into an
+    /// unbounded stream should call [`checkpoint`](crate::checkpoint) now and then.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled send delivers nothing.
+    ///
+    /// - Cancelled by a scope: it fails with [`SendErrorKind::Cancelled`] and gives the
+    ///   item back, unless a receiver had already taken the item, in which case the send
+    ///   succeeded and returns `Ok(())` (the next checkpoint reports the cancellation).
+    /// - Dropped before it completed: the item is dropped with the future, undelivered,
+    ///   unless a receiver had already taken it.
+    ///
+    /// Either way the item is delivered exactly once or not at all.
+    pub fn send(&self, item: T) -> SendFuture<'_, T> {
+        SendFuture {
+            tx: self,
+            item: Some(item),
+            key: None,
+            wait: CancelWait::new(),
+        }
+    }
+
+    /// Closes this handle. Idempotent, synchronous, and also what dropping the handle does.
+    ///
+    /// Later operations on this handle fail with [`SendErrorKind::Closed`], and so do sends
+    /// blocked on it (they are woken). Clones of this handle are not affected. When the
+    /// last open send handle closes, receivers get [`EndOfStream`](crate::EndOfStream)
+    /// once the buffer is drained.
+    ///
+    /// # Cancel safety
+    ///
+    /// It does not wait, so there is nothing to cancel.
+    pub fn close(&self) {
+        if self.closed.swap(true, SeqCst) {
+            return;
+        }
+        lock(&self.shared.state).close_sender(self.id);
+    }
+
+    /// Whether this handle has been closed (by [`close`](Self::close)).
+    ///
+    /// # Cancel safety
+    ///
+    /// It does not wait, so there is nothing to cancel.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(SeqCst)
+    }
+
+    /// A new open handle to the same end: AnyIO's `clone()`. Fails with
+    /// [`ClosedResourceError`] if this handle is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// It does not wait, so there is nothing to cancel.
+    pub fn try_clone(&self) -> Result<Self, ClosedResourceError> {
+        let mut state = lock(&self.shared.state);
+        if self.closed.load(SeqCst) {
+            return Err(ClosedResourceError);
+        }
+        state.open_senders += 1;
+        let id = state.new_handle_id();
+        drop(state);
+        Ok(MemoryObjectSendStream::new(self.shared.clone(), id))
+    }
+
+    /// The stream's statistics: buffer use, open handles, blocked tasks.
+    ///
+    /// # Cancel safety
+    ///
+    /// It does not wait, so there is nothing to cancel.
+    pub fn statistics(&self) -> MemoryObjectStreamStatistics {
+        MemoryObjectStreamStatistics::of(&lock(&self.shared.state))
+    }
+}
+
+impl<T> Clone for MemoryObjectSendStream<T> {
+    /// A new handle to the same end, open if this one is open.
+    ///
+    /// Cloning a **closed** handle does not fail and does not panic: it gives a handle that
+    /// is closed too (every operation on it fails with [`SendErrorKind::Closed`], and it
+    /// does not count as an open sender). Use
+    /// [`try_clone`](MemoryObjectSendStream::try_clone) to get AnyIO's
+    /// `ClosedResourceError` instead.
+    fn clone(&self) -> Self {
+        match self.try_clone() {
+            Ok(handle) => handle,
+            Err(ClosedResourceError) => {
+                let id = lock(&self.shared.state).new_handle_id();
+                let handle = MemoryObjectSendStream::new(self.shared.clone(), id);
+                handle.closed.store(true, SeqCst);
+                handle
+            }
+        }
+    }
+}
+
+impl<T> Drop for MemoryObjectSendStream<T> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl<T> fmt::Debug for MemoryObjectSendStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryObjectSendStream")
+            .field("closed", &self.is_closed())
+            .field("statistics", &self.statistics())
+            .finish()
+    }
+}
+
+/// The future of [`MemoryObjectSendStream::send`].
+///
+/// # Cancel safety
+///
+/// Cancel safe; see [`send`](MemoryObjectSendStream::send). Dropping it at any point
+/// leaves the stream consistent: the item is delivered exactly once or not at all.
+#[must_use = "futures do nothing unless awaited"]
+pub struct SendFuture<'a, T> {
+    tx: &'a MemoryObjectSendStream<T>,
+    /// The item until it is queued or sent; `None` after completion.
+    item: Option<T>,
+    /// This send's place in the queue while it waits.
+    key: Option<WaiterKey>,
+    wait: CancelWait,
+}
+
+// The item is moved around by value and never pinned.
+impl<T> Unpin for SendFuture<'_, T> {}
+
+impl<T> SendFuture<'_, T> {
+    /// The first poll: the checkpoint, then `send_nowait`, then queueing.
+    fn start(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
+        let item = self
+            .item
+            .take()
+            .expect("`SendFuture` polled after completion");
+        if context::is_cancelled() {
+            return Poll::Ready(Err(SendError::new(SendErrorKind::Cancelled, item)));
+        }
+        let shared = &self.tx.shared;
+        let mut state = lock(&shared.state);
+        let item = match state.try_send(item, self.tx.closed.load(SeqCst)) {
+            Err(e) if e.is_would_block() => e.into_inner(),
+            done => return Poll::Ready(done),
+        };
+        let waiter = SendWaiter {
+            item,
+            handle: self.tx.id,
+        };
+        self.key = Some(state.send_waiters.push(waiter, cx.waker()));
+        drop(state);
+        match self.wait.register(cx) {
+            Ok(()) => Poll::Pending,
+            Err(_) => Poll::Ready(self.leave(SendErrorKind::Cancelled)),
+        }
+    }
+
+    /// Leaves the queue for `why`: the item comes back in the error, unless the send was
+    /// settled meanwhile (a receiver took the item, or a close refused it).
+    fn leave(&mut self, why: SendErrorKind) -> Result<(), SendError<T>> {
+        let key = self.key.take().expect("a waiting send has a key");
+        let left = lock(&self.tx.shared.state).send_waiters.cancel(key);
+        match left {
+            Left::Queued(waiter) => Err(SendError::new(why, waiter.item)),
+            Left::Granted(grant) => settled(grant),
+            // Never left so: a waiter is taken off the queue and granted at once.
+            Left::Popped => Ok(()),
+        }
+    }
+}
+
+/// The outcome of a send that was granted something.
+fn settled<T>(grant: SendGrant<T>) -> Result<(), SendError<T>> {
+    match grant {
+        SendGrant::Delivered => Ok(()),
+        SendGrant::Refused(kind, item) => Err(SendError::new(kind, item)),
+    }
+}
+
+impl<T> Future for SendFuture<'_, T> {
+    type Output = Result<(), SendError<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(key) = this.key else {
+            return this.start(cx);
+        };
+        let registered = this.wait.register(cx);
+        let mut state = lock(&this.tx.shared.state);
+        // Settled counts even if the scope was cancelled since (rule 2): a delivered item
+        // stays delivered.
+        if let Some(grant) = state.send_waiters.poll_grant(key, cx.waker()) {
+            this.key = None;
+            return Poll::Ready(settled(grant));
+        }
+        drop(state);
+        match registered {
+            Ok(()) => Poll::Pending,
+            Err(_) => Poll::Ready(this.leave(SendErrorKind::Cancelled)),
+        }
+    }
+}
+
+impl<T> Drop for SendFuture<'_, T> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            // The item, if still queued, is dropped after the lock is released.
+            let _left = lock(&self.tx.shared.state).send_waiters.cancel(key);
+        }
+    }
+}
+
+impl<T> fmt::Debug for SendFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendFuture")
+            .field("waiting", &self.key.is_some())
+            .finish_non_exhaustive()
+    }
+}

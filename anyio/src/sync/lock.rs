@@ -1,0 +1,423 @@
+//! [`Lock`]: a fair async mutex, optionally protecting a value.
+//!
+//! The rules it keeps (AnyIO's):
+//!
+//! - **Fair.** Waiters are served first come, first served. Releasing a lock that others
+//!   wait for hands it directly to the oldest waiter, which owns it from that moment: a
+//!   late [`try_acquire`](Lock::try_acquire) or `acquire` cannot barge in.
+//! - **A checkpoint.** `acquire` checks for cancellation first and, unless the lock was
+//!   made with fast acquisition, yields to the scheduler once even when the lock is free
+//!   (a cancellation that arrives during that yield gives the lock back).
+//! - **Not reentrant.** A task that holds the lock and acquires it again waits forever
+//!   (or until its scope is cancelled).
+//! - **Cancel safe.** A waiter that is cancelled or dropped leaves the queue; a lock handed
+//!   to a waiter that is dropped before it noticed goes to the next waiter.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::wait_queue::WaitQueue;
+use super::waiter::{Queued, Step, Waiter};
+use crate::TaskId;
+use crate::cancel::context;
+use crate::cancel::error::Cancelled;
+use crate::loom::lock;
+use crate::loom::sync::Mutex;
+use crate::resource::WouldBlock;
+use crate::task::info::current_task_id;
+
+/// A fair async lock (mutex), which may protect a value of type `T`.
+///
+/// [`acquire`](Lock::acquire) waits for the lock and returns a [`LockGuard`]; dropping
+/// the guard releases the lock. The guard dereferences to the protected value, so
+/// `Lock<u64>` is a counter that only the holder can change, as with
+/// [`std::sync::Mutex`]. A lock that protects nothing is a `Lock<()>`
+/// (`Lock::default()`), AnyIO's plain `Lock()`.
+///
+/// Share a lock between tasks in an [`Arc`](std::sync::Arc). It can be made outside a run.
+///
+/// # Fairness and hand-off
+///
+/// Waiters get the lock in the order they asked for it. When the holder releases it while
+/// others wait, the lock passes directly to the oldest waiter: it stays locked, and
+/// neither a [`try_acquire`](Lock::try_acquire) nor a new `acquire` can take it first.
+///
+/// # Fast acquisition
+///
+/// By default (as in AnyIO) `acquire` is a full checkpoint even when the lock is free: it
+/// takes the lock, yields to the scheduler once so other tasks run, and, if the calling
+/// code was cancelled during that yield, gives the lock back and returns
+/// `Err(Cancelled)`. A loop that takes a free lock over and over thus cannot starve the
+/// other tasks of its thread. A lock made with [`new_fast`](Lock::new_fast) (or
+/// [`with_fast_acquire(true)`](Lock::with_fast_acquire)) skips that yield when the lock is
+/// free: `acquire` still returns `Err(Cancelled)` if the calling code is already
+/// cancelled, but otherwise takes a free lock without letting other tasks run. That is
+/// faster (no trip through the scheduler) and is what `tokio::sync::Mutex` does.
+///
+/// ```
+/// use std::sync::Arc;
+/// use anyio::{Lock, TaskGroup};
+///
+/// # anyio::run(async {
+/// let counter = Arc::new(Lock::new(0u64));
+/// anyio::task_group(|tg: TaskGroup| async move {
+///     for _ in 0..4 {
+///         let counter = counter.clone();
+///         tg.start_soon(async move {
+///             *counter.acquire().await? += 1;
+///             Ok(())
+///         })?;
+///     }
+///     Ok(())
+/// })
+/// .await?;
+/// # Ok::<_, anyio::BoxError>(())
+/// # }).unwrap().unwrap();
+/// ```
+pub struct Lock<T: ?Sized = ()> {
+    state: Mutex<LockState>,
+    fast: bool,
+    value: UnsafeCell<T>,
+}
+
+#[derive(Debug)]
+pub(crate) struct LockState {
+    locked: bool,
+    owner: Option<TaskId>,
+    /// Each waiter brings its task id, which becomes the owner when the lock is handed to
+    /// it.
+    waiters: WaitQueue<Option<TaskId>, ()>,
+}
+
+impl LockState {
+    /// Releases a held lock: hands it to the oldest waiter, or unlocks it.
+    fn release(&mut self) {
+        debug_assert!(self.locked);
+        match self.waiters.grant_front(()) {
+            Ok(next_owner) => self.owner = next_owner,
+            Err(()) => {
+                self.locked = false;
+                self.owner = None;
+            }
+        }
+    }
+}
+
+// SAFETY: the lock gives access to the value to one guard at a time, so sharing the lock
+// between threads only ever moves that access from thread to thread: `T: Send` suffices,
+// as for `std::sync::Mutex`.
+unsafe impl<T: ?Sized + Send> Sync for Lock<T> {}
+
+/// A snapshot of a [`Lock`]'s state, from [`Lock::statistics`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockStatistics {
+    /// Whether the lock is held (or handed to a waiter that has not run yet).
+    pub locked: bool,
+    /// The task holding the lock, if it is held by an anyio task.
+    pub owner: Option<TaskId>,
+    /// How many tasks wait for the lock.
+    pub tasks_waiting: usize,
+}
+
+impl<T> Lock<T> {
+    /// A lock protecting `value`, whose `acquire` yields once even when the lock is free.
+    pub fn new(value: T) -> Self {
+        Lock {
+            state: Mutex::new(LockState {
+                locked: false,
+                owner: None,
+                waiters: WaitQueue::new(),
+            }),
+            fast: false,
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// A lock protecting `value`, whose `acquire` takes a free lock without yielding (see
+    /// [fast acquisition](Lock#fast-acquisition)).
+    pub fn new_fast(value: T) -> Self {
+        Lock::new(value).with_fast_acquire(true)
+    }
+
+    /// Sets whether `acquire` skips its yield when the lock is free (see
+    /// [fast acquisition](Lock#fast-acquisition)).
+    pub fn with_fast_acquire(mut self, fast: bool) -> Self {
+        self.fast = fast;
+        self
+    }
+
+    /// The protected value, taking the lock apart.
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+}
+
+impl<T: ?Sized> Lock<T> {
+    /// Whether `acquire` skips its yield when the lock is free.
+    pub fn fast_acquire(&self) -> bool {
+        self.fast
+    }
+
+    /// Waits for the lock and returns a guard that releases it when dropped.
+    ///
+    /// A checkpoint: returns `Err(Cancelled)` at once if the calling code is cancelled.
+    /// Unless the lock does [fast acquisition](Lock#fast-acquisition), it yields once even
+    /// when the lock is free. Waiters are served in order (see
+    /// [fairness](Lock#fairness-and-hand-off)).
+    ///
+    /// # Errors
+    ///
+    /// [`Cancelled`] if the calling code is cancelled before it got the lock. If the lock
+    /// was handed to it just before the cancellation, it returns the guard instead, and
+    /// the next checkpoint reports the cancellation.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a waiter that is cancelled or dropped leaves the queue without the
+    /// lock, and a lock handed to it just before it was dropped goes to the next waiter.
+    /// Dropping the future while it yields after taking a free lock releases the lock.
+    pub fn acquire(&self) -> LockAcquire<'_, T> {
+        LockAcquire {
+            lock: self,
+            step: Step::Start,
+            shielded: false,
+            waiter: Waiter::new(),
+        }
+    }
+
+    /// Waits for the lock with no cancellation and no yield when it is free: how a
+    /// [`Condition`](crate::Condition) takes its lock back.
+    pub(crate) fn acquire_shielded(&self) -> LockAcquire<'_, T> {
+        LockAcquire {
+            lock: self,
+            step: Step::Start,
+            shielded: true,
+            waiter: Waiter::new(),
+        }
+    }
+
+    /// Takes the lock if it is free and nobody waits for it (AnyIO's `acquire_nowait`).
+    ///
+    /// # Errors
+    ///
+    /// [`WouldBlock`] if the lock is held, or handed to a waiter that has not run yet.
+    pub fn try_acquire(&self) -> Result<LockGuard<'_, T>, WouldBlock> {
+        let mut state = lock(&self.state);
+        if state.locked {
+            return Err(WouldBlock);
+        }
+        state.locked = true;
+        state.owner = current_task_id();
+        drop(state);
+        Ok(LockGuard::new(self))
+    }
+
+    /// Whether the lock is held (or handed to a waiter that has not run yet).
+    pub fn locked(&self) -> bool {
+        lock(&self.state).locked
+    }
+
+    /// The lock's state: whether it is held, by which task, and how many tasks wait.
+    pub fn statistics(&self) -> LockStatistics {
+        let state = lock(&self.state);
+        LockStatistics {
+            locked: state.locked,
+            owner: state.owner,
+            tasks_waiting: state.waiters.len(),
+        }
+    }
+
+    /// The protected value, through exclusive access to the lock (no locking needed).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+
+    /// Releases the lock (the guard's drop).
+    fn release(&self) {
+        lock(&self.state).release();
+    }
+}
+
+impl<T: Default> Default for Lock<T> {
+    /// An unlocked lock protecting `T::default()`, without fast acquisition.
+    fn default() -> Self {
+        Lock::new(T::default())
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Lock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stats = self.statistics();
+        f.debug_struct("Lock")
+            .field("locked", &stats.locked)
+            .field("owner", &stats.owner)
+            .field("tasks_waiting", &stats.tasks_waiting)
+            .field("fast_acquire", &self.fast)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: ?Sized> Queued for Lock<T> {
+    type State = LockState;
+    type Data = Option<TaskId>;
+    type Grant = ();
+
+    fn state(&self) -> &Mutex<LockState> {
+        &self.state
+    }
+
+    fn queue(state: &mut LockState) -> &mut WaitQueue<Option<TaskId>, ()> {
+        &mut state.waiters
+    }
+
+    fn pass_on(state: &mut LockState, (): ()) {
+        state.release();
+    }
+}
+
+/// The future of [`Lock::acquire`].
+///
+/// # Cancel safety
+///
+/// Dropping it at any point is safe: see [`Lock::acquire`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct LockAcquire<'a, T: ?Sized> {
+    lock: &'a Lock<T>,
+    step: Step,
+    shielded: bool,
+    waiter: Waiter,
+}
+
+impl<T: ?Sized> fmt::Debug for LockAcquire<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockAcquire")
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
+    type Output = Result<LockGuard<'a, T>, Cancelled>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let lock_ref = this.lock;
+        let out = match this.step {
+            Step::Start => {
+                if !this.shielded && context::is_cancelled() {
+                    Poll::Ready(Err(Cancelled))
+                } else {
+                    let me = current_task_id();
+                    let mut state = lock(&lock_ref.state);
+                    if !state.locked {
+                        state.locked = true;
+                        state.owner = me;
+                        drop(state);
+                        if lock_ref.fast || this.shielded {
+                            Poll::Ready(Ok(()))
+                        } else {
+                            this.step = Step::Yielded;
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                    } else {
+                        this.waiter.push::<Lock<T>>(&mut state, me, cx);
+                        drop(state);
+                        this.step = Step::Waiting;
+                        if this.shielded {
+                            return Poll::Pending;
+                        }
+                        this.waiter.register(lock_ref, cx)
+                    }
+                }
+            }
+            Step::Yielded => {
+                if context::is_cancelled() {
+                    lock_ref.release();
+                    Poll::Ready(Err(Cancelled))
+                } else {
+                    Poll::Ready(Ok(()))
+                }
+            }
+            Step::Waiting if this.shielded => this.waiter.poll_shielded(lock_ref, cx).map(Ok),
+            Step::Waiting => this.waiter.poll(lock_ref, cx),
+            Step::Done => panic!("`LockAcquire` polled after completion"),
+        };
+        match out {
+            Poll::Ready(res) => {
+                this.step = Step::Done;
+                Poll::Ready(res.map(|()| LockGuard::new(lock_ref)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: ?Sized> Drop for LockAcquire<'_, T> {
+    fn drop(&mut self) {
+        match self.step {
+            Step::Yielded => self.lock.release(),
+            Step::Waiting => self.waiter.abandon(self.lock),
+            Step::Start | Step::Done => {}
+        }
+    }
+}
+
+/// Holds a [`Lock`] and gives access to its value; dropping it releases the lock (to the
+/// oldest waiter, if any).
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<'a, T: ?Sized> {
+    lock: &'a Lock<T>,
+    /// Makes the guard `Sync` only for `T: Sync` (it hands out `&T`).
+    _value: PhantomData<&'a mut T>,
+}
+
+impl<'a, T: ?Sized> LockGuard<'a, T> {
+    fn new(lock: &'a Lock<T>) -> Self {
+        LockGuard {
+            lock,
+            _value: PhantomData,
+        }
+    }
+
+    /// The lock this guard holds.
+    pub fn lock(guard: &Self) -> &'a Lock<T> {
+        guard.lock
+    }
+}
+
+impl<T: ?Sized> Deref for LockGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while its lock is held, and the lock is held by one
+        // guard at a time, so no `&mut T` to the value exists elsewhere.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for LockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only access through the
+        // guard.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for LockGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.release();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for LockGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("LockGuard").field(&&**self).finish()
+    }
+}

@@ -1,0 +1,233 @@
+//! loom models of the synchronization primitives. Run with
+//! `RUSTFLAGS="--cfg anyio_loom" CARGO_TARGET_DIR=target/loom cargo test -p anyio --lib
+//! --release --no-default-features --features smol loom`.
+//!
+//! Each model races a wake (a release, a `set`, a `notify`, a raised `total_tokens`) against
+//! a waiter that goes away (polled once, then dropped), over every interleaving, and checks
+//! that nothing is lost: every remaining waiter finishes (loom reports a deadlock if one
+//! is never woken) and the primitive ends up free. Futures are driven by loom's `block_on`
+//! or polled by hand; outside an anyio task nothing cancels them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use loom::future::block_on;
+use loom::thread;
+
+use super::condition::Condition;
+use super::event::Event;
+use super::limiter::CapacityLimiter;
+use super::lock::Lock;
+use super::semaphore::Semaphore;
+
+/// Polls `fut` once with a waker that does nothing, then drops it (and whatever it
+/// returned): what a timeout or a `select!` does to a waiter.
+fn poll_once_then_drop<F: Future + Unpin>(mut fut: F) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    let ready = matches!(Pin::new(&mut fut).poll(&mut cx), Poll::Ready(_));
+    drop(fut);
+    ready
+}
+
+#[test]
+fn loom_lock_release_racing_a_dropped_waiter() {
+    loom::model(|| {
+        let lock = Arc::new(Lock::new_fast(0u32));
+        let guard = lock.try_acquire().unwrap();
+        let l = lock.clone();
+        let dropper = thread::spawn(move || {
+            poll_once_then_drop(l.acquire());
+        });
+        drop(guard);
+        dropper.join().unwrap();
+        let stats = lock.statistics();
+        assert!(!stats.locked);
+        assert_eq!(stats.tasks_waiting, 0);
+    });
+}
+
+#[test]
+fn loom_lock_handed_to_a_dropped_waiter_reaches_the_next() {
+    loom::model(|| {
+        let lock = Arc::new(Lock::new_fast(0u32));
+        let guard = lock.try_acquire().unwrap();
+        let (l1, l2) = (lock.clone(), lock.clone());
+        let waiter = thread::spawn(move || {
+            *block_on(l1.acquire()).unwrap() += 1;
+        });
+        let dropper = thread::spawn(move || {
+            poll_once_then_drop(l2.acquire());
+        });
+        drop(guard);
+        waiter.join().unwrap();
+        dropper.join().unwrap();
+        assert_eq!(*lock.try_acquire().unwrap(), 1);
+        assert_eq!(lock.statistics().tasks_waiting, 0);
+    });
+}
+
+#[test]
+fn loom_lock_with_yield_released_racing_a_waiter() {
+    loom::model(|| {
+        // The default (yielding) acquire, against a release.
+        let lock = Arc::new(Lock::new(0u32));
+        let guard = lock.try_acquire().unwrap();
+        let l = lock.clone();
+        let waiter = thread::spawn(move || {
+            *block_on(l.acquire()).unwrap() += 1;
+        });
+        drop(guard);
+        waiter.join().unwrap();
+        assert_eq!(*lock.try_acquire().unwrap(), 1);
+    });
+}
+
+#[test]
+fn loom_semaphore_permit_of_a_dropped_waiter_reaches_the_next() {
+    loom::model(|| {
+        let semaphore = Arc::new(Semaphore::new(1).unwrap().with_fast_acquire(true));
+        let permit = semaphore.try_acquire().unwrap();
+        let (s1, s2) = (semaphore.clone(), semaphore.clone());
+        let waiter = thread::spawn(move || {
+            drop(block_on(s1.acquire()).unwrap());
+        });
+        let dropper = thread::spawn(move || {
+            poll_once_then_drop(s2.acquire());
+        });
+        drop(permit);
+        waiter.join().unwrap();
+        dropper.join().unwrap();
+        assert_eq!(semaphore.value(), 1);
+        assert_eq!(semaphore.statistics().tasks_waiting, 0);
+    });
+}
+
+#[test]
+fn loom_semaphore_explicit_release_racing_a_dropped_waiter() {
+    loom::model(|| {
+        let semaphore = Arc::new(Semaphore::with_max_value(0, 1).unwrap());
+        let s = semaphore.clone();
+        let dropper = thread::spawn(move || {
+            poll_once_then_drop(s.acquire());
+        });
+        semaphore.release().unwrap();
+        dropper.join().unwrap();
+        // The permit is back whether the waiter took it, was handed it, or never queued.
+        assert_eq!(semaphore.value(), 1);
+        assert_eq!(semaphore.statistics().tasks_waiting, 0);
+    });
+}
+
+#[test]
+fn loom_event_set_racing_a_waiter_and_a_dropped_waiter() {
+    loom::model(|| {
+        let event = Arc::new(Event::new());
+        let (e1, e2) = (event.clone(), event.clone());
+        let waiter = thread::spawn(move || block_on(e1.wait()).unwrap());
+        let dropper = thread::spawn(move || {
+            poll_once_then_drop(e2.wait());
+        });
+        event.set();
+        waiter.join().unwrap();
+        dropper.join().unwrap();
+        assert!(event.is_set());
+        assert_eq!(event.statistics().tasks_waiting, 0);
+    });
+}
+
+#[test]
+fn loom_condition_notification_of_a_dropped_waiter_reaches_the_next() {
+    // Three threads each taking the lock: bounded preemption keeps it to seconds.
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
+        let cond = Arc::new(Condition::with_lock(Arc::new(Lock::new_fast(false))));
+        let (c1, c2) = (cond.clone(), cond.clone());
+        let waiter = thread::spawn(move || {
+            block_on(async {
+                let mut guard = c1.acquire().await.unwrap();
+                while !*guard {
+                    guard = c1.wait(guard).await.unwrap();
+                }
+            });
+        });
+        let dropper = thread::spawn(move || {
+            let guard = block_on(c2.acquire()).unwrap();
+            if !*guard {
+                poll_once_then_drop(c2.wait(guard));
+            }
+        });
+        {
+            let mut guard = block_on(cond.acquire()).unwrap();
+            *guard = true;
+            cond.notify(1);
+        }
+        waiter.join().unwrap();
+        dropper.join().unwrap();
+        assert!(!cond.locked());
+        assert_eq!(cond.statistics().tasks_waiting, 0);
+    });
+}
+
+#[test]
+fn loom_limiter_total_tokens_raised_while_tasks_wait() {
+    loom::model(|| {
+        let limiter = Arc::new(CapacityLimiter::new(0).unwrap());
+        let spawn_waiter = |key: u8| {
+            let l = limiter.clone();
+            thread::spawn(move || {
+                let token = block_on(l.acquire_on_behalf_of(key)).unwrap();
+                assert!(l.borrowed_tokens() <= l.total_tokens());
+                drop(token);
+            })
+        };
+        let a = spawn_waiter(1);
+        let b = spawn_waiter(2);
+        limiter.set_total_tokens(1).unwrap();
+        a.join().unwrap();
+        b.join().unwrap();
+        let stats = limiter.statistics();
+        assert_eq!((stats.borrowed_tokens, stats.tasks_waiting), (0, 0));
+    });
+}
+
+#[test]
+fn loom_limiter_token_of_a_dropped_waiter_reaches_the_next() {
+    loom::model(|| {
+        let limiter = Arc::new(CapacityLimiter::new(1).unwrap());
+        let token = limiter.try_acquire_on_behalf_of(0u8).unwrap();
+        let (l1, l2) = (limiter.clone(), limiter.clone());
+        let waiter = thread::spawn(move || {
+            drop(block_on(l1.acquire_on_behalf_of(1u8)).unwrap());
+        });
+        let dropper = thread::spawn(move || {
+            poll_once_then_drop(l2.acquire_on_behalf_of(2u8));
+        });
+        drop(token);
+        waiter.join().unwrap();
+        dropper.join().unwrap();
+        let stats = limiter.statistics();
+        assert_eq!((stats.borrowed_tokens, stats.tasks_waiting), (0, 0));
+    });
+}
+
+#[test]
+fn loom_limiter_total_lowered_while_a_task_waits() {
+    loom::model(|| {
+        let limiter = Arc::new(CapacityLimiter::new(2).unwrap());
+        let token = limiter.try_acquire_on_behalf_of(1u8).unwrap();
+        let l = limiter.clone();
+        let waiter = thread::spawn(move || {
+            // Free at once if it comes before the lowering; otherwise it waits for `token`.
+            let token = block_on(l.acquire_on_behalf_of(2u8)).unwrap();
+            drop(token);
+        });
+        limiter.set_total_tokens(1).unwrap();
+        drop(token);
+        waiter.join().unwrap();
+        let stats = limiter.statistics();
+        assert_eq!((stats.borrowed_tokens, stats.tasks_waiting), (0, 0));
+    });
+}

@@ -1,0 +1,159 @@
+//! The waiting half that every primitive of this module shares: a place in the primitive's
+//! [`WaitQueue`] plus a registration with the innermost cancel scope.
+//!
+//! A primitive keeps its state (and its queue) behind one mutex and implements [`Queued`];
+//! its waiting future keeps a [`Waiter`]. The rules of the crate live here, once:
+//!
+//! - while pending, the waiter is registered with the innermost cancel scope, so a
+//!   cancellation wakes it;
+//! - on each poll it looks for its grant *before* it looks at cancellation, so an operation
+//!   that already completed is reported as completed (rule 2: the next checkpoint raises);
+//! - a waiter that gives up (its scope cancelled, or its future dropped) leaves the queue;
+//!   if it is dropped after being granted something, the grant is passed on with
+//!   [`Queued::pass_on`], so nothing (a lock, a permit, a token) is ever leaked.
+
+use std::task::{Context, Poll};
+
+use super::wait_queue::{Cancelled as Left, WaitQueue, WaiterKey};
+use crate::cancel::checkpoint::CancelWait;
+use crate::cancel::error::Cancelled;
+use crate::loom::lock;
+use crate::loom::sync::Mutex;
+
+/// Where an acquisition stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Not polled yet.
+    Start,
+    /// Took a free lock (permit, token) and yielded once; the next poll returns it.
+    Yielded,
+    /// Queued.
+    Waiting,
+    /// Returned its output.
+    Done,
+}
+
+/// A primitive whose blocked callers wait in a [`WaitQueue`] inside its mutex.
+pub(crate) trait Queued {
+    /// Everything behind the primitive's mutex.
+    type State;
+    /// What a waiter brings.
+    type Data;
+    /// What a waiter is granted.
+    type Grant;
+
+    /// The primitive's mutex.
+    fn state(&self) -> &Mutex<Self::State>;
+
+    /// The queue inside the state.
+    fn queue(state: &mut Self::State) -> &mut WaitQueue<Self::Data, Self::Grant>;
+
+    /// A waiter that was granted `grant` went away without taking it: hand it to the next
+    /// waiter, or give it back to the primitive.
+    fn pass_on(state: &mut Self::State, grant: Self::Grant);
+}
+
+/// The waiting state of one blocked operation.
+#[derive(Debug, Default)]
+pub(crate) struct Waiter {
+    key: Option<WaiterKey>,
+    cancel: CancelWait,
+}
+
+impl Waiter {
+    pub(crate) fn new() -> Self {
+        Waiter {
+            key: None,
+            cancel: CancelWait::new(),
+        }
+    }
+
+    /// Queues the waiter at the back; the caller holds the primitive's mutex (`state`).
+    pub(crate) fn push<P: Queued + ?Sized>(
+        &mut self,
+        state: &mut P::State,
+        data: P::Data,
+        cx: &Context<'_>,
+    ) {
+        debug_assert!(self.key.is_none());
+        self.key = Some(P::queue(state).push(data, cx.waker()));
+    }
+
+    /// Registers with the innermost cancel scope after [`push`](Self::push), with the
+    /// mutex released. If the scope is already cancelled, the waiter leaves the queue and
+    /// the result says how the operation ended.
+    pub(crate) fn register<P: Queued + ?Sized>(
+        &mut self,
+        primitive: &P,
+        cx: &Context<'_>,
+    ) -> Poll<Result<P::Grant, Cancelled>> {
+        match self.cancel.register(cx) {
+            Ok(()) => Poll::Pending,
+            Err(c) => Poll::Ready(self.give_up(primitive, c)),
+        }
+    }
+
+    /// Polls a queued waiter: its grant if it has one, else `Err(Cancelled)` if its scope is
+    /// cancelled (the waiter then leaves the queue), else `Pending`.
+    pub(crate) fn poll<P: Queued + ?Sized>(
+        &mut self,
+        primitive: &P,
+        cx: &Context<'_>,
+    ) -> Poll<Result<P::Grant, Cancelled>> {
+        let key = self.key.expect("polled a waiter that is not queued");
+        let grant = P::queue(&mut lock(primitive.state())).poll_grant(key, cx.waker());
+        if let Some(g) = grant {
+            self.key = None;
+            self.cancel.clear();
+            return Poll::Ready(Ok(g));
+        }
+        self.register(primitive, cx)
+    }
+
+    /// Polls a queued waiter that no cancellation can reach (a shielded wait): its grant
+    /// if it has one, else `Pending`.
+    pub(crate) fn poll_shielded<P: Queued + ?Sized>(
+        &mut self,
+        primitive: &P,
+        cx: &Context<'_>,
+    ) -> Poll<P::Grant> {
+        let key = self.key.expect("polled a waiter that is not queued");
+        let grant = P::queue(&mut lock(primitive.state())).poll_grant(key, cx.waker());
+        match grant {
+            Some(g) => {
+                self.key = None;
+                Poll::Ready(g)
+            }
+            None => Poll::Pending,
+        }
+    }
+
+    /// Leaves the queue because the scope is cancelled. A grant that arrived in the
+    /// meantime means the operation completed: it is returned (rule 2).
+    fn give_up<P: Queued + ?Sized>(
+        &mut self,
+        primitive: &P,
+        c: Cancelled,
+    ) -> Result<P::Grant, Cancelled> {
+        self.cancel.clear();
+        let Some(key) = self.key.take() else {
+            return Err(c);
+        };
+        match P::queue(&mut lock(primitive.state())).cancel(key) {
+            Left::Granted(g) => Ok(g),
+            Left::Queued(_) | Left::Popped => Err(c),
+        }
+    }
+
+    /// Leaves the queue because the operation's future is dropped, passing on anything it
+    /// was granted. Does nothing if the waiter is not queued.
+    pub(crate) fn abandon<P: Queued + ?Sized>(&mut self, primitive: &P) {
+        self.cancel.clear();
+        if let Some(key) = self.key.take() {
+            let mut state = lock(primitive.state());
+            if let Left::Granted(g) = P::queue(&mut state).cancel(key) {
+                P::pass_on(&mut state, g);
+            }
+        }
+    }
+}
