@@ -1037,3 +1037,34 @@ async fn a_queue_is_a_stream_and_its_waits_are_cancellable() -> Result<(), BoxEr
     assert_eq!(queue.get().await?, 3);
     Ok(())
 }
+
+/// The cooperative budget: a task that only sends into an unbounded stream (every send
+/// completes at once) still lets other tasks run on a single-threaded runtime.
+#[anyio::test(tokio(current_thread), smol(current_thread))]
+async fn a_producer_that_never_blocks_still_lets_others_run() -> Result<(), anyio::BoxError> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    let (tx, rx) = anyio::create_unbounded_memory_object_stream::<u32>();
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let (t, d) = (ticks.clone(), done.clone());
+    let seen_while_sending = anyio::task_group(|tg: anyio::TaskGroup| async move {
+        tg.start_soon(async move {
+            while !d.load(SeqCst) {
+                t.fetch_add(1, SeqCst);
+                anyio::checkpoint().await?;
+            }
+            Ok(())
+        })?;
+        for i in 0..10_000 {
+            tx.send(i).await?;
+        }
+        let seen = ticks.load(SeqCst);
+        done.store(true, SeqCst);
+        Ok(seen)
+    })
+    .await?;
+    assert!(seen_while_sending.unwrap() > 0, "the other task never ran");
+    drop(rx);
+    Ok(())
+}

@@ -190,7 +190,15 @@ struct Entry {
 struct Frame {
     task: *const Arc<Node>,
     top: Cell<*const Entry>,
+    /// Operations that may still complete without yielding in this poll (see
+    /// [`poll_budget`]).
+    budget: Cell<u32>,
 }
+
+/// How many operations that can complete at once a task may run in one poll before one of
+/// them yields to the scheduler: a cooperative budget, as tokio's, so a task that only ever
+/// sends into an unbounded stream still lets other tasks run.
+const BUDGET: u32 = 64;
 
 thread_local! {
     static FRAME: Cell<*const Frame> = const { Cell::new(ptr::null()) };
@@ -224,6 +232,7 @@ pub(crate) fn enter_task<R>(root: &Arc<Node>, f: impl FnOnce() -> R) -> R {
     let frame = Frame {
         task: root,
         top: Cell::new(&entry),
+        budget: Cell::new(BUDGET),
     };
     let _restore = RestoreFrame(FRAME.replace(&frame));
     let task = root.task();
@@ -365,6 +374,23 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<Current<'_>>) -> R) -> R {
 /// whether it is about to be cancelled (a memory stream skips such receivers).
 pub(crate) fn innermost_scope() -> Option<Arc<Node>> {
     with_current(|cur| cur.map(|c| c.innermost().clone()))
+}
+
+/// Spends one unit of the current task's budget: `Ready` while some is left, else wakes the
+/// task and returns `Pending` once (the next poll of the task has a fresh budget). Outside
+/// any anyio task nothing is budgeted.
+pub(crate) fn poll_budget(cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+    with_current(|cur| match cur {
+        Some(c) if c.frame.budget.get() == 0 => {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+        Some(c) => {
+            c.frame.budget.set(c.frame.budget.get() - 1);
+            std::task::Poll::Ready(())
+        }
+        None => std::task::Poll::Ready(()),
+    })
 }
 
 /// Whether this thread is polling an anyio task right now.

@@ -105,7 +105,9 @@ impl<T> MemoryObjectReceiveStream<T> {
     /// is closed (everything sent before has been received by then), and with
     /// [`ReceiveError::Closed`] when this handle is closed.
     ///
-    /// When it can complete at once it does not yield to the scheduler.
+    /// One that can complete at once yields to the scheduler only when the task has used up
+    /// its cooperative budget (64 such operations per poll of the task), as
+    /// [`send`](super::MemoryObjectSendStream::send) does.
     ///
     /// # Cancel safety
     ///
@@ -304,6 +306,7 @@ fn poll_receive<T>(
         if context::is_cancelled() {
             return Poll::Ready(Err(ReceiveError::Cancelled));
         }
+        std::task::ready!(context::poll_budget(cx));
         let mut state = lock(&shared.state);
         match state.try_recv(closed.load(SeqCst)) {
             Err(ReceiveError::WouldBlock) => {}
