@@ -3,17 +3,19 @@
 # the same way (one process per run, interleaved rounds): W2b0 and W2u (W2 through a
 # rendezvous or an unbounded stream; natively a channel of capacity 1 and an unbounded
 # channel), SEM (semaphore), EVT (event ping-pong) and LIM (capacity limiter; natively a
-# semaphore). W3y (W3 with AnyIO's default yielding lock) is printed for anyio only: its
+# semaphore), TH (to_thread vs spawn_blocking / blocking::unblock), PORT (portal call vs a
+# plain thread blocking on a runtime), FSR and FSL (files vs tokio::fs / async-fs). W3y (W3 with AnyIO's default yielding lock) is printed for anyio only: its
 # native counterpart is the anchors' W3. Prints a markdown table of medians and ratios.
 #
 #   anyio-bench/extras.sh           # from anywhere; builds anyio-bench first
 #   env: ROUNDS=5 WARMUP=1 RAW=/tmp/anyio-extras.tsv BIN=path/to/anyio-bench (skips the build)
+#        WORKLOADS="TH PORT" (a subset)
 set -euo pipefail
 ROUNDS=${ROUNDS:-5}
 WARMUP=${WARMUP:-1}
 RAW=${RAW:-/tmp/anyio-extras.tsv}
 PAIRS="tokio-mt tokio-ct smol-1 smol-2"
-WORKLOADS="W2b0 W2u SEM EVT LIM W3y"
+WORKLOADS=${WORKLOADS:-"W2b0 W2u SEM EVT LIM TH PORT FSR FSL W3y"}
 if [ -z "${BIN:-}" ]; then
   workspace="$(cd "$(dirname "$0")/.." && pwd)"
   (cd "$workspace" && cargo build --release --quiet -p anyio-bench)

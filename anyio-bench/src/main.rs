@@ -5,7 +5,8 @@
 //!   RUNTIME:  anyio-tokio-mt | anyio-tokio-ct | anyio-smol-1 | anyio-smol-2
 //!            tokio-mt | tokio-ct | smol-1 | smol-2 (native; only the extras below)
 //!   WORKLOAD: W1 W2 W3 W4 W7 (the anchors'), W4d1 W4d10 (W4 inside 1 or 10 nested cancel
-//!             scopes), and the extras W2b0 W2u W3y SEM EVT LIM (see workloads.rs)
+//!             scopes), and the extras W2b0 W2u W3y SEM EVT LIM TH PORT FSR FSL (see
+//!             workloads.rs)
 //!
 //! Prints one TSV line per measured run, like anchors-bench: `workload runtime rate unit
 //! work`. Exits with status 3 for a workload that has no version for the runtime (W4c, W5,
@@ -18,8 +19,10 @@
 //! on a worker thread.
 
 mod channel_workloads;
+mod fs_workloads;
 mod native;
 mod sync_workloads;
+mod thread_workloads;
 mod workloads;
 
 use std::process::exit;
@@ -73,6 +76,7 @@ fn usage() -> ! {
     eprintln!("  RUNTIME:  anyio-tokio-mt | anyio-tokio-ct | anyio-smol-1 | anyio-smol-2");
     eprintln!("            tokio-mt | tokio-ct | smol-1 | smol-2 (native; the extras only)");
     eprintln!("  WORKLOAD: W1 W2 W3 W4 W4c W5 W6 W7 W4d1 W4d10 W2b0 W2u W3y SEM EVT LIM");
+    eprintln!("            TH PORT FSR FSL");
     eprintln!("            (W4c W5 W6: not written yet)");
     exit(2)
 }
@@ -150,6 +154,9 @@ fn main() {
     } = parse_args(&args);
     let times = match runtime {
         Runtime::Anyio(_) if !workload.is_written() => exit(3),
+        Runtime::Anyio(rt) if workload == Workload::PortalCall => (0..warmup + reps)
+            .map(|_| thread_workloads::portal_call_round_trips(&rt.runner()))
+            .collect(),
         Runtime::Anyio(rt) => measure(rt, workload, warmup + reps),
         // Natively, only the extras run here; the anchors have the rest.
         Runtime::Native(_) if !workload.is_extra() => exit(3),

@@ -44,6 +44,17 @@ impl Native {
 }
 
 pub(crate) fn measure(rt: Native, w: Extra, runs: usize) -> Vec<Duration> {
+    if w == Extra::PortalCall {
+        // The nearest native counterpart of a portal call: a plain thread handing a future
+        // to a runtime and blocking for its result.
+        return (0..runs)
+            .map(|_| match rt {
+                Native::TokioMt => crate::thread_workloads::native_tokio_handle_round_trips(2),
+                Native::TokioCt => crate::thread_workloads::native_tokio_handle_round_trips(1),
+                Native::Smol(_) => crate::thread_workloads::native_smol_executor_round_trips(),
+            })
+            .collect();
+    }
     match rt {
         Native::TokioMt | Native::TokioCt => {
             let mut b = if matches!(rt, Native::TokioMt) {
@@ -107,6 +118,11 @@ async fn tokio_body(w: Extra) {
             }
             ponger.await.expect("task");
         }
+        Extra::ThreadRoundTrip => {
+            crate::thread_workloads::native_tokio_spawn_blocking_round_trips().await
+        }
+        Extra::FileRead => crate::fs_workloads::tokio_read_chunks().await,
+        Extra::FileLines => crate::fs_workloads::tokio_iterate_lines().await,
         other => unreachable!("{other:?} has no native version here"),
     }
 }
@@ -206,6 +222,11 @@ async fn smol_body(w: Extra) {
             }
             ponger.await;
         }
+        Extra::ThreadRoundTrip => {
+            crate::thread_workloads::native_blocking_unblock_round_trips().await
+        }
+        Extra::FileRead => crate::fs_workloads::async_fs_read_chunks().await,
+        Extra::FileLines => crate::fs_workloads::async_fs_iterate_lines().await,
         other => unreachable!("{other:?} has no native version here"),
     }
 }

@@ -8,7 +8,8 @@
 //! scopes), and the extras that the anchors do not have, whose native counterparts live in
 //! `native.rs`: W2b0 and W2u (W2 with a rendezvous or an unbounded stream), W3y (W3 with
 //! AnyIO's default lock, which yields on every acquire), SEM, EVT and LIM (semaphore,
-//! event ping-pong and capacity limiter rates).
+//! event ping-pong and capacity limiter rates), TH and PORT (`to_thread::run_sync` and
+//! blocking-portal round trips), FSR and FSL (file reading in chunks and by lines).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -16,9 +17,11 @@ use std::time::{Duration, Instant};
 use anyio::{CancelScope, Cancelled, TaskGroup};
 
 use crate::channel_workloads::{self, CHANNEL_MESSAGES};
+use crate::fs_workloads::{self, LINES_FILE_SIZE, READ_FILE_SIZE};
 use crate::sync_workloads::{
     self, MUTEX_ITERS, MUTEX_TASKS, PERMIT_ITERS, PERMIT_TASKS, PING_PONGS,
 };
+use crate::thread_workloads::{self, PORTAL_CALLS, THREAD_CALLS};
 
 /// W1: tasks spawned and joined per run.
 pub(crate) const SPAWN_TASKS: usize = 100_000;
@@ -62,6 +65,14 @@ pub(crate) enum Workload {
     EventPingPong,
     /// LIM: capacity limiter acquire/release under contention.
     Limiter,
+    /// TH: `to_thread::run_sync` round trips of a no-op closure.
+    ThreadRoundTrip,
+    /// PORT: blocking-portal `call` round trips from a plain thread.
+    PortalCall,
+    /// FSR: reading a 256 MiB file in 64 KiB chunks.
+    FileRead,
+    /// FSL: iterating the lines of a 50 MiB text file.
+    FileLines,
 }
 
 impl Workload {
@@ -90,6 +101,10 @@ impl Workload {
             "SEM" => Self::Semaphore,
             "EVT" => Self::EventPingPong,
             "LIM" => Self::Limiter,
+            "TH" => Self::ThreadRoundTrip,
+            "PORT" => Self::PortalCall,
+            "FSR" => Self::FileRead,
+            "FSL" => Self::FileLines,
             _ => return None,
         })
     }
@@ -107,6 +122,10 @@ impl Workload {
                 | Self::Semaphore
                 | Self::EventPingPong
                 | Self::Limiter
+                | Self::ThreadRoundTrip
+                | Self::PortalCall
+                | Self::FileRead
+                | Self::FileLines
         )
     }
 
@@ -122,6 +141,10 @@ impl Workload {
             }
             Self::Semaphore | Self::Limiter => ((PERMIT_TASKS * PERMIT_ITERS) as f64, "acquires/s"),
             Self::EventPingPong => (PING_PONGS as f64, "rt/s"),
+            Self::ThreadRoundTrip => (THREAD_CALLS as f64, "calls/s"),
+            Self::PortalCall => (PORTAL_CALLS as f64, "calls/s"),
+            Self::FileRead => ((READ_FILE_SIZE >> 20) as f64, "MiB/s"),
+            Self::FileLines => ((LINES_FILE_SIZE >> 20) as f64, "MiB/s"),
             Self::Yield | Self::YieldCheckpoint | Self::YieldDepth1 | Self::YieldDepth10 => {
                 (YIELDS as f64, "yields/s")
             }
@@ -149,6 +172,10 @@ pub(crate) async fn timed(w: Workload) -> Duration {
         Workload::Semaphore => sync_workloads::semaphore().await,
         Workload::EventPingPong => sync_workloads::event_ping_pong().await,
         Workload::Limiter => sync_workloads::capacity_limiter().await,
+        Workload::ThreadRoundTrip => thread_workloads::to_thread_round_trips().await,
+        Workload::FileRead => fs_workloads::read_chunks().await,
+        Workload::FileLines => fs_workloads::iterate_lines().await,
+        Workload::PortalCall => unreachable!("a portal is driven from a plain thread (main.rs)"),
         Workload::YieldCheckpoint | Workload::Echo | Workload::RoundTrip => {
             unreachable!("{w:?} is not written yet (checked before the run)")
         }

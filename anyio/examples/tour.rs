@@ -34,6 +34,12 @@ mod condition;
 #[path = "event.rs"]
 mod event;
 #[allow(dead_code)]
+#[path = "file_lines.rs"]
+mod file_lines;
+#[allow(dead_code)]
+#[path = "file_read.rs"]
+mod file_read;
+#[allow(dead_code)]
 #[path = "finalization.rs"]
 mod finalization;
 #[allow(dead_code)]
@@ -49,14 +55,26 @@ mod memory_object_streams;
 #[path = "move_on_after.rs"]
 mod move_on_after;
 #[allow(dead_code)]
+#[path = "portal.rs"]
+mod portal;
+#[allow(dead_code)]
 #[path = "queue.rs"]
 mod queue;
+#[allow(dead_code)]
+#[path = "run_async_from_thread.rs"]
+mod run_async_from_thread;
+#[allow(dead_code)]
+#[path = "run_in_thread.rs"]
+mod run_in_thread;
 #[allow(dead_code)]
 #[path = "semaphore.rs"]
 mod semaphore;
 #[allow(dead_code)]
 #[path = "shielding.rs"]
 mod shielding;
+#[allow(dead_code)]
+#[path = "signals.rs"]
+mod signals;
 #[allow(dead_code)]
 #[path = "task_group.rs"]
 mod task_group;
@@ -68,7 +86,7 @@ type ExampleRun = Pin<Box<dyn Future<Output = Result<(), BoxError>>>>;
 type Example = (&'static str, fn() -> ExampleRun);
 
 /// Every example.
-const EXAMPLES: [Example; 13] = [
+const EXAMPLES: [Example; 18] = [
     ("hello", || Box::pin(hello::run())),
     ("backend", || Box::pin(backend::run())),
     ("task_group", || Box::pin(task_group::run())),
@@ -84,6 +102,13 @@ const EXAMPLES: [Example; 13] = [
     ("semaphore", || Box::pin(semaphore::run())),
     ("condition", || Box::pin(condition::run())),
     ("capacity_limiter", || Box::pin(capacity_limiter::run())),
+    ("run_in_thread", || Box::pin(run_in_thread::run())),
+    ("run_async_from_thread", || {
+        Box::pin(run_async_from_thread::run())
+    }),
+    ("file_read", || Box::pin(file_read::run())),
+    ("file_lines", || Box::pin(file_lines::run())),
+    ("signals", || Box::pin(signals::run())),
 ];
 
 /// Runs `f`, turning an error or a panic into a message.
@@ -126,6 +151,8 @@ fn main() -> ExitCode {
     }
     println!("=== backend: runner options and plain runtimes ===");
     record("backend::runners".to_owned(), attempt(backend::runners));
+    println!("=== portal: async code from a plain thread, on every backend ===");
+    record("portal::run_sync".to_owned(), attempt(portal::run_sync));
 
     let elapsed = started.elapsed().as_secs_f64();
     let backends: Vec<&str> = Backend::available().iter().map(|b| b.name()).collect();

@@ -96,12 +96,15 @@ compile_error!("anyio needs at least one backend: enable the `tokio` or the `smo
 mod backend;
 mod cancel;
 mod channel;
+pub mod fs;
 mod loom;
 mod resource;
 mod runner;
+pub mod signal;
 mod sync;
 mod task;
 pub mod testing;
+mod thread;
 mod time;
 
 pub use anyio_macros::{main, test};
@@ -118,10 +121,12 @@ pub use channel::{
     SendError, SendErrorKind, SendFuture, create_memory_object_stream, create_queue,
     create_unbounded_memory_object_stream,
 };
+pub use fs::{AsyncFile, Path, open_file, wrap_file};
 pub use resource::{
     BrokenResourceError, BusyResourceError, ClosedResourceError, EndOfStream, WouldBlock,
 };
 pub use runner::{NoRuntime, RunError, Runner, current_backend, run};
+pub use signal::{InvalidSignal, Signal, SignalReceiver, SignalRecv, open_signal_receiver};
 pub use sync::{
     condition::{Condition, ConditionStatistics, ConditionWait},
     event::{Event, EventStatistics, EventWait},
@@ -141,6 +146,12 @@ pub use task::info::{
     TaskId, TaskInfo, get_current_task, get_running_tasks, wait_all_tasks_blocked,
 };
 pub use task::start::TaskStatus;
+pub use thread::from_thread::{self, EventLoopToken, FromThreadError, current_token};
+pub use thread::portal::{
+    BlockingPortal, PortalError, PortalResource, PortalStartError, PortalTaskHandle,
+    start_blocking_portal,
+};
+pub use thread::to_thread;
 pub use time::{
     FailAfter, Sleep, current_time, fail_after, fail_at, move_on_after, move_on_at, sleep,
     sleep_forever, sleep_until,

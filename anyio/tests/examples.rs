@@ -23,6 +23,12 @@ mod condition;
 #[path = "../examples/event.rs"]
 mod event;
 #[allow(dead_code)]
+#[path = "../examples/file_lines.rs"]
+mod file_lines;
+#[allow(dead_code)]
+#[path = "../examples/file_read.rs"]
+mod file_read;
+#[allow(dead_code)]
 #[path = "../examples/finalization.rs"]
 mod finalization;
 #[allow(dead_code)]
@@ -38,14 +44,26 @@ mod memory_object_streams;
 #[path = "../examples/move_on_after.rs"]
 mod move_on_after;
 #[allow(dead_code)]
+#[path = "../examples/portal.rs"]
+mod portal;
+#[allow(dead_code)]
 #[path = "../examples/queue.rs"]
 mod queue;
+#[allow(dead_code)]
+#[path = "../examples/run_async_from_thread.rs"]
+mod run_async_from_thread;
+#[allow(dead_code)]
+#[path = "../examples/run_in_thread.rs"]
+mod run_in_thread;
 #[allow(dead_code)]
 #[path = "../examples/semaphore.rs"]
 mod semaphore;
 #[allow(dead_code)]
 #[path = "../examples/shielding.rs"]
 mod shielding;
+#[allow(dead_code)]
+#[path = "../examples/signals.rs"]
+mod signals;
 #[allow(dead_code)]
 #[path = "../examples/task_group.rs"]
 mod task_group;
@@ -63,6 +81,11 @@ async fn backend_runs() -> Result<(), BoxError> {
 #[test]
 fn backend_runners_run() -> Result<(), BoxError> {
     backend::runners()
+}
+
+#[test]
+fn portal_runs() -> Result<(), BoxError> {
+    portal::run_sync()
 }
 
 #[anyio::test]
@@ -143,4 +166,29 @@ async fn condition_runs() -> Result<(), BoxError> {
 #[anyio::test]
 async fn capacity_limiter_runs() -> Result<(), BoxError> {
     capacity_limiter::run().await
+}
+
+#[anyio::test]
+async fn run_in_thread_runs() -> Result<(), BoxError> {
+    run_in_thread::run().await
+}
+
+#[anyio::test]
+async fn run_async_from_thread_runs() -> Result<(), BoxError> {
+    run_async_from_thread::run().await
+}
+
+#[anyio::test]
+async fn file_read_runs() -> Result<(), BoxError> {
+    file_read::run().await
+}
+
+#[anyio::test]
+async fn file_lines_runs() -> Result<(), BoxError> {
+    file_lines::run().await
+}
+
+#[anyio::test]
+async fn signals_runs() -> Result<(), BoxError> {
+    signals::run().await
 }

@@ -174,6 +174,21 @@ impl Runtime {
         }
     }
 
+    /// Runs a blocking closure on the backend's pool of blocking threads (tokio's
+    /// `spawn_blocking` pool; the `blocking` crate's pool on smol); completion is reported
+    /// by the closure itself.
+    pub(crate) fn spawn_blocking<F>(&self, f: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        match self {
+            #[cfg(feature = "tokio")]
+            Runtime::Tokio(h) => h.spawn_blocking(f),
+            #[cfg(feature = "smol")]
+            Runtime::Smol(_) => blocking::unblock(f).detach(),
+        }
+    }
+
     /// The backend's monotonic clock.
     pub(crate) fn now(&self) -> Instant {
         match self {
@@ -181,6 +196,30 @@ impl Runtime {
             Runtime::Tokio(_) => tokio::now(),
             #[cfg(feature = "smol")]
             Runtime::Smol(_) => Instant::now(),
+        }
+    }
+
+    /// Registers a listener for each of the signal numbers (distinct, none of them one that
+    /// cannot be caught) with the backend's signal driver: tokio's on tokio, `async-signal`
+    /// on smol. Each listener sees every delivery made after this call.
+    ///
+    /// Errors: `Unsupported` on platforms without Unix signals, or for a number the backend
+    /// does not know; the OS's error if a handler cannot be installed.
+    pub(crate) fn signals(&self, numbers: &[i32]) -> std::io::Result<SignalListener> {
+        #[cfg(unix)]
+        match self {
+            #[cfg(feature = "tokio")]
+            Runtime::Tokio(h) => h.signals(numbers).map(SignalListener::Tokio),
+            #[cfg(feature = "smol")]
+            Runtime::Smol(_) => smol::signals(numbers).map(SignalListener::Smol),
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = numbers;
+            Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "signals are not supported on this platform (Unix only)",
+            ))
         }
     }
 
@@ -241,6 +280,30 @@ impl Future for Timer {
         match self.project() {
             TimerProj::Tokio { inner } => inner.poll(cx),
             TimerProj::Smol { inner } => Pin::new(inner).poll(cx).map(drop),
+        }
+    }
+}
+
+/// A backend's registration for a set of signals: what a signal receiver polls.
+#[derive(Debug)]
+pub(crate) enum SignalListener {
+    #[cfg(all(unix, feature = "tokio"))]
+    Tokio(tokio::Signals),
+    #[cfg(all(unix, feature = "smol"))]
+    Smol(smol::Signals),
+}
+
+impl SignalListener {
+    /// The number of the next signal delivered; a listener never ends. Deliveries not yet
+    /// received may be coalesced (by the OS, and by tokio per listener).
+    #[cfg_attr(not(unix), allow(unused_variables))]
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<i32> {
+        // `*self`: without Unix the enum is empty, and only a place of it matches no arm.
+        match *self {
+            #[cfg(all(unix, feature = "tokio"))]
+            SignalListener::Tokio(ref mut s) => s.poll_recv(cx),
+            #[cfg(all(unix, feature = "smol"))]
+            SignalListener::Smol(ref mut s) => s.poll_recv(cx),
         }
     }
 }

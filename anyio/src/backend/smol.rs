@@ -118,3 +118,79 @@ impl Drop for Helpers {
         }
     }
 }
+
+/// The signals one receiver listens for: an `async_signal::Signals`, whose handler writes
+/// each delivery into a pipe of its own, so every receiver sees every delivery.
+#[cfg(unix)]
+#[derive(Debug)]
+pub(crate) struct Signals(async_signal::Signals);
+
+/// Registers a listener for each signal number; a number that `async-signal` does not
+/// know is an `Unsupported` error.
+#[cfg(unix)]
+pub(crate) fn signals(numbers: &[i32]) -> std::io::Result<Signals> {
+    use async_signal::Signal as S;
+    const ALL: &[S] = &[
+        S::Hup,
+        S::Int,
+        S::Quit,
+        S::Ill,
+        S::Trap,
+        S::Abort,
+        S::Bus,
+        S::Fpe,
+        S::Kill,
+        S::Usr1,
+        S::Segv,
+        S::Usr2,
+        S::Pipe,
+        S::Alarm,
+        S::Term,
+        S::Child,
+        S::Cont,
+        S::Stop,
+        S::Tstp,
+        S::Ttin,
+        S::Ttou,
+        S::Urg,
+        S::Xcpu,
+        S::Xfsz,
+        S::Vtalarm,
+        S::Prof,
+        S::Winch,
+        #[cfg(not(target_os = "haiku"))]
+        S::Io,
+        S::Sys,
+    ];
+    let kinds = numbers
+        .iter()
+        .map(|&n| {
+            // The enum is `repr(i32)` with the signal numbers as its discriminants.
+            ALL.iter().copied().find(|&s| s as i32 == n).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    format!("signal {n} cannot be received on the smol backend"),
+                )
+            })
+        })
+        .collect::<std::io::Result<Vec<S>>>()?;
+    async_signal::Signals::new(kinds).map(Signals)
+}
+
+#[cfg(unix)]
+impl Signals {
+    /// The number of the next signal delivered; never ends.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<i32> {
+        use futures_core::Stream;
+        loop {
+            match Pin::new(&mut self.0).poll_next(cx) {
+                Poll::Ready(Some(Ok(signal))) => return Poll::Ready(signal as i32),
+                Poll::Ready(Some(Err(e))) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // Another read error on the pipe (which cannot end: this end holds its
+                // writer) would mean a broken descriptor: wait for cancellation instead of
+                // spinning on it.
+                Poll::Ready(Some(Err(_)) | None) | Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}

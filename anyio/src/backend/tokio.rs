@@ -24,6 +24,13 @@ impl Handle {
         drop(self.0.spawn(fut));
     }
 
+    pub(crate) fn spawn_blocking<F>(&self, f: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        drop(self.0.spawn_blocking(f));
+    }
+
     pub(crate) fn sleep_until(&self, deadline: Instant) -> tokio::time::Sleep {
         // Entering makes the timer usable from threads outside the runtime as well.
         let _entered = self.0.enter();
@@ -56,4 +63,48 @@ where
         .map_err(RunError::Io)?;
     let handle = Handle(rt.handle().clone());
     Ok(rt.block_on(make(Runtime::Tokio(handle))))
+}
+
+/// The signals one receiver listens for, each a `tokio::signal::unix::Signal` (tokio fans
+/// every delivery out to all of them, coalescing deliveries not yet received).
+#[cfg(unix)]
+#[derive(Debug)]
+pub(crate) struct Signals {
+    streams: Vec<(i32, tokio::signal::unix::Signal)>,
+    /// Where the next poll starts, so that one busy signal does not starve the others.
+    next: usize,
+}
+
+#[cfg(unix)]
+impl Handle {
+    /// Registers a listener for each signal number with this runtime's signal driver.
+    ///
+    /// Panics, as tokio does, if the runtime was built without its I/O driver.
+    pub(crate) fn signals(&self, numbers: &[i32]) -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _entered = self.0.enter();
+        let streams = numbers
+            .iter()
+            .map(|&n| signal(SignalKind::from_raw(n)).map(|s| (n, s)))
+            .collect::<std::io::Result<_>>()?;
+        Ok(Signals { streams, next: 0 })
+    }
+}
+
+#[cfg(unix)]
+impl Signals {
+    /// The number of a signal delivered since the last one received; never ends.
+    pub(crate) fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<i32> {
+        let len = self.streams.len();
+        for i in 0..len {
+            let idx = (self.next + i) % len;
+            let (number, stream) = &mut self.streams[idx];
+            // `None` would mean that the driver is gone (never, per tokio): keep waiting.
+            if let std::task::Poll::Ready(Some(())) = stream.poll_recv(cx) {
+                self.next = (idx + 1) % len;
+                return std::task::Poll::Ready(*number);
+            }
+        }
+        std::task::Poll::Pending
+    }
 }

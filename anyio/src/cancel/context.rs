@@ -22,6 +22,7 @@ use std::time::Instant;
 use atomic_waker::AtomicWaker;
 
 use super::node::Node;
+use crate::CapacityLimiter;
 use crate::backend::Runtime;
 
 /// What a run shares between all of its tasks.
@@ -30,6 +31,11 @@ pub(crate) struct RunCtx {
     pub(crate) runtime: Runtime,
     /// The run's root task, the top of the tree that introspection walks.
     root: OnceLock<Weak<Node>>,
+    /// The run's default thread limiter, made on first use.
+    thread_limiter: OnceLock<Arc<CapacityLimiter>>,
+    /// The calls other threads are blocked on (`from_thread`, portals), failed when the
+    /// run finishes.
+    pub(crate) calls: crate::thread::bridge::Calls,
 }
 
 impl RunCtx {
@@ -37,7 +43,32 @@ impl RunCtx {
         Arc::new(RunCtx {
             runtime,
             root: OnceLock::new(),
+            thread_limiter: OnceLock::new(),
+            calls: Default::default(),
         })
+    }
+
+    /// Marks the run finished (its root task completed or was dropped): every thread still
+    /// blocked on a call into it gets an error, and later calls fail at once. Idempotent.
+    pub(crate) fn finish(&self) {
+        self.calls.finish();
+    }
+
+    /// Whether the run's root task has completed or been dropped.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.calls.is_finished()
+    }
+
+    /// The run's default limiter for `to_thread::run_sync`.
+    pub(crate) fn thread_limiter(&self) -> Arc<CapacityLimiter> {
+        self.thread_limiter
+            .get_or_init(|| {
+                Arc::new(
+                    CapacityLimiter::new(crate::thread::to_thread::DEFAULT_THREAD_LIMIT)
+                        .expect("the default thread limit is valid"),
+                )
+            })
+            .clone()
     }
 
     pub(crate) fn root(&self) -> Option<Arc<Node>> {

@@ -215,7 +215,7 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
         CancelScope::from_node(self.shared.node.clone())
     }
 
-    fn spawn<F>(&self, name: TaskName, fut: F) -> Result<(), GroupClosed>
+    pub(crate) fn spawn<F>(&self, name: TaskName, fut: F) -> Result<(), GroupClosed>
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
@@ -305,7 +305,7 @@ impl<E: IsCancelled + Send + 'static> TaskBuilder<'_, E> {
 /// A task's default name: its type name without the `{{closure}}`s that `async fn`s and
 /// closures add, so `worker()` is named `my_crate::worker` and an async block in `main` is
 /// named `my_crate::main`, like AnyIO's `module.qualname`.
-fn default_name<F>() -> TaskName {
+pub(crate) fn default_name<F>() -> TaskName {
     let mut name = std::any::type_name::<F>();
     while let Some(outer) = name.strip_suffix("::{{closure}}") {
         name = outer;

@@ -17,6 +17,16 @@ pin_project! {
         #[pin]
         fut: F,
     }
+
+    impl<F> PinnedDrop for RootTask<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Also when the root is dropped without completing (a panic, a runtime shut
+            // down): threads blocked on calls into the run must not wait forever.
+            if let Some(task) = this.root.task() {
+                task.run.finish();
+            }
+        }
+    }
 }
 
 impl<F> RootTask<F> {
@@ -36,6 +46,12 @@ impl<F: Future> Future for RootTask<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        context::enter_task(this.root, || this.fut.poll(cx))
+        let poll = context::enter_task(this.root, || this.fut.poll(cx));
+        if poll.is_ready() {
+            if let Some(task) = this.root.task() {
+                task.run.finish();
+            }
+        }
+        poll
     }
 }

@@ -39,9 +39,9 @@ pub struct TaskStatus<V = ()> {
 
 struct StatusInner<V> {
     slot: Arc<dyn StartedSink<V>>,
-    root: Arc<Node>,
-    group_scope: Arc<Node>,
-    host_id: u64,
+    /// The task's root node, the group scope it moves into and the group's host task, for
+    /// a task of `TaskGroup::start`; `None` for a task that stays where it is (a portal's).
+    relink: Option<(Arc<Node>, Arc<Node>, u64)>,
 }
 
 impl<V> fmt::Debug for TaskStatus<V> {
@@ -62,10 +62,15 @@ impl<V> TaskStatus<V> {
         TaskStatus {
             inner: Some(StatusInner {
                 slot,
-                root,
-                group_scope,
-                host_id,
+                relink: Some((root, group_scope, host_id)),
             }),
+        }
+    }
+
+    /// A status that only hands the value to `slot`: the task does not change scopes.
+    pub(crate) fn to_sink(slot: Arc<dyn StartedSink<V>>) -> Self {
+        TaskStatus {
+            inner: Some(StatusInner { slot, relink: None }),
         }
     }
 
@@ -79,9 +84,11 @@ impl<V> TaskStatus<V> {
     /// moves from the caller's cancel scope into the group's.
     pub fn started(self, value: V) {
         let Some(inner) = self.inner else { return };
-        inner.root.relink(&inner.group_scope);
-        if let Some(task) = inner.root.task() {
-            task.set_parent_id(inner.host_id);
+        if let Some((root, group_scope, host_id)) = inner.relink {
+            root.relink(&group_scope);
+            if let Some(task) = root.task() {
+                task.set_parent_id(host_id);
+            }
         }
         inner.slot.started(value);
     }
