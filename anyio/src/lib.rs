@@ -63,6 +63,15 @@
 //! every task has finished; the first failure cancels the rest, and every failure is
 //! reported ([`TaskGroupError`]).
 //!
+//! ## Around the core
+//!
+//! - Synchronization: [`Event`], [`Lock`], [`Semaphore`], [`Condition`],
+//!   [`CapacityLimiter`], [`ResourceGuard`]; memory object streams
+//!   ([`create_memory_object_stream`]) and the 1.x [`create_queue`].
+//! - Threads: [`to_thread::run_sync`], [`from_thread`], and [`BlockingPortal`] for
+//!   synchronous code.
+//! - Files ([`fs`], [`open_file`]) and signals ([`open_signal_receiver`]).
+//!
 //! ## Testing
 //!
 //! `#[anyio::test]` runs an async test once per backend, as `name::tokio` and

@@ -8,3 +8,8 @@ pub mod from_thread;
 pub(crate) mod portal;
 pub mod to_thread;
 pub(crate) mod worker;
+
+/// The guide's chapter, so `cargo test --doc` compiles and runs its examples.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/threads.md")]
+struct ThreadsGuide;
