@@ -43,14 +43,14 @@ awk -v pairs="$PAIRS" -v workloads="$WORKLOADS" -v rounds="$ROUNDS" '
   }
   { vals[$2 "," $1] = vals[$2 "," $1] ($2 "," $1 in vals ? " " : "") $3; unit[$1] = $4 }
   END {
-    printf "Median of %d runs, rates in millions per second; ratio = anyio / native.\n\n", rounds
+    printf "Median of %d runs, rates per second in the unit shown; ratio = anyio / native.\n\n", rounds
     print "| workload | unit | runtime | anyio | native | anyio / native |"
     print "|---|---|---|---:|---:|---:|"
     nw = split(workloads, ws, " "); np = split(pairs, ps, " ")
     for (i = 1; i <= nw; i++) for (j = 1; j <= np; j++) {
       w = ws[i]; rt = ps[j]; a = median("anyio-" rt "," w)
-      if (rt "," w in vals) { n = median(rt "," w); printf "| %s | %s | %s | %.2f | %.2f | %.2f× |\n", w, unit[w], rt, a / 1e6, n / 1e6, a / n }
-      else printf "| %s | %s | %s | %.2f | (anchors W3) | |\n", w, unit[w], rt, a / 1e6
+      if (rt "," w in vals) { n = median(rt "," w); printf "| %s | %s | %s | %.4g | %.4g | %.2f× |\n", w, unit[w], rt, a, n, a / n }
+      else printf "| %s | %s | %s | %.4g | (anchors W3) | |\n", w, unit[w], rt, a
     }
   }' "$RAW"
 echo "raw: $RAW" >&2
