@@ -229,7 +229,7 @@ struct Frame {
 /// How many operations that can complete at once a task may run in one poll before one of
 /// them yields to the scheduler: a cooperative budget, as tokio's, so a task that only ever
 /// sends into an unbounded stream still lets other tasks run.
-const BUDGET: u32 = 64;
+const BUDGET: u32 = 128;
 
 thread_local! {
     static FRAME: Cell<*const Frame> = const { Cell::new(ptr::null()) };

@@ -106,7 +106,7 @@ impl<T> MemoryObjectReceiveStream<T> {
     /// [`ReceiveError::Closed`] when this handle is closed.
     ///
     /// One that can complete at once yields to the scheduler only when the task has used up
-    /// its cooperative budget (64 such operations per poll of the task), as
+    /// its cooperative budget (128 such operations per poll of the task), as
     /// [`send`](super::MemoryObjectSendStream::send) does.
     ///
     /// # Cancel safety

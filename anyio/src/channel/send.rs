@@ -89,7 +89,7 @@ impl<T> MemoryObjectSendStream<T> {
     ///
     /// Like every send and [`receive`](super::MemoryObjectReceiveStream::receive), it is a
     /// checkpoint: it checks for cancellation first. One that can complete at once yields to
-    /// the scheduler only when the task has used up its cooperative budget (64 such
+    /// the scheduler only when the task has used up its cooperative budget (128 such
     /// operations per poll of the task, as tokio's budget), so a loop that only sends into
     /// an unbounded stream still lets other tasks run, without a yield per item.
     ///
