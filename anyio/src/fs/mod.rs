@@ -2,7 +2,7 @@
 //! streams, on every backend.
 //!
 //! Operating systems have no portable non-blocking file I/O, so, like AnyIO (and like
-//! `tokio::fs` and `async-fs`), every blocking call runs on a worker thread through
+//! tokio's `fs` module and `async-fs`), every blocking call runs on a worker thread through
 //! [`to_thread::run_sync`]. That gives each operation three
 //! properties:
 //!

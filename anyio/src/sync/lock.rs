@@ -57,7 +57,7 @@ use crate::task::info::current_task_id;
 /// [`with_fast_acquire(true)`](Lock::with_fast_acquire)) skips that yield when the lock is
 /// free: `acquire` still returns `Err(Cancelled)` if the calling code is already
 /// cancelled, but otherwise takes a free lock without letting other tasks run. That is
-/// faster (no trip through the scheduler) and is what `tokio::sync::Mutex` does.
+/// faster (no trip through the scheduler) and is what tokio's `Mutex` does.
 ///
 /// ```
 /// use std::sync::Arc;
