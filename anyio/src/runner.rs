@@ -133,11 +133,12 @@ impl Runner {
         if let Some(running) = RUNNING.get() {
             return Err(RunError::AlreadyRunning(running));
         }
-        if let Some(running) = context::current_runtime().map(|rt| rt.backend()) {
-            if context::in_task() {
-                return Err(RunError::AlreadyRunning(running));
-            }
+        // Inside a task polled on this thread (a worker thread of a run, say)...
+        let in_task = context::with_current(|cur| cur.map(|c| c.task_data().run.runtime.backend()));
+        if let Some(running) = in_task {
+            return Err(RunError::AlreadyRunning(running));
         }
+        // ...or inside a native runtime entered on this thread.
         if let Some(running) = Runtime::native_running_here() {
             return Err(RunError::AlreadyRunning(running));
         }

@@ -435,11 +435,10 @@ impl SignalReceiver {
 
     /// One poll of a wait: the checkpoint, then the backend, then the registration.
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Signal, Cancelled>> {
-        if context::is_cancelled() {
+        if let Err(cancelled) = ready!(context::poll_checkpoint(cx)) {
             self.wait.clear();
-            return Poll::Ready(Err(Cancelled));
+            return Poll::Ready(Err(cancelled));
         }
-        ready!(context::poll_budget(cx));
         if let Poll::Ready(number) = self.listener.poll_recv(cx) {
             // The receiver outlives this wait: drop its registration with the scope now.
             self.wait.clear();

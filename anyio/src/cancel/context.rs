@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use atomic_waker::AtomicWaker;
 
+use super::error::Cancelled;
 use super::node::Node;
 use crate::CapacityLimiter;
 use crate::backend::Runtime;
@@ -407,20 +408,26 @@ pub(crate) fn innermost_scope() -> Option<Arc<Node>> {
     with_current(|cur| cur.map(|c| c.innermost().clone()))
 }
 
-/// Spends one unit of the current task's budget: `Ready` while some is left, else wakes the
-/// task and returns `Pending` once (the next poll of the task has a fresh budget). Outside
-/// any anyio task nothing is budgeted.
-pub(crate) fn poll_budget(cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+/// The checkpoint of an operation that may complete at once (a send, a buffered read): in
+/// one visit to the current task, `Err(Cancelled)` if it is effectively cancelled, else
+/// spends one unit of its budget: `Ok` while some is left, otherwise wakes the task and
+/// returns `Pending` once (the next poll of the task has a fresh budget). Outside any anyio
+/// task nothing is cancelled or budgeted.
+pub(crate) fn poll_checkpoint(
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<Result<(), Cancelled>> {
+    use std::task::Poll;
     with_current(|cur| match cur {
+        None => Poll::Ready(Ok(())),
+        Some(c) if c.is_cancelled() => Poll::Ready(Err(Cancelled)),
         Some(c) if c.frame.budget.get() == 0 => {
             cx.waker().wake_by_ref();
-            std::task::Poll::Pending
+            Poll::Pending
         }
         Some(c) => {
             c.frame.budget.set(c.frame.budget.get() - 1);
-            std::task::Poll::Ready(())
+            Poll::Ready(Ok(()))
         }
-        None => std::task::Poll::Ready(()),
     })
 }
 

@@ -303,10 +303,9 @@ fn poll_receive<T>(
 ) -> Poll<Result<T, ReceiveError>> {
     let Some(key) = op.key else {
         // The first poll: the checkpoint, then `receive_nowait`, then queueing.
-        if context::is_cancelled() {
+        if std::task::ready!(context::poll_checkpoint(cx)).is_err() {
             return Poll::Ready(Err(ReceiveError::Cancelled));
         }
-        std::task::ready!(context::poll_budget(cx));
         let mut state = lock(&shared.state);
         match state.try_recv(closed.load(SeqCst)) {
             Err(ReceiveError::WouldBlock) => {}

@@ -224,18 +224,14 @@ impl<T> Unpin for SendFuture<'_, T> {}
 impl<T> SendFuture<'_, T> {
     /// The first poll: the checkpoint, then `send_nowait`, then queueing.
     fn start(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
-        if context::is_cancelled() {
-            let item = self
-                .item
-                .take()
-                .expect("`SendFuture` polled after completion");
-            return Poll::Ready(Err(SendError::new(SendErrorKind::Cancelled, item)));
-        }
-        std::task::ready!(context::poll_budget(cx));
+        let entered = std::task::ready!(context::poll_checkpoint(cx));
         let item = self
             .item
             .take()
             .expect("`SendFuture` polled after completion");
+        if entered.is_err() {
+            return Poll::Ready(Err(SendError::new(SendErrorKind::Cancelled, item)));
+        }
         let shared = &self.tx.shared;
         let mut state = lock(&shared.state);
         let item = match state.try_send(item, self.tx.closed.load(SeqCst)) {

@@ -348,10 +348,7 @@ impl AsyncFile {
             return Poll::Ready(Err(closed()));
         }
         if self.fill.is_none() {
-            if context::is_cancelled() {
-                return Poll::Ready(Err(Cancelled.into()));
-            }
-            ready!(context::poll_budget(cx));
+            ready!(context::poll_checkpoint(cx))?;
         }
         Poll::Ready(Ok(()))
     }

@@ -767,10 +767,9 @@ impl Stream for ReadDir {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         if this.first && this.pending.is_none() {
-            if context::is_cancelled() {
-                return Poll::Ready(Some(Err(Cancelled.into())));
+            if let Err(cancelled) = ready!(context::poll_checkpoint(cx)) {
+                return Poll::Ready(Some(Err(cancelled.into())));
             }
-            ready!(context::poll_budget(cx));
             this.first = false;
         }
         loop {

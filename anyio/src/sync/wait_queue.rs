@@ -96,12 +96,6 @@ impl<D, G> WaitQueue<D, G> {
         WaiterKey(key)
     }
 
-    /// The data of the oldest queued waiter, without taking it off the queue.
-    #[allow(dead_code)] // Part of the queue's API; no user needs it yet.
-    pub(crate) fn front(&self) -> Option<&D> {
-        self.head.and_then(|h| self.waiters[h].data.as_ref())
-    }
-
     /// Iterates over the queued waiters' data, oldest first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &D> + '_ {
         let mut next = self.head;
@@ -178,7 +172,7 @@ impl<D, G> WaitQueue<D, G> {
     }
 
     /// Whether a waiter has been taken off the queue (granted or about to be).
-    #[allow(dead_code)] // Part of the queue's API; only its tests use it yet.
+    #[cfg(test)]
     pub(crate) fn is_popped(&self, key: WaiterKey) -> bool {
         !self.waiters[key.0].queued
     }

@@ -157,15 +157,7 @@ impl EventLoopToken {
         Fut: Future + Send + 'static,
         Fut::Output: Send + 'static,
     {
-        let parent = self.run.root().ok_or(FromThreadError::RunFinished)?;
-        let parent_id = parent.task().map(|t| t.id);
-        call(
-            &self.run,
-            &parent,
-            parent_id,
-            default_name::<F>(),
-            async move { f().await },
-        )
+        self.call_in_root(default_name::<F>(), async move { f().await })
     }
 
     /// Runs `f` on the event loop (inside a task of the run) and blocks the calling thread
@@ -179,16 +171,32 @@ impl EventLoopToken {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.call_in_root(default_name::<F>(), async move { f() })
+    }
+}
+
+impl EventLoopToken {
+    /// Runs `fut` as a task under the run's root task and blocks for its output.
+    fn call_in_root<Fut>(&self, name: TaskName, fut: Fut) -> Result<Fut::Output, FromThreadError>
+    where
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
         let parent = self.run.root().ok_or(FromThreadError::RunFinished)?;
         let parent_id = parent.task().map(|t| t.id);
-        call(
-            &self.run,
-            &parent,
-            parent_id,
-            default_name::<F>(),
-            async move { f() },
-        )
+        call(&self.run, &parent, parent_id, name, fut)
     }
+}
+
+/// Runs `fut` as a task inside the cancel scope of the task that started this worker
+/// thread, and blocks for its output.
+fn call_in_caller_scope<Fut>(name: TaskName, fut: Fut) -> Result<Fut::Output, FromThreadError>
+where
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let ctx = worker_context()?;
+    call(&ctx.run, &ctx.caller_scope, None, name, fut)
 }
 
 /// From a thread started by [`to_thread::run_sync`](crate::to_thread::run_sync): runs the
@@ -212,14 +220,7 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
 {
-    let ctx = worker_context()?;
-    call(
-        &ctx.run,
-        &ctx.caller_scope,
-        None,
-        default_name::<F>(),
-        async move { f().await },
-    )
+    call_in_caller_scope(default_name::<F>(), async move { f().await })
 }
 
 /// From a thread started by [`to_thread::run_sync`](crate::to_thread::run_sync): runs `f`
@@ -235,14 +236,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let ctx = worker_context()?;
-    call(
-        &ctx.run,
-        &ctx.caller_scope,
-        None,
-        default_name::<F>(),
-        async move { f() },
-    )
+    call_in_caller_scope(default_name::<F>(), async move { f() })
 }
 
 /// Reports whether the code that is waiting for this thread has been cancelled: in a thread
