@@ -110,6 +110,7 @@ mod loom;
 mod resource;
 mod runner;
 pub mod signal;
+pub mod stream;
 mod sync;
 mod task;
 pub mod testing;
@@ -132,7 +133,8 @@ pub use channel::{
 };
 pub use fs::{AsyncFile, Path, open_file, wrap_file};
 pub use resource::{
-    BrokenResourceError, BusyResourceError, ClosedResourceError, EndOfStream, WouldBlock,
+    BrokenResourceError, BusyResourceError, ClosedResourceError, DelimiterNotFound, EndOfStream,
+    IncompleteRead, WouldBlock,
 };
 pub use runner::{NoRuntime, RunError, Runner, current_backend, run};
 pub use signal::{InvalidSignal, Signal, SignalReceiver, SignalRecv, open_signal_receiver};

@@ -1,11 +1,13 @@
 //! The errors of resources (streams, channels, guards) shared across the crate: AnyIO's
 //! `EndOfStream`, `ClosedResourceError`, `BrokenResourceError`, `BusyResourceError` and
-//! `WouldBlock`. Each converts into an [`io::Error`] of the nearest kind, so I/O code can
+//! `WouldBlock`, and the buffered-stream errors `IncompleteRead` and `DelimiterNotFound`. Each
+//! converts into an [`io::Error`] of the nearest kind, so I/O code can
 //! return them with `?` and callers can recover them with `get_ref().downcast_ref()`.
 
 use std::error::Error;
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 
 use crate::cancel::error::IsCancelled;
 
@@ -54,14 +56,6 @@ resource_error!(
 );
 
 resource_error!(
-    /// The resource was broken by the other side or by something outside this program: a
-    /// channel whose every receiver is gone, a connection reset.
-    BrokenResourceError,
-    "the resource is broken",
-    BrokenPipe
-);
-
-resource_error!(
     /// The operation would have to wait, and the caller asked it not to.
     WouldBlock,
     "the operation would block",
@@ -105,5 +99,129 @@ impl IsCancelled for BusyResourceError {
 impl From<BusyResourceError> for io::Error {
     fn from(e: BusyResourceError) -> io::Error {
         io::Error::new(io::ErrorKind::ResourceBusy, e)
+    }
+}
+
+/// The resource was broken by the other side or by something outside this program: a
+/// channel whose every receiver is gone, a connection reset.
+///
+/// When an OS error broke it, that error is the [`source`](Error::source), and the
+/// `io::Error` this converts into keeps its kind (`ConnectionReset`, say), so retry logic
+/// written for plain sockets still sees it.
+#[derive(Clone, Debug, Default)]
+pub struct BrokenResourceError {
+    cause: Option<Arc<io::Error>>,
+    what: Option<Arc<str>>,
+}
+
+impl BrokenResourceError {
+    /// A broken resource with no further cause.
+    pub const fn new() -> Self {
+        BrokenResourceError {
+            cause: None,
+            what: None,
+        }
+    }
+
+    /// A resource broken by `cause` while doing `what` (for example `"receiving from
+    /// 127.0.0.1:8000"`), which the message includes.
+    pub fn caused_by(what: impl Into<String>, cause: io::Error) -> Self {
+        BrokenResourceError {
+            cause: Some(Arc::new(cause)),
+            what: Some(Arc::from(what.into())),
+        }
+    }
+
+    /// The OS error (or other I/O error) that broke the resource, if there was one.
+    pub fn cause(&self) -> Option<&io::Error> {
+        self.cause.as_deref()
+    }
+}
+
+impl PartialEq for BrokenResourceError {
+    /// Two broken-resource errors are equal when they say the same thing.
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl fmt::Display for BrokenResourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.what, &self.cause) {
+            (Some(what), Some(cause)) => write!(f, "the resource is broken ({what}: {cause})"),
+            _ => f.write_str("the resource is broken"),
+        }
+    }
+}
+
+impl Error for BrokenResourceError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.cause.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+impl IsCancelled for BrokenResourceError {
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+}
+
+impl From<BrokenResourceError> for io::Error {
+    fn from(e: BrokenResourceError) -> io::Error {
+        let kind = e.cause().map_or(io::ErrorKind::BrokenPipe, io::Error::kind);
+        io::Error::new(kind, e)
+    }
+}
+
+resource_error!(
+    /// The stream ended before a read that needs a given amount of data, or a delimiter,
+    /// could complete ([`receive_exactly`](crate::BufferedByteReceiveStream::receive_exactly),
+    /// [`receive_until`](crate::BufferedByteReceiveStream::receive_until)). What had arrived
+    /// stays in the buffer.
+    IncompleteRead,
+    "The stream was closed before the read operation could be completed",
+    UnexpectedEof
+);
+
+/// [`receive_until`](crate::BufferedByteReceiveStream::receive_until) found no delimiter
+/// within the first `max_bytes` bytes. What had arrived stays in the buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DelimiterNotFound {
+    max_bytes: usize,
+}
+
+impl DelimiterNotFound {
+    /// The error for a delimiter not found within `max_bytes` bytes.
+    pub fn new(max_bytes: usize) -> Self {
+        DelimiterNotFound { max_bytes }
+    }
+
+    /// The limit the search had.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+}
+
+impl fmt::Display for DelimiterNotFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "The delimiter was not found among the first {} bytes",
+            self.max_bytes
+        )
+    }
+}
+
+impl Error for DelimiterNotFound {}
+
+impl IsCancelled for DelimiterNotFound {
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+}
+
+impl From<DelimiterNotFound> for io::Error {
+    fn from(e: DelimiterNotFound) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, e)
     }
 }

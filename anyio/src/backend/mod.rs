@@ -4,6 +4,8 @@
 //! clock, starting a run) and never matches on the backend itself. A match here costs a
 //! predictable branch; every operation behind it is far more expensive than that.
 
+#[cfg(unix)]
+pub(crate) mod io;
 #[cfg(feature = "smol")]
 mod smol;
 #[cfg(feature = "tokio")]

@@ -17,6 +17,11 @@ impl Handle {
         tokio::runtime::Handle::try_current().ok().map(Handle)
     }
 
+    /// Enters the runtime's context, which tokio's I/O and timer constructors read.
+    pub(crate) fn enter(&self) -> tokio::runtime::EnterGuard<'_> {
+        self.0.enter()
+    }
+
     pub(crate) fn spawn<F>(&self, fut: F)
     where
         F: Future<Output = ()> + Send + 'static,

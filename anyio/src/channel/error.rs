@@ -10,7 +10,7 @@ use crate::cancel::error::{CANCELLED, Cancelled, IsCancelled};
 use crate::resource::{BrokenResourceError, ClosedResourceError, EndOfStream, WouldBlock};
 
 static CLOSED: ClosedResourceError = ClosedResourceError;
-static BROKEN: BrokenResourceError = BrokenResourceError;
+static BROKEN: BrokenResourceError = BrokenResourceError::new();
 static WOULD_BLOCK: WouldBlock = WouldBlock;
 static END_OF_STREAM: EndOfStream = EndOfStream;
 
@@ -58,7 +58,7 @@ impl From<SendErrorKind> for io::Error {
         match kind {
             SendErrorKind::WouldBlock => WouldBlock.into(),
             SendErrorKind::Closed => ClosedResourceError.into(),
-            SendErrorKind::Broken => BrokenResourceError.into(),
+            SendErrorKind::Broken => BrokenResourceError::new().into(),
             SendErrorKind::Cancelled => Cancelled.into(),
         }
     }

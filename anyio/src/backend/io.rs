@@ -1,0 +1,182 @@
+//! Readiness-based socket I/O: a socket registered with the backend's reactor (tokio's I/O
+//! driver through `AsyncFd`, async-io's reactor through `Async`).
+//!
+//! Every socket kind of `net/` (TCP, UDP, UNIX stream and datagram) is a [`socket2::Socket`]
+//! inside one [`Source`], and every operation on it is a non-blocking syscall retried when
+//! the reactor reports readiness. So one code path serves every kind on every backend, and
+//! the backend contributes only what is really its own: the readiness of a file descriptor.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::task::{Context, Poll, ready};
+
+use socket2::Socket;
+
+use super::Runtime;
+
+/// A non-blocking socket registered with the reactor of the runtime it was created on.
+#[derive(Debug)]
+pub(crate) enum Source {
+    #[cfg(feature = "tokio")]
+    Tokio(::tokio::io::unix::AsyncFd<Socket>),
+    #[cfg(feature = "smol")]
+    Smol(async_io::Async<Socket>),
+}
+
+/// Whether a syscall's error means "not ready yet, wait for the reactor".
+fn is_would_block<R>(res: &io::Result<R>) -> bool {
+    matches!(res, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+impl Source {
+    /// Makes `socket` non-blocking and registers it with `runtime`'s reactor.
+    pub(crate) fn new(runtime: &Runtime, socket: Socket) -> io::Result<Source> {
+        socket.set_nonblocking(true)?;
+        match runtime {
+            #[cfg(feature = "tokio")]
+            Runtime::Tokio(h) => {
+                let _entered = h.enter();
+                // SAFETY: the `Socket` owns its descriptor, which stays open and the same until
+                // the `AsyncFd` is dropped or unwrapped: nothing here replaces or closes it.
+                let fd = unsafe { ::tokio::io::unix::AsyncFd::register(socket) };
+                fd.map(Source::Tokio).map_err(io::Error::from)
+            }
+            #[cfg(feature = "smol")]
+            Runtime::Smol(_) => async_io::Async::new_nonblocking(socket).map(Source::Smol),
+        }
+    }
+
+    /// The socket, for syscalls that do not wait (addresses, options).
+    pub(crate) fn socket(&self) -> &Socket {
+        match self {
+            #[cfg(feature = "tokio")]
+            Source::Tokio(fd) => fd.get_ref(),
+            #[cfg(feature = "smol")]
+            Source::Smol(a) => a.get_ref(),
+        }
+    }
+
+    /// Runs the non-blocking `op` until it does not return `WouldBlock`, waiting for read
+    /// readiness in between; `Pending` registers `cx` with the reactor.
+    pub(crate) fn poll_read_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&Socket) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        match self {
+            #[cfg(feature = "tokio")]
+            Source::Tokio(fd) => loop {
+                let mut guard = ready!(fd.poll_read_ready(cx))?;
+                if let Ok(res) = guard.try_io(|s| op(s.get_ref())) {
+                    return Poll::Ready(res);
+                }
+            },
+            #[cfg(feature = "smol")]
+            Source::Smol(a) => loop {
+                let res = op(a.get_ref());
+                if !is_would_block(&res) {
+                    return Poll::Ready(res);
+                }
+                ready!(a.poll_readable(cx))?;
+            },
+        }
+    }
+
+    /// As [`poll_read_with`](Self::poll_read_with), for write readiness.
+    pub(crate) fn poll_write_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&Socket) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        match self {
+            #[cfg(feature = "tokio")]
+            Source::Tokio(fd) => loop {
+                let mut guard = ready!(fd.poll_write_ready(cx))?;
+                if let Ok(res) = guard.try_io(|s| op(s.get_ref())) {
+                    return Poll::Ready(res);
+                }
+            },
+            #[cfg(feature = "smol")]
+            Source::Smol(a) => loop {
+                let res = op(a.get_ref());
+                if !is_would_block(&res) {
+                    return Poll::Ready(res);
+                }
+                ready!(a.poll_writable(cx))?;
+            },
+        }
+    }
+
+    /// Deregisters the socket and gives it back, still non-blocking.
+    pub(crate) fn into_socket(self) -> io::Result<Socket> {
+        match self {
+            #[cfg(feature = "tokio")]
+            Source::Tokio(fd) => Ok(fd.into_inner()),
+            #[cfg(feature = "smol")]
+            Source::Smol(a) => a.into_inner(),
+        }
+    }
+}
+
+/// Interest in one direction of readiness, for [`FdReadiness`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Interest {
+    Readable,
+    Writable,
+}
+
+/// A wait for the readiness of a descriptor this crate does not own: a duplicate of it is
+/// registered for the wait and closed after it. A duplicate shares the open file description,
+/// so it sees the same readiness, and registering it never clashes with another
+/// registration of the original (epoll refuses to register one descriptor twice).
+#[derive(Debug)]
+pub(crate) enum FdReadiness {
+    #[cfg(feature = "tokio")]
+    Tokio(::tokio::io::unix::AsyncFd<OwnedFd>),
+    #[cfg(feature = "smol")]
+    Smol(async_io::Async<OwnedFd>),
+}
+
+impl FdReadiness {
+    /// Registers a duplicate of `fd` with `runtime`'s reactor, for `interest`. Its blocking
+    /// mode is left alone: this wait never reads or writes.
+    pub(crate) fn new(runtime: &Runtime, fd: impl AsFd, interest: Interest) -> io::Result<Self> {
+        let owned = fd.as_fd().try_clone_to_owned()?;
+        match runtime {
+            #[cfg(feature = "tokio")]
+            Runtime::Tokio(h) => {
+                use ::tokio::io::Interest as I;
+                let _entered = h.enter();
+                let i = match interest {
+                    Interest::Readable => I::READABLE,
+                    Interest::Writable => I::WRITABLE,
+                };
+                // SAFETY: `owned` is this registration's own duplicate, open until it is dropped
+                // with the `AsyncFd`, and never replaced.
+                let fd = unsafe { ::tokio::io::unix::AsyncFd::register_with_interest(owned, i) };
+                fd.map(FdReadiness::Tokio).map_err(io::Error::from)
+            }
+            #[cfg(feature = "smol")]
+            Runtime::Smol(_) => {
+                let _ = interest;
+                async_io::Async::new_nonblocking(owned).map(FdReadiness::Smol)
+            }
+        }
+    }
+
+    /// Ready once the descriptor is ready for `interest`.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, interest: Interest) -> Poll<io::Result<()>> {
+        match self {
+            #[cfg(feature = "tokio")]
+            FdReadiness::Tokio(fd) => match interest {
+                Interest::Readable => fd.poll_read_ready(cx).map_ok(drop),
+                Interest::Writable => fd.poll_write_ready(cx).map_ok(drop),
+            },
+            #[cfg(feature = "smol")]
+            FdReadiness::Smol(a) => match interest {
+                Interest::Readable => a.poll_readable(cx),
+                Interest::Writable => a.poll_writable(cx),
+            },
+        }
+    }
+}
