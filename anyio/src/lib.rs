@@ -107,6 +107,8 @@ mod cancel;
 mod channel;
 pub mod fs;
 mod loom;
+#[cfg(unix)]
+pub mod net;
 mod resource;
 mod runner;
 pub mod signal;

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
 
@@ -206,5 +206,50 @@ impl CancelWait {
 impl Drop for CancelWait {
     fn drop(&mut self) {
         self.clear();
+    }
+}
+
+/// The cancellation side of a readiness-driven operation (a socket receive, say), polled
+/// again and again until it completes: the first poll is a checkpoint (cancellation, then
+/// the cooperative budget); while the operation is pending, the wait is registered with
+/// the innermost scope so that a cancellation wakes it and ends it with `Cancelled`. A
+/// result that is ready wins over a cancellation that arrived meanwhile, so nothing that
+/// the operation took is lost.
+#[derive(Debug, Default)]
+pub(crate) struct OpWait {
+    wait: CancelWait,
+    checked: bool,
+}
+
+impl OpWait {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// One poll of `op` under this wait. After a `Ready`, the next poll starts a new
+    /// operation (with its own checkpoint), so one `OpWait` can serve a stream's successive
+    /// reads.
+    pub(crate) fn poll<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(&mut Context<'_>) -> Poll<std::io::Result<R>>,
+    ) -> Poll<std::io::Result<R>> {
+        if !self.checked {
+            if let Err(cancelled) = ready!(context::poll_checkpoint(cx)) {
+                return Poll::Ready(Err(cancelled.into()));
+            }
+            self.checked = true;
+        }
+        if let Poll::Ready(res) = op(cx) {
+            self.checked = false;
+            return Poll::Ready(res);
+        }
+        match self.wait.register(cx) {
+            Ok(()) => Poll::Pending,
+            Err(cancelled) => {
+                self.checked = false;
+                Poll::Ready(Err(cancelled.into()))
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Telling the stream conditions apart on an `io::Error`.
 
+use std::error::Error;
 use std::io;
 
 use crate::resource::{
@@ -32,6 +33,10 @@ pub trait IoErrorExt {
     fn is_incomplete_read(&self) -> bool;
     /// No delimiter within the limit ([`DelimiterNotFound`]).
     fn is_delimiter_not_found(&self) -> bool;
+    /// The OS error under this one, looking through the crate's wrappers (a
+    /// [`BrokenResourceError`]'s cause, the context a connect error adds): what to match
+    /// `raw_os_error()` against.
+    fn os_error(&self) -> Option<&io::Error>;
 }
 
 fn carries<E: std::error::Error + 'static>(err: &io::Error) -> bool {
@@ -56,5 +61,20 @@ impl IoErrorExt for io::Error {
     }
     fn is_delimiter_not_found(&self) -> bool {
         carries::<DelimiterNotFound>(self)
+    }
+    fn os_error(&self) -> Option<&io::Error> {
+        if self.raw_os_error().is_some() {
+            return Some(self);
+        }
+        let mut next: Option<&(dyn Error + 'static)> = self.get_ref().map(|e| e as _);
+        while let Some(e) = next {
+            if let Some(io) = e.downcast_ref::<io::Error>() {
+                if io.raw_os_error().is_some() {
+                    return Some(io);
+                }
+            }
+            next = e.source();
+        }
+        None
     }
 }

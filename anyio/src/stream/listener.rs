@@ -6,7 +6,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::AsyncResource;
+use super::{AsyncResource, IoErrorExt};
 use crate::cancel::error::Cancelled;
 use crate::task::group::{TaskGroup, task_group};
 use crate::time::sleep;
@@ -114,7 +114,7 @@ fn is_transient_accept_error(err: &io::Error) -> bool {
 /// Out of descriptors or kernel memory: it passes once other connections close.
 fn is_resource_exhaustion(err: &io::Error) -> bool {
     #[cfg(unix)]
-    if let Some(code) = err.raw_os_error() {
+    if let Some(code) = err.os_error().and_then(io::Error::raw_os_error) {
         return matches!(
             code,
             libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM

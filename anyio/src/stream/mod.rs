@@ -21,9 +21,11 @@ use std::sync::Arc;
 
 mod error;
 mod listener;
+mod multi;
 
 pub use error::IoErrorExt;
 pub use listener::Listener;
+pub use multi::MultiListener;
 
 /// How many bytes a receive asks for when the caller has no better number: AnyIO's default
 /// `max_bytes`.

@@ -1,0 +1,41 @@
+//! Errors that say what failed and where: every OS error of this area is wrapped with the
+//! operation and the address, keeping its kind and its OS error as the source.
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+
+/// An OS error with what was being done, and to which address, when it happened.
+#[derive(Debug)]
+struct Context {
+    what: String,
+    cause: io::Error,
+}
+
+impl fmt::Display for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.cause)
+    }
+}
+
+impl Error for Context {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&self.cause)
+    }
+}
+
+/// `err` with `what` (for example "connecting to 127.0.0.1:80") in front of its message.
+/// Only OS errors are wrapped; the crate's own conditions (cancelled, closed, busy) are
+/// returned as they are, so they stay recognisable.
+pub(crate) fn context(err: io::Error, what: impl FnOnce() -> String) -> io::Error {
+    if err.raw_os_error().is_none() {
+        return err;
+    }
+    io::Error::new(
+        err.kind(),
+        Context {
+            what: what(),
+            cause: err,
+        },
+    )
+}

@@ -1,0 +1,276 @@
+//! A connected stream socket (TCP or UNIX): what [`SocketStream`](super::SocketStream) and
+//! the UNIX stream share, with the stream layer's rules and the ecosystem's I/O traits.
+
+use std::io::{self, Read};
+use std::mem::MaybeUninit;
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use socket2::Socket;
+
+use super::core::{Direction, SocketCore};
+use crate::cancel::checkpoint::OpWait;
+use crate::resource::{ClosedResourceError, EndOfStream};
+use crate::stream::zero_max_bytes;
+
+/// The flags of every send: no `SIGPIPE` when the peer has gone (the error is returned).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const SEND_FLAGS: libc::c_int = 0;
+
+/// Sends what the socket takes of `data` now, without raising `SIGPIPE`.
+pub(crate) fn send_some(socket: &Socket, data: &[u8]) -> io::Result<usize> {
+    socket.send_with_flags(data, SEND_FLAGS)
+}
+
+/// A connected stream socket.
+#[derive(Debug)]
+pub(crate) struct StreamSocket {
+    pub(crate) core: SocketCore,
+    eof_sent: AtomicBool,
+    /// The waits of the poll-based I/O traits, which have `&mut self` and so no other user.
+    read_wait: OpWait,
+    write_wait: OpWait,
+}
+
+impl StreamSocket {
+    pub(crate) fn new(core: SocketCore) -> StreamSocket {
+        StreamSocket {
+            core,
+            eof_sent: AtomicBool::new(false),
+            read_wait: OpWait::new(),
+            write_wait: OpWait::new(),
+        }
+    }
+
+    /// The stream's end when a receive got 0 bytes: our own close, else the peer's EOF.
+    fn end(&self) -> io::Error {
+        if self.core.is_closed() {
+            ClosedResourceError.into()
+        } else {
+            EndOfStream.into()
+        }
+    }
+
+    pub(crate) async fn receive(&self, max_bytes: usize) -> io::Result<Vec<u8>> {
+        if max_bytes == 0 {
+            return Err(zero_max_bytes());
+        }
+        let mut buf = Vec::with_capacity(max_bytes);
+        let n = self
+            .core
+            .run(Direction::Read, |s| s.recv(buf.spare_capacity_mut()))
+            .await
+            .map_err(|e| self.core.broken("receiving from", e))?;
+        if n == 0 {
+            return Err(self.end());
+        }
+        // SAFETY: `recv` initialised the first `n` bytes of the spare capacity, and
+        // `n <= capacity` because it wrote into a slice of that length.
+        unsafe { buf.set_len(n) };
+        if n < buf.capacity() / 4 {
+            buf.shrink_to_fit();
+        }
+        Ok(buf)
+    }
+
+    pub(crate) async fn receive_into(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Err(zero_max_bytes());
+        }
+        let n = self
+            .core
+            .run(Direction::Read, |mut s| s.read(buf))
+            .await
+            .map_err(|e| self.core.broken("receiving from", e))?;
+        if n == 0 {
+            return Err(self.end());
+        }
+        Ok(n)
+    }
+
+    pub(crate) async fn send(&self, data: &[u8]) -> io::Result<()> {
+        if self.eof_sent.load(Ordering::Acquire) {
+            return Err(ClosedResourceError.into());
+        }
+        let mut sent = 0;
+        self.core
+            .run(Direction::Write, |s| {
+                while sent < data.len() {
+                    sent += send_some(s, &data[sent..])?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| self.core.broken("sending to", e))
+    }
+
+    pub(crate) fn send_eof(&self) -> io::Result<()> {
+        if self.core.is_closed() {
+            return Err(ClosedResourceError.into());
+        }
+        if self.eof_sent.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.core
+            .socket()
+            .shutdown(Shutdown::Write)
+            .map_err(|e| self.core.broken("shutting down the sending side to", e))
+    }
+
+    pub(crate) fn close(&self) {
+        self.core.close();
+    }
+
+    pub(crate) fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let core = &self.core;
+        self.read_wait
+            .poll(cx, |cx| core.poll_op(cx, Direction::Read, &mut |mut s: &Socket| s.read(buf)))
+            .map_err(|e| core.broken("receiving from", e))
+    }
+
+    pub(crate) fn poll_read_uninit(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        let core = &self.core;
+        self.read_wait
+            .poll(cx, |cx| core.poll_op(cx, Direction::Read, &mut |s: &Socket| s.recv(buf)))
+            .map_err(|e| core.broken("receiving from", e))
+    }
+
+    pub(crate) fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if self.eof_sent.load(Ordering::Acquire) {
+            return Poll::Ready(Err(ClosedResourceError.into()));
+        }
+        let core = &self.core;
+        self.write_wait
+            .poll(cx, |cx| core.poll_op(cx, Direction::Write, &mut |s: &Socket| send_some(s, data)))
+            .map_err(|e| core.broken("sending to", e))
+    }
+
+    pub(crate) fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.eof_sent.load(Ordering::Acquire) {
+            return Poll::Ready(Err(ClosedResourceError.into()));
+        }
+        let core = &self.core;
+        self.write_wait
+            .poll(cx, |cx| {
+                core.poll_op(cx, Direction::Write, &mut |s: &Socket| {
+                    s.send_vectored_with_flags(bufs, SEND_FLAGS)
+                })
+            })
+            .map_err(|e| core.broken("sending to", e))
+    }
+}
+
+/// Implements the stream traits, the futures I/O traits, the socket attributes and the
+/// descriptor traits for a wrapper of [`StreamSocket`] in its field `inner`.
+macro_rules! stream_socket_traits {
+    ($ty:ty) => {
+        impl $crate::stream::AsyncResource for $ty {
+            fn aclose(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+                self.inner.close();
+                std::future::ready(Ok(()))
+            }
+        }
+
+        impl $crate::stream::ByteReceiveStream for $ty {
+            fn receive(
+                &self,
+                max_bytes: usize,
+            ) -> impl std::future::Future<Output = std::io::Result<Vec<u8>>> + Send {
+                <$ty>::receive(self, max_bytes)
+            }
+        }
+
+        impl $crate::stream::ByteSendStream for $ty {
+            fn send(
+                &self,
+                data: &[u8],
+            ) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+                self.inner.send(data)
+            }
+        }
+
+        impl $crate::stream::ByteStream for $ty {
+            fn send_eof(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+                std::future::ready(self.inner.send_eof())
+            }
+        }
+
+        impl $crate::net::SocketAttributes for $ty {
+            fn raw_socket(&self) -> socket2::SockRef<'_> {
+                socket2::SockRef::from(self.inner.core.socket())
+            }
+        }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.inner.core.socket().as_fd()
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.inner.core.socket().as_raw_fd()
+            }
+        }
+
+        /// Reads what has arrived; `Ok(0)` at the peer's end of the stream, as the trait
+        /// wants. Each read is a checkpoint of the calling anyio task, and a cancellation
+        /// ends a pending read with an error that [`is_cancelled`](crate::is_cancelled).
+        impl futures_io::AsyncRead for $ty {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.get_mut().poll_read(cx, buf)
+            }
+        }
+
+        /// Writes what the socket takes now; closing sends the end of the stream (a
+        /// half-close). Each write is a checkpoint, as for reads.
+        impl futures_io::AsyncWrite for $ty {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.get_mut().inner.poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.get_mut().inner.poll_write_vectored(cx, bufs)
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(self.inner.send_eof())
+            }
+        }
+    };
+}
+
+pub(crate) use stream_socket_traits;

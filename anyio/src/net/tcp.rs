@@ -1,0 +1,273 @@
+//! TCP: [`SocketStream`], [`SocketListener`], connecting to one address and listening on
+//! a set of addresses with one port (AnyIO's rule 17).
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::core::{Direction, SocketCore};
+use super::error::context;
+use super::stream_socket::{StreamSocket, stream_socket_traits};
+use crate::cancel::checkpoint::OpWait;
+use crate::stream::Listener;
+use crate::sync::guard::ResourceGuardToken;
+
+/// A connected TCP stream (AnyIO's `SocketStream`), with `TCP_NODELAY` on.
+///
+/// Every method takes `&self`: one task may receive while another sends, and any task may
+/// [`aclose`](crate::stream::AsyncResource::aclose) it, which ends the others' blocked
+/// operations with [`ClosedResourceError`](crate::ClosedResourceError). Share it between
+/// tasks with an `Arc`. Two tasks receiving (or sending) at once is a
+/// [`BusyResourceError`](crate::BusyResourceError).
+///
+/// It implements the [stream traits](crate::stream), the socket
+/// [attributes](super::SocketAttributes), and `futures_io::AsyncRead`/`AsyncWrite` (tokio's
+/// `AsyncRead`/`AsyncWrite` too with the `tokio-io` feature). Dropping it closes the
+/// connection.
+#[derive(Debug)]
+pub struct SocketStream {
+    pub(crate) inner: StreamSocket,
+}
+
+impl SocketStream {
+    fn from_socket(socket: Socket, peer: SocketAddr) -> io::Result<SocketStream> {
+        socket.set_tcp_nodelay(true)?;
+        let core = SocketCore::new(socket, peer.to_string())?;
+        Ok(SocketStream {
+            inner: StreamSocket::new(core),
+        })
+    }
+
+    /// Connects to one address, from `local` if given: the single attempt that Happy
+    /// Eyeballs makes per address.
+    pub(crate) async fn connect_addr(
+        addr: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> io::Result<SocketStream> {
+        let what = || format!("connecting to {addr}");
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .map_err(|e| context(e, what))?;
+        socket.set_nonblocking(true).map_err(|e| context(e, what))?;
+        if let Some(local) = local {
+            socket
+                .bind(&local.into())
+                .map_err(|e| context(e, || format!("binding to {local} to connect to {addr}")))?;
+        }
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(context(e, what)),
+        }
+        let stream = SocketStream::from_socket(socket, addr).map_err(|e| context(e, what))?;
+        stream
+            .inner
+            .core
+            .run(Direction::Write, |s| match s.take_error()? {
+                Some(err) => Err(err),
+                None => match s.peer_addr() {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    Err(e) => Err(e),
+                },
+            })
+            .await
+            .map_err(|e| context(e, what))?;
+        Ok(stream)
+    }
+
+    /// Receives at most `max_bytes` bytes: see
+    /// [`ByteReceiveStream::receive`](crate::stream::ByteReceiveStream::receive) for the
+    /// errors (rule 18).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a receive that returns an error or is dropped consumed nothing.
+    pub async fn receive(&self, max_bytes: usize) -> io::Result<Vec<u8>> {
+        self.inner.receive(max_bytes).await
+    }
+
+    /// Receives into `buf` and returns how many bytes arrived (at least 1): a receive without
+    /// an allocation. The errors are those of [`receive`](Self::receive), an empty `buf`
+    /// being the `max_bytes == 0` case.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`receive`](Self::receive).
+    pub async fn receive_into(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.receive_into(buf).await
+    }
+
+    /// Sends all of `data`; see
+    /// [`ByteSendStream::send`](crate::stream::ByteSendStream::send).
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: a send cancelled while waiting for room may have sent a prefix.
+    pub async fn send(&self, data: &[u8]) -> io::Result<()> {
+        self.inner.send(data).await
+    }
+
+    /// Sends the end of the stream (a TCP half-close); receiving goes on. Calling it again
+    /// does nothing.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it completes at once.
+    pub async fn send_eof(&self) -> io::Result<()> {
+        self.inner.send_eof()
+    }
+
+    /// Closes the connection; see [`AsyncResource::aclose`](crate::stream::AsyncResource).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it completes at once.
+    pub async fn aclose(&self) -> io::Result<()> {
+        self.inner.close();
+        Ok(())
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.inner.poll_read(cx, buf)
+    }
+}
+
+stream_socket_traits!(SocketStream);
+
+/// A TCP listening socket (AnyIO's `SocketListener`): accepted connections are
+/// [`SocketStream`]s with `TCP_NODELAY` on.
+///
+/// [`create_tcp_listener`](super::create_tcp_listener) makes these, one per local address.
+/// Accept with [`accept`](SocketListener::accept), as a stream with
+/// [`incoming`](SocketListener::incoming), or hand each connection to a task with
+/// [`serve`](crate::stream::Listener::serve).
+#[derive(Debug)]
+pub struct SocketListener {
+    core: SocketCore,
+}
+
+impl SocketListener {
+    pub(crate) fn new(socket: Socket, local: SocketAddr) -> io::Result<SocketListener> {
+        Ok(SocketListener {
+            core: SocketCore::new(socket, local.to_string())?,
+        })
+    }
+
+    /// Waits for the next connection; see [`Listener::accept`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a connection is either returned or left for the next accept.
+    pub async fn accept(&self) -> io::Result<SocketStream> {
+        let (socket, peer) = self
+            .core
+            .run(Direction::Read, |s| s.accept())
+            .await
+            .map_err(|e| context(e, || format!("accepting on {}", self.core.peer())))?;
+        accepted(socket, peer)
+    }
+
+    /// The incoming connections as a [`Stream`](futures_core::Stream) that never ends by
+    /// itself: each item is what [`accept`](Self::accept) would return.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming {
+            listener: self,
+            token: None,
+            wait: OpWait::new(),
+        }
+    }
+
+    /// Stops listening; see [`AsyncResource::aclose`](crate::stream::AsyncResource).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it completes at once.
+    pub async fn aclose(&self) -> io::Result<()> {
+        self.core.close();
+        Ok(())
+    }
+}
+
+fn accepted(socket: Socket, peer: SockAddr) -> io::Result<SocketStream> {
+    let peer = peer
+        .as_socket()
+        .ok_or_else(|| io::Error::other("a TCP connection came from a non-IP address"))?;
+    SocketStream::from_socket(socket, peer)
+        .map_err(|e| context(e, || format!("setting up the connection from {peer}")))
+}
+
+impl crate::stream::AsyncResource for SocketListener {
+    fn aclose(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        self.core.close();
+        std::future::ready(Ok(()))
+    }
+}
+
+impl Listener for SocketListener {
+    type Stream = SocketStream;
+
+    fn accept(&self) -> impl std::future::Future<Output = io::Result<SocketStream>> + Send {
+        SocketListener::accept(self)
+    }
+}
+
+impl super::SocketAttributes for SocketListener {
+    fn raw_socket(&self) -> socket2::SockRef<'_> {
+        socket2::SockRef::from(self.core.socket())
+    }
+}
+
+impl std::os::fd::AsFd for SocketListener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(self.core.socket())
+    }
+}
+
+impl AsRawFd for SocketListener {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.core.socket().as_raw_fd()
+    }
+}
+
+/// The connections a [`SocketListener`] accepts, as a stream; see
+/// [`SocketListener::incoming`].
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping a pending `next()` loses no connection.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a SocketListener,
+    /// Held while an accept is pending, so that a concurrent accept is refused as busy.
+    token: Option<ResourceGuardToken<'a>>,
+    wait: OpWait,
+}
+
+impl futures_core::Stream for Incoming<'_> {
+    type Item = io::Result<SocketStream>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let core = &this.listener.core;
+        if this.token.is_none() {
+            match core.guard(Direction::Read).enter() {
+                Ok(token) => this.token = Some(token),
+                Err(busy) => return Poll::Ready(Some(Err(busy.into()))),
+            }
+        }
+        let res = std::task::ready!(this.wait.poll(cx, |cx| {
+            core.poll_op(cx, Direction::Read, &mut |s: &Socket| s.accept())
+        }));
+        this.token = None;
+        let item = res
+            .map_err(|e| context(e, || format!("accepting on {}", core.peer())))
+            .and_then(|(socket, peer)| accepted(socket, peer));
+        Poll::Ready(Some(item))
+    }
+}
