@@ -18,4 +18,9 @@ impl<L> MultiListener<L> {
     pub fn listeners(&self) -> &[L] {
         &self.listeners
     }
+
+    /// The listeners themselves, in the order given.
+    pub fn into_listeners(self) -> Vec<L> {
+        self.listeners
+    }
 }
