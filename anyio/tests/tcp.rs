@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyio::net::{
-    AddressFamily, ConnectionFailed, SocketAddress, SocketAttributes, SocketListener,
-    SocketStream, TcpConnector, TcpListenerOptions, connect_tcp, create_tcp_listener,
+    AddressFamily, ConnectionFailed, SocketAddress, SocketAttributes, SocketListener, SocketStream,
+    TcpConnector, TcpListenerOptions, connect_tcp, create_tcp_listener,
 };
 use anyio::stream::{IoErrorExt, Listener};
 use anyio::{BoxError, TaskGroup, fail_after, move_on_after, wait_all_tasks_blocked};
@@ -35,11 +35,8 @@ async fn listen(ip: IpAddr) -> io::Result<SocketListener> {
 async fn pair(ip: IpAddr) -> io::Result<(SocketStream, SocketStream)> {
     let listener = listen(ip).await?;
     let port = listener.local_port()?;
-    let (client, server) = futures_lite::future::zip(
-        connect_tcp(&ip.to_string(), port),
-        listener.accept(),
-    )
-    .await;
+    let (client, server) =
+        futures_lite::future::zip(connect_tcp(&ip.to_string(), port), listener.accept()).await;
     Ok((client?, server?))
 }
 
@@ -140,7 +137,13 @@ async fn every_operation_after_close_is_closed_resource() -> Result<(), BoxError
     assert!(client.send(b"x").await.unwrap_err().is_closed_resource());
     assert!(client.send_eof().await.unwrap_err().is_closed_resource());
     let mut buf = [0u8; 4];
-    assert!(client.receive_into(&mut buf).await.unwrap_err().is_closed_resource());
+    assert!(
+        client
+            .receive_into(&mut buf)
+            .await
+            .unwrap_err()
+            .is_closed_resource()
+    );
     Ok(())
 }
 
@@ -180,7 +183,10 @@ async fn a_reset_is_broken_resource_with_the_os_error_as_cause() -> Result<(), B
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
     let cause = err.os_error().expect("the OS error is kept");
     assert_eq!(cause.raw_os_error(), Some(libc::ECONNRESET));
-    assert!(err.to_string().contains("127.0.0.1"), "names the peer: {err}");
+    assert!(
+        err.to_string().contains("127.0.0.1"),
+        "names the peer: {err}"
+    );
     Ok(())
 }
 
@@ -219,10 +225,15 @@ async fn refused_connections_say_where_and_keep_every_attempt() -> Result<(), Bo
     assert_eq!(failed.attempts()[0].0, SocketAddr::new(V4, port));
     let msg = err.to_string();
     assert!(
-        msg.starts_with(&format!("All connection attempts to 127.0.0.1:{port} failed")),
+        msg.starts_with(&format!(
+            "All connection attempts to 127.0.0.1:{port} failed"
+        )),
         "{msg}"
     );
-    assert!(msg.contains(&format!("connecting to 127.0.0.1:{port}")), "{msg}");
+    assert!(
+        msg.contains(&format!("connecting to 127.0.0.1:{port}")),
+        "{msg}"
+    );
     Ok(())
 }
 
@@ -274,10 +285,7 @@ async fn default_listener_takes_ipv4_and_ipv6_on_one_port() -> Result<(), BoxErr
 #[anyio::test]
 async fn listeners_for_several_addresses_share_one_port() -> Result<(), BoxError> {
     // "::1" and "127.0.0.1" are two hosts; a name with both would be one call.
-    let multi = TcpListenerOptions::new()
-        .local_host("::1")
-        .bind()
-        .await?;
+    let multi = TcpListenerOptions::new().local_host("::1").bind().await?;
     let port = multi.listeners()[0].local_port()?;
     let v4 = TcpListenerOptions::new()
         .local_host("127.0.0.1")
@@ -304,7 +312,8 @@ async fn a_taken_port_is_an_error_that_names_the_address() -> Result<(), BoxErro
         .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
     assert!(
-        err.to_string().contains(&format!("listening on 127.0.0.1:{port}")),
+        err.to_string()
+            .contains(&format!("listening on 127.0.0.1:{port}")),
         "{err}"
     );
     Ok(())
@@ -378,14 +387,12 @@ async fn serve_runs_each_connection_in_its_own_task() -> Result<(), BoxError> {
 async fn closing_the_listener_ends_serve_with_closed_resource() -> Result<(), BoxError> {
     let listener = Arc::new(listen(V4).await?);
     let closer = listener.clone();
-    let (res, ()) = futures_lite::future::zip(
-        listener.serve(|_s: SocketStream| async {}),
-        async move {
+    let (res, ()) =
+        futures_lite::future::zip(listener.serve(|_s: SocketStream| async {}), async move {
             wait_all_tasks_blocked().await.unwrap();
             closer.aclose().await.unwrap();
-        },
-    )
-    .await;
+        })
+        .await;
     let err = res.unwrap_err();
     assert!(err.is_closed_resource(), "{err}");
     Ok(())
@@ -467,4 +474,23 @@ async fn unix_family_is_refused_for_tcp() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+}
+
+#[cfg(feature = "tokio-io")]
+#[anyio::test]
+async fn tokio_io_traits_read_and_write_on_every_backend() -> Result<(), BoxError> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let (mut client, server) = pair(V4).await?;
+    tokio::io::AsyncWriteExt::write_all(&mut client, b"alpha\nbeta\n").await?;
+    tokio::io::AsyncWriteExt::shutdown(&mut client).await?;
+    let mut lines = BufReader::new(server).lines();
+    assert_eq!(lines.next_line().await?.as_deref(), Some("alpha"));
+    assert_eq!(lines.next_line().await?.as_deref(), Some("beta"));
+    assert_eq!(lines.next_line().await?, None);
+    let mut server = lines.into_inner().into_inner();
+    tokio::io::AsyncWriteExt::write_all(&mut server, b"ok").await?;
+    let mut buf = [0u8; 2];
+    tokio::io::AsyncReadExt::read_exact(&mut client, &mut buf).await?;
+    assert_eq!(&buf, b"ok");
+    Ok(())
 }

@@ -165,7 +165,11 @@ impl FdReadiness {
     }
 
     /// Ready once the descriptor is ready for `interest`.
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, interest: Interest) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        interest: Interest,
+    ) -> Poll<io::Result<()>> {
         match self {
             #[cfg(feature = "tokio")]
             FdReadiness::Tokio(fd) => match interest {

@@ -79,7 +79,9 @@ impl PartialEq for SocketAddress {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (SocketAddress::Ip(a), SocketAddress::Ip(b)) => a == b,
-            (SocketAddress::Unix(_), SocketAddress::Unix(_)) => self.to_string() == other.to_string(),
+            (SocketAddress::Unix(_), SocketAddress::Unix(_)) => {
+                self.to_string() == other.to_string()
+            }
             _ => false,
         }
     }
@@ -162,10 +164,7 @@ pub trait SocketAttributes {
 }
 
 fn ip_port(addr: SocketAddress) -> io::Result<u16> {
-    addr.as_ip().map(|a| a.port()).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "only IP sockets have a port",
-        )
-    })
+    addr.as_ip()
+        .map(|a| a.port())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "only IP sockets have a port"))
 }

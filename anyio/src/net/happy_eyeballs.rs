@@ -221,7 +221,12 @@ async fn race(
         Ok(())
     })
     .await;
-    if let Some(stream) = shared.winner.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    if let Some(stream) = shared
+        .winner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
         return Ok(stream);
     }
     if let Err(err) = outcome {

@@ -2,7 +2,6 @@
 //! the UNIX stream share, with the stream layer's rules and the ecosystem's I/O traits.
 
 use std::io::{self, Read};
-use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
@@ -124,31 +123,32 @@ impl StreamSocket {
         self.core.close();
     }
 
-    pub(crate) fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let core = &self.core;
-        self.read_wait
-            .poll(cx, |cx| core.poll_op(cx, Direction::Read, &mut |mut s: &Socket| s.read(buf)))
-            .map_err(|e| core.broken("receiving from", e))
-    }
-
-    pub(crate) fn poll_read_uninit(
+    pub(crate) fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
-        buf: &mut [MaybeUninit<u8>],
+        buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let core = &self.core;
         self.read_wait
-            .poll(cx, |cx| core.poll_op(cx, Direction::Read, &mut |s: &Socket| s.recv(buf)))
+            .poll(cx, |cx| {
+                core.poll_op(cx, Direction::Read, &mut |mut s: &Socket| s.read(buf))
+            })
             .map_err(|e| core.broken("receiving from", e))
     }
 
-    pub(crate) fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.eof_sent.load(Ordering::Acquire) {
             return Poll::Ready(Err(ClosedResourceError.into()));
         }
         let core = &self.core;
         self.write_wait
-            .poll(cx, |cx| core.poll_op(cx, Direction::Write, &mut |s: &Socket| send_some(s, data)))
+            .poll(cx, |cx| {
+                core.poll_op(cx, Direction::Write, &mut |s: &Socket| send_some(s, data))
+            })
             .map_err(|e| core.broken("sending to", e))
     }
 

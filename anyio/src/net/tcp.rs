@@ -133,7 +133,11 @@ impl SocketStream {
         Ok(())
     }
 
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.inner.poll_read(cx, buf)
     }
 }

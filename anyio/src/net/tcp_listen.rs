@@ -180,7 +180,9 @@ impl TcpListenerOptions {
         let what = || format!("listening on {addr}");
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
             .map_err(|e| context(e, what))?;
-        socket.set_reuse_address(true).map_err(|e| context(e, what))?;
+        socket
+            .set_reuse_address(true)
+            .map_err(|e| context(e, what))?;
         if self.reuse_port {
             socket.set_reuse_port(true).map_err(|e| context(e, what))?;
         }

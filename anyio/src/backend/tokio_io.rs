@@ -1,0 +1,61 @@
+//! tokio's `AsyncRead` / `AsyncWrite` on the socket streams (the `tokio-io` feature), so that
+//! tokio-util codecs, hyper's tokio adapters and the rest take them as they are. The traits
+//! need nothing of tokio's runtime: they work on the smol backend too.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Implements tokio's I/O traits for a socket stream type with inherent `poll_read` and a
+/// `StreamSocket` in `inner`; each read and write is a checkpoint, as for the futures-io
+/// traits.
+macro_rules! tokio_io_traits {
+    ($ty:ty) => {
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                let this = self.get_mut();
+                let n = ready!(this.poll_read(cx, buf.initialize_unfilled()))?;
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        impl AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                data: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().inner.poll_write(cx, data)
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[io::IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().inner.poll_write_vectored(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(self.inner.send_eof())
+            }
+        }
+    };
+}
+
+tokio_io_traits!(crate::net::SocketStream);
