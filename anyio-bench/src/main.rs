@@ -9,9 +9,9 @@
 //!             workloads.rs)
 //!
 //! Prints one TSV line per measured run, like anchors-bench: `workload runtime rate unit
-//! work`. Exits with status 3 for a workload that has no version for the runtime (W4c, W5,
-//! W6 on anyio; natively, everything but the extras, which the anchors have) and with
-//! status 2, after a usage line, for bad arguments.
+//! work`. Exits with status 3 for a workload that has no version for the runtime (W4c on
+//! anyio; natively, everything but the extras, which the anchors have) and with status 2,
+//! after a usage line, for bad arguments.
 //!
 //! Method, as in the anchors: the runtime is created once per process (one
 //! [`anyio::Runner::run`]), and each of the warmup + reps runs is a task started in a task
@@ -21,6 +21,7 @@
 mod channel_workloads;
 mod fs_workloads;
 mod native;
+mod net_workloads;
 mod sync_workloads;
 mod thread_workloads;
 mod workloads;
@@ -77,7 +78,7 @@ fn usage() -> ! {
     eprintln!("            tokio-mt | tokio-ct | smol-1 | smol-2 (native; the extras only)");
     eprintln!("  WORKLOAD: W1 W2 W3 W4 W4c W5 W6 W7 W4d1 W4d10 W2b0 W2u W3y SEM EVT LIM");
     eprintln!("            TH PORT FSR FSL");
-    eprintln!("            (W4c W5 W6: not written yet)");
+    eprintln!("            (W4c: not written: it is Python-only)");
     exit(2)
 }
 

@@ -1,7 +1,7 @@
 //! The workload bodies, written against anyio's public API only (no tokio or smol here),
 //! with the anchors' sizes. Each is one `async fn`; [`timed`] runs one of them and times it.
 //!
-//! To add a workload that is not written yet (W4c, W5, W6): write its `async fn`, call it
+//! To add a workload that is not written yet (W4c): write its `async fn`, call it
 //! from its arm in [`timed`], and take it out of [`Workload::NOT_WRITTEN`].
 //!
 //! Besides the anchors' ids there are ours: W4d1 and W4d10 (W4 inside nested cancel
@@ -18,6 +18,7 @@ use anyio::{CancelScope, Cancelled, TaskGroup};
 
 use crate::channel_workloads::{self, CHANNEL_MESSAGES};
 use crate::fs_workloads::{self, LINES_FILE_SIZE, READ_FILE_SIZE};
+use crate::net_workloads::{self, ECHO_BYTES, RR_CONNS, RR_TRIPS};
 use crate::sync_workloads::{
     self, MUTEX_ITERS, MUTEX_TASKS, PERMIT_ITERS, PERMIT_TASKS, PING_PONGS,
 };
@@ -77,11 +78,7 @@ pub(crate) enum Workload {
 
 impl Workload {
     /// The workloads with no anyio version yet: the binary exits with status 3 for them.
-    const NOT_WRITTEN: [Workload; 3] = [
-        Workload::YieldCheckpoint,
-        Workload::Echo,
-        Workload::RoundTrip,
-    ];
+    const NOT_WRITTEN: [Workload; 1] = [Workload::YieldCheckpoint];
 
     pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -148,8 +145,8 @@ impl Workload {
             Self::Yield | Self::YieldCheckpoint | Self::YieldDepth1 | Self::YieldDepth10 => {
                 (YIELDS as f64, "yields/s")
             }
-            Self::Echo => (256.0, "MiB/s"),
-            Self::RoundTrip => (100_000.0, "rt/s"),
+            Self::Echo => ((ECHO_BYTES >> 20) as f64, "MiB/s"),
+            Self::RoundTrip => ((RR_CONNS * RR_TRIPS) as f64, "rt/s"),
             Self::Timeout => (TIMEOUTS as f64, "timeouts/s"),
         }
     }
@@ -176,7 +173,9 @@ pub(crate) async fn timed(w: Workload) -> Duration {
         Workload::FileRead => fs_workloads::read_chunks().await,
         Workload::FileLines => fs_workloads::iterate_lines().await,
         Workload::PortalCall => unreachable!("a portal is driven from a plain thread (main.rs)"),
-        Workload::YieldCheckpoint | Workload::Echo | Workload::RoundTrip => {
+        Workload::Echo => net_workloads::echo().await,
+        Workload::RoundTrip => net_workloads::round_trips().await,
+        Workload::YieldCheckpoint => {
             unreachable!("{w:?} is not written yet (checked before the run)")
         }
     }

@@ -31,6 +31,9 @@ mod capacity_limiter;
 #[path = "condition.rs"]
 mod condition;
 #[allow(dead_code)]
+#[path = "echo_server.rs"]
+mod echo_server;
+#[allow(dead_code)]
 #[path = "event.rs"]
 mod event;
 #[allow(dead_code)]
@@ -78,6 +81,9 @@ mod signals;
 #[allow(dead_code)]
 #[path = "task_group.rs"]
 mod task_group;
+#[allow(dead_code)]
+#[path = "tcp.rs"]
+mod tcp;
 
 /// The future of an example's `run()`.
 type ExampleRun = Pin<Box<dyn Future<Output = Result<(), BoxError>>>>;
@@ -86,7 +92,7 @@ type ExampleRun = Pin<Box<dyn Future<Output = Result<(), BoxError>>>>;
 type Example = (&'static str, fn() -> ExampleRun);
 
 /// Every example.
-const EXAMPLES: [Example; 18] = [
+const EXAMPLES: [Example; 20] = [
     ("hello", || Box::pin(hello::run())),
     ("backend", || Box::pin(backend::run())),
     ("task_group", || Box::pin(task_group::run())),
@@ -109,6 +115,8 @@ const EXAMPLES: [Example; 18] = [
     ("file_read", || Box::pin(file_read::run())),
     ("file_lines", || Box::pin(file_lines::run())),
     ("signals", || Box::pin(signals::run())),
+    ("tcp", || Box::pin(tcp::run())),
+    ("echo_server", || Box::pin(echo_server::run())),
 ];
 
 /// Runs `f`, turning an error or a panic into a message.

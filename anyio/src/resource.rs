@@ -175,15 +175,15 @@ impl From<BrokenResourceError> for io::Error {
 
 resource_error!(
     /// The stream ended before a read that needs a given amount of data, or a delimiter,
-    /// could complete ([`receive_exactly`](crate::BufferedByteReceiveStream::receive_exactly),
-    /// [`receive_until`](crate::BufferedByteReceiveStream::receive_until)). What had arrived
+    /// could complete ([`receive_exactly`](crate::stream::BufferedByteReceiveStream::receive_exactly),
+    /// [`receive_until`](crate::stream::BufferedByteReceiveStream::receive_until)). What had arrived
     /// stays in the buffer.
     IncompleteRead,
     "The stream was closed before the read operation could be completed",
     UnexpectedEof
 );
 
-/// [`receive_until`](crate::BufferedByteReceiveStream::receive_until) found no delimiter
+/// [`receive_until`](crate::stream::BufferedByteReceiveStream::receive_until) found no delimiter
 /// within the first `max_bytes` bytes. What had arrived stays in the buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DelimiterNotFound {

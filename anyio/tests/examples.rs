@@ -20,6 +20,9 @@ mod common;
 #[path = "../examples/condition.rs"]
 mod condition;
 #[allow(dead_code)]
+#[path = "../examples/echo_server.rs"]
+mod echo_server;
+#[allow(dead_code)]
 #[path = "../examples/event.rs"]
 mod event;
 #[allow(dead_code)]
@@ -67,6 +70,9 @@ mod signals;
 #[allow(dead_code)]
 #[path = "../examples/task_group.rs"]
 mod task_group;
+#[allow(dead_code)]
+#[path = "../examples/tcp.rs"]
+mod tcp;
 
 #[anyio::test]
 async fn hello_runs() -> Result<(), BoxError> {
@@ -191,4 +197,14 @@ async fn file_lines_runs() -> Result<(), BoxError> {
 #[anyio::test]
 async fn signals_runs() -> Result<(), BoxError> {
     signals::run().await
+}
+
+#[anyio::test]
+async fn tcp_runs() -> Result<(), BoxError> {
+    tcp::run().await
+}
+
+#[anyio::test]
+async fn echo_server_runs() -> Result<(), BoxError> {
+    echo_server::run().await
 }

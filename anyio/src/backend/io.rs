@@ -106,16 +106,6 @@ impl Source {
             },
         }
     }
-
-    /// Deregisters the socket and gives it back, still non-blocking.
-    pub(crate) fn into_socket(self) -> io::Result<Socket> {
-        match self {
-            #[cfg(feature = "tokio")]
-            Source::Tokio(fd) => Ok(fd.into_inner()),
-            #[cfg(feature = "smol")]
-            Source::Smol(a) => a.into_inner(),
-        }
-    }
 }
 
 /// Interest in one direction of readiness, for [`FdReadiness`].

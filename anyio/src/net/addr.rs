@@ -18,14 +18,6 @@ pub enum AddressFamily {
 }
 
 impl AddressFamily {
-    pub(crate) fn domain(self) -> Domain {
-        match self {
-            AddressFamily::Ipv4 => Domain::IPV4,
-            AddressFamily::Ipv6 => Domain::IPV6,
-            AddressFamily::Unix => Domain::UNIX,
-        }
-    }
-
     pub(crate) fn of(addr: &SocketAddr) -> AddressFamily {
         match addr {
             SocketAddr::V4(_) => AddressFamily::Ipv4,

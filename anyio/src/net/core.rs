@@ -155,9 +155,4 @@ impl SocketCore {
         }
         BrokenResourceError::caused_by(format!("{what} {}", self.peer), err).into()
     }
-
-    /// Deregisters the socket and gives it back.
-    pub(crate) fn into_socket(self) -> io::Result<Socket> {
-        self.source.into_socket()
-    }
 }

@@ -9,18 +9,29 @@
 //!
 //! Unix only for now: the readiness seam is built on file descriptors.
 
+/// The guide's chapter, so `cargo test --doc` compiles and runs its examples.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/networking.md")]
+struct NetworkingGuide;
+
 mod addr;
 mod core;
 mod dns;
 mod error;
 mod happy_eyeballs;
+mod readiness;
 mod stream_socket;
 mod tcp;
 mod tcp_listen;
 
 pub use addr::{AddressFamily, SocketAddress, SocketAttributes};
+pub use dns::{
+    AddrInfo, AddrInfoFlags, AddrInfoOptions, GaiError, NameInfoFlags, Service, SocketType,
+    getaddrinfo, getnameinfo,
+};
 pub use happy_eyeballs::{
     ConnectionFailed, DEFAULT_HAPPY_EYEBALLS_DELAY, TcpConnector, connect_tcp,
 };
+pub use readiness::{notify_closing, wait_readable, wait_writable};
 pub use tcp::{Incoming, SocketListener, SocketStream};
 pub use tcp_listen::{TcpListenerOptions, create_tcp_listener};

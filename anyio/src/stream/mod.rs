@@ -19,13 +19,27 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
+// The socket types reuse `buffered::ReceiveBuffer` for the 1.x reads on a socket.
+pub(crate) mod buffered;
+mod close;
 mod error;
 mod listener;
+mod memory;
 mod multi;
+mod stapled;
+mod text;
 
+pub use buffered::{BufferedByteReceiveStream, BufferedByteStream, DelimitedChunks, ReceiveChunks};
 pub use error::IoErrorExt;
 pub use listener::Listener;
 pub use multi::MultiListener;
+pub use stapled::{StapledByteStream, StapledObjectStream};
+pub use text::{DecodeErrors, TextReceiveStream, TextSendStream, TextStream};
+
+/// The guide's chapter, so `cargo test --doc` compiles and runs its examples.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/streams.md")]
+struct StreamsGuide;
 
 /// How many bytes a receive asks for when the caller has no better number: AnyIO's default
 /// `max_bytes`.

@@ -283,7 +283,7 @@ impl ReceiveBuffer {
             }
             match source.receive(DEFAULT_MAX_BYTES).await {
                 Ok(chunk) => self.append(chunk),
-                Err(err) if err.is_end_of_stream() => return self.end_of_stream(),
+                Err(err) if err.is_end_of_stream() => return self.end_of_stream().map(|()| None),
                 Err(err) => return Err(err),
             }
         }
@@ -291,9 +291,9 @@ impl ReceiveBuffer {
 
     /// What a delimited read makes of the end of the source: the clean end if nothing is
     /// buffered, else `IncompleteRead`.
-    pub(crate) fn end_of_stream(&self) -> io::Result<Option<Vec<u8>>> {
+    pub(crate) fn end_of_stream(&self) -> io::Result<()> {
         if self.is_empty() {
-            Ok(None)
+            Ok(())
         } else {
             Err(IncompleteRead.into())
         }
@@ -302,6 +302,6 @@ impl ReceiveBuffer {
 
 /// The checkpoint of a read that may complete from the buffer without waiting: a
 /// cancellation check, and a yield once the task's budget is spent.
-async fn checkpoint() -> io::Result<()> {
+pub(crate) async fn checkpoint() -> io::Result<()> {
     poll_fn(poll_checkpoint).await.map_err(io::Error::from)
 }
