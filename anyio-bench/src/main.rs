@@ -20,6 +20,7 @@
 
 mod channel_workloads;
 mod fs_workloads;
+mod idle;
 mod native;
 mod net_workloads;
 mod sync_workloads;
@@ -147,6 +148,10 @@ fn measure(runtime: RuntimeKind, w: Workload, runs: usize) -> Vec<Duration> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "idle") {
+        idle::main(&args[1..]);
+        return;
+    }
     let Args {
         runtime,
         workload,
