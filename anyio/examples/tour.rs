@@ -31,6 +31,9 @@ mod capacity_limiter;
 #[path = "condition.rs"]
 mod condition;
 #[allow(dead_code)]
+#[path = "connected_udp.rs"]
+mod connected_udp;
+#[allow(dead_code)]
 #[path = "echo_server.rs"]
 mod echo_server;
 #[allow(dead_code)]
@@ -84,6 +87,12 @@ mod task_group;
 #[allow(dead_code)]
 #[path = "tcp.rs"]
 mod tcp;
+#[allow(dead_code)]
+#[path = "udp.rs"]
+mod udp;
+#[allow(dead_code)]
+#[path = "unix_sockets.rs"]
+mod unix_sockets;
 
 /// The future of an example's `run()`.
 type ExampleRun = Pin<Box<dyn Future<Output = Result<(), BoxError>>>>;
@@ -92,7 +101,7 @@ type ExampleRun = Pin<Box<dyn Future<Output = Result<(), BoxError>>>>;
 type Example = (&'static str, fn() -> ExampleRun);
 
 /// Every example.
-const EXAMPLES: [Example; 20] = [
+const EXAMPLES: [Example; 23] = [
     ("hello", || Box::pin(hello::run())),
     ("backend", || Box::pin(backend::run())),
     ("task_group", || Box::pin(task_group::run())),
@@ -117,6 +126,9 @@ const EXAMPLES: [Example; 20] = [
     ("signals", || Box::pin(signals::run())),
     ("tcp", || Box::pin(tcp::run())),
     ("echo_server", || Box::pin(echo_server::run())),
+    ("unix_sockets", || Box::pin(unix_sockets::run())),
+    ("udp", || Box::pin(udp::run())),
+    ("connected_udp", || Box::pin(connected_udp::run())),
 ];
 
 /// Runs `f`, turning an error or a panic into a message.

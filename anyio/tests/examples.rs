@@ -20,6 +20,9 @@ mod common;
 #[path = "../examples/condition.rs"]
 mod condition;
 #[allow(dead_code)]
+#[path = "../examples/connected_udp.rs"]
+mod connected_udp;
+#[allow(dead_code)]
 #[path = "../examples/echo_server.rs"]
 mod echo_server;
 #[allow(dead_code)]
@@ -73,6 +76,12 @@ mod task_group;
 #[allow(dead_code)]
 #[path = "../examples/tcp.rs"]
 mod tcp;
+#[allow(dead_code)]
+#[path = "../examples/udp.rs"]
+mod udp;
+#[allow(dead_code)]
+#[path = "../examples/unix_sockets.rs"]
+mod unix_sockets;
 
 #[anyio::test]
 async fn hello_runs() -> Result<(), BoxError> {
@@ -207,4 +216,19 @@ async fn tcp_runs() -> Result<(), BoxError> {
 #[anyio::test]
 async fn echo_server_runs() -> Result<(), BoxError> {
     echo_server::run().await
+}
+
+#[anyio::test]
+async fn unix_sockets_runs() -> Result<(), BoxError> {
+    unix_sockets::run().await
+}
+
+#[anyio::test]
+async fn udp_runs() -> Result<(), BoxError> {
+    udp::run().await
+}
+
+#[anyio::test]
+async fn connected_udp_runs() -> Result<(), BoxError> {
+    connected_udp::run().await
 }

@@ -35,10 +35,13 @@ impl Source {
         match runtime {
             #[cfg(feature = "tokio")]
             Runtime::Tokio(h) => {
+                surface_datagram_errors(&socket);
                 let _entered = h.enter();
                 // SAFETY: the `Socket` owns its descriptor, which stays open and the same until
                 // the `AsyncFd` is dropped or unwrapped: nothing here replaces or closes it.
-                let fd = unsafe { ::tokio::io::unix::AsyncFd::register(socket) };
+                let fd = unsafe {
+                    ::tokio::io::unix::AsyncFd::register_with_interest(socket, tokio_interest())
+                };
                 fd.map(Source::Tokio).map_err(io::Error::from)
             }
             #[cfg(feature = "smol")]
@@ -106,6 +109,56 @@ impl Source {
             },
         }
     }
+}
+
+/// What a socket registers for with tokio: reading and writing, plus priority events where
+/// the OS has them, which is how [`surface_datagram_errors`] wakes a reader.
+#[cfg(feature = "tokio")]
+fn tokio_interest() -> ::tokio::io::Interest {
+    use ::tokio::io::Interest;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return Interest::READABLE | Interest::WRITABLE | Interest::PRIORITY;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return Interest::READABLE | Interest::WRITABLE;
+}
+
+/// An ICMP error on a datagram socket (port unreachable, say) raises only `EPOLLERR`, which
+/// tokio does not pass to a waiting reader, so a receive on a connected UDP socket would
+/// never see its `ECONNREFUSED`. `SO_SELECT_ERR_QUEUE` makes the kernel add `EPOLLPRI`,
+/// which tokio reports as readable. Stream sockets do not need it. async-io wakes readers on
+/// `EPOLLERR` itself.
+#[cfg(feature = "tokio")]
+fn surface_datagram_errors(socket: &Socket) {
+    #[cfg(all(
+        target_os = "linux",
+        any(
+            target_arch = "x86_64",
+            target_arch = "x86",
+            target_arch = "aarch64",
+            target_arch = "arm",
+            target_arch = "riscv64"
+        )
+    ))]
+    if socket.r#type().is_ok_and(|t| t == socket2::Type::DGRAM) {
+        use std::os::fd::AsRawFd;
+        /// `SO_SELECT_ERR_QUEUE` of asm-generic (the architectures above); libc does not
+        /// export it for them.
+        const SO_SELECT_ERR_QUEUE: libc::c_int = 45;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid descriptor, and a pointer to an int with its size, as the option
+        // expects. Failing only means the error reaches the reader later (at its next
+        // send or receive), so the result is not needed.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_SELECT_ERR_QUEUE,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    let _ = socket;
 }
 
 /// Interest in one direction of readiness, for [`FdReadiness`].

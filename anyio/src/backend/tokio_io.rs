@@ -59,3 +59,4 @@ macro_rules! tokio_io_traits {
 }
 
 tokio_io_traits!(crate::net::SocketStream);
+tokio_io_traits!(crate::net::UnixSocketStream);

@@ -57,8 +57,8 @@ impl SocketAddress {
         if let Some(ip) = addr.as_socket() {
             return Ok(SocketAddress::Ip(ip));
         }
-        if let Some(unix) = addr.as_unix() {
-            return Ok(SocketAddress::Unix(unix));
+        if addr.is_unix() {
+            return super::unix::unix_socket_address(addr);
         }
         Err(io::Error::new(
             io::ErrorKind::Unsupported,

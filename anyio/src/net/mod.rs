@@ -16,15 +16,21 @@ struct NetworkingGuide;
 
 mod addr;
 mod core;
+mod datagram;
 mod dns;
 mod error;
+mod fd_passing;
 mod happy_eyeballs;
 mod readiness;
 mod stream_socket;
 mod tcp;
 mod tcp_listen;
+mod udp;
+mod unix;
+mod unix_datagram;
 
 pub use addr::{AddressFamily, SocketAddress, SocketAttributes};
+pub use datagram::IncomingDatagrams;
 pub use dns::{
     AddrInfo, AddrInfoFlags, AddrInfoOptions, GaiError, NameInfoFlags, Service, SocketType,
     getaddrinfo, getnameinfo,
@@ -35,3 +41,14 @@ pub use happy_eyeballs::{
 pub use readiness::{notify_closing, wait_readable, wait_writable};
 pub use tcp::{Incoming, SocketListener, SocketStream};
 pub use tcp_listen::{TcpListenerOptions, create_tcp_listener};
+pub use udp::{
+    ConnectedUdpSocket, UdpSocket, UdpSocketOptions, create_connected_udp_socket, create_udp_socket,
+};
+pub use unix::{
+    UnixAddress, UnixIncoming, UnixListenerOptions, UnixSocketListener, UnixSocketStream,
+    connect_unix, create_unix_listener,
+};
+pub use unix_datagram::{
+    ConnectedUnixDatagramSocket, UnixDatagramSocket, create_connected_unix_datagram_socket,
+    create_unix_datagram_socket,
+};
