@@ -171,10 +171,76 @@ impl StreamSocket {
     }
 }
 
-/// Implements the stream traits, the futures I/O traits, the socket attributes and the
-/// descriptor traits for a wrapper of [`StreamSocket`] in its field `inner`.
+/// Gives a wrapper of [`StreamSocket`] (in its field `inner`) the socket stream API: the
+/// inherent `receive`, `receive_into`, `send`, `send_eof` and `aclose`, the stream traits,
+/// the futures I/O traits, the socket attributes and the descriptor traits.
 macro_rules! stream_socket_traits {
     ($ty:ty) => {
+        impl $ty {
+            /// Receives at most `max_bytes` bytes: see
+            /// [`ByteReceiveStream::receive`](crate::stream::ByteReceiveStream::receive) for
+            /// the errors (rule 18).
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: a receive that returns an error or is dropped consumed nothing.
+            pub async fn receive(&self, max_bytes: usize) -> std::io::Result<Vec<u8>> {
+                self.inner.receive(max_bytes).await
+            }
+
+            /// Receives into `buf` and returns how many bytes arrived (at least 1): a receive
+            /// without an allocation. The errors are those of [`receive`](Self::receive), an
+            /// empty `buf` being the `max_bytes == 0` case.
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe, as [`receive`](Self::receive).
+            pub async fn receive_into(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.inner.receive_into(buf).await
+            }
+
+            /// Sends all of `data`; see
+            /// [`ByteSendStream::send`](crate::stream::ByteSendStream::send).
+            ///
+            /// # Cancel safety
+            ///
+            /// Not cancel safe: a send cancelled while waiting for room may have sent a
+            /// prefix.
+            pub async fn send(&self, data: &[u8]) -> std::io::Result<()> {
+                self.inner.send(data).await
+            }
+
+            /// Sends the end of the stream (a half-close); receiving goes on. Calling it
+            /// again does nothing.
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: it completes at once.
+            pub async fn send_eof(&self) -> std::io::Result<()> {
+                self.inner.send_eof()
+            }
+
+            /// Closes the connection; see
+            /// [`AsyncResource::aclose`](crate::stream::AsyncResource::aclose).
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: it completes at once.
+            pub async fn aclose(&self) -> std::io::Result<()> {
+                self.inner.close();
+                Ok(())
+            }
+
+            /// One poll of a read for the I/O traits, which have `&mut self`.
+            pub(crate) fn poll_read(
+                &mut self,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.inner.poll_read(cx, buf)
+            }
+        }
+
         impl $crate::stream::AsyncResource for $ty {
             fn aclose(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
                 self.inner.close();

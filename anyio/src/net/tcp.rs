@@ -80,66 +80,6 @@ impl SocketStream {
             .map_err(|e| context(e, what))?;
         Ok(stream)
     }
-
-    /// Receives at most `max_bytes` bytes: see
-    /// [`ByteReceiveStream::receive`](crate::stream::ByteReceiveStream::receive) for the
-    /// errors (rule 18).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: a receive that returns an error or is dropped consumed nothing.
-    pub async fn receive(&self, max_bytes: usize) -> io::Result<Vec<u8>> {
-        self.inner.receive(max_bytes).await
-    }
-
-    /// Receives into `buf` and returns how many bytes arrived (at least 1): a receive without
-    /// an allocation. The errors are those of [`receive`](Self::receive), an empty `buf`
-    /// being the `max_bytes == 0` case.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe, as [`receive`](Self::receive).
-    pub async fn receive_into(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.receive_into(buf).await
-    }
-
-    /// Sends all of `data`; see
-    /// [`ByteSendStream::send`](crate::stream::ByteSendStream::send).
-    ///
-    /// # Cancel safety
-    ///
-    /// Not cancel safe: a send cancelled while waiting for room may have sent a prefix.
-    pub async fn send(&self, data: &[u8]) -> io::Result<()> {
-        self.inner.send(data).await
-    }
-
-    /// Sends the end of the stream (a TCP half-close); receiving goes on. Calling it again
-    /// does nothing.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: it completes at once.
-    pub async fn send_eof(&self) -> io::Result<()> {
-        self.inner.send_eof()
-    }
-
-    /// Closes the connection; see [`AsyncResource::aclose`](crate::stream::AsyncResource).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: it completes at once.
-    pub async fn aclose(&self) -> io::Result<()> {
-        self.inner.close();
-        Ok(())
-    }
-
-    pub(crate) fn poll_read(
-        &mut self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.inner.poll_read(cx, buf)
-    }
 }
 
 stream_socket_traits!(SocketStream);
