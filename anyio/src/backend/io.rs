@@ -24,6 +24,7 @@ pub(crate) enum Source {
 }
 
 /// Whether a syscall's error means "not ready yet, wait for the reactor".
+#[cfg(feature = "smol")]
 fn is_would_block<R>(res: &io::Result<R>) -> bool {
     matches!(res, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
@@ -59,17 +60,21 @@ impl Source {
         }
     }
 
-    /// Runs the non-blocking `op` until it does not return `WouldBlock`, waiting for read
-    /// readiness in between; `Pending` registers `cx` with the reactor.
-    pub(crate) fn poll_read_with<R>(
+    /// Runs the non-blocking `op` until it does not return `WouldBlock`, waiting for
+    /// readiness in direction `dir` in between; `Pending` registers `cx` with the reactor.
+    pub(crate) fn poll_with<R>(
         &self,
         cx: &mut Context<'_>,
+        dir: Direction,
         mut op: impl FnMut(&Socket) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         match self {
             #[cfg(feature = "tokio")]
             Source::Tokio(fd) => loop {
-                let mut guard = ready!(fd.poll_read_ready(cx))?;
+                let mut guard = ready!(match dir {
+                    Direction::Read => fd.poll_read_ready(cx),
+                    Direction::Write => fd.poll_write_ready(cx),
+                })?;
                 if let Ok(res) = guard.try_io(|s| op(s.get_ref())) {
                     return Poll::Ready(res);
                 }
@@ -80,32 +85,10 @@ impl Source {
                 if !is_would_block(&res) {
                     return Poll::Ready(res);
                 }
-                ready!(a.poll_readable(cx))?;
-            },
-        }
-    }
-
-    /// As [`poll_read_with`](Self::poll_read_with), for write readiness.
-    pub(crate) fn poll_write_with<R>(
-        &self,
-        cx: &mut Context<'_>,
-        mut op: impl FnMut(&Socket) -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
-        match self {
-            #[cfg(feature = "tokio")]
-            Source::Tokio(fd) => loop {
-                let mut guard = ready!(fd.poll_write_ready(cx))?;
-                if let Ok(res) = guard.try_io(|s| op(s.get_ref())) {
-                    return Poll::Ready(res);
-                }
-            },
-            #[cfg(feature = "smol")]
-            Source::Smol(a) => loop {
-                let res = op(a.get_ref());
-                if !is_would_block(&res) {
-                    return Poll::Ready(res);
-                }
-                ready!(a.poll_writable(cx))?;
+                ready!(match dir {
+                    Direction::Read => a.poll_readable(cx),
+                    Direction::Write => a.poll_writable(cx),
+                })?;
             },
         }
     }
@@ -161,11 +144,11 @@ fn surface_datagram_errors(socket: &Socket) {
     let _ = socket;
 }
 
-/// Interest in one direction of readiness, for [`FdReadiness`].
+/// A direction of I/O: which readiness an operation waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Interest {
-    Readable,
-    Writable,
+pub(crate) enum Direction {
+    Read,
+    Write,
 }
 
 /// A wait for the readiness of a descriptor this crate does not own: a duplicate of it is
@@ -183,7 +166,7 @@ pub(crate) enum FdReadiness {
 impl FdReadiness {
     /// Registers a duplicate of `fd` with `runtime`'s reactor, for `interest`. Its blocking
     /// mode is left alone: this wait never reads or writes.
-    pub(crate) fn new(runtime: &Runtime, fd: impl AsFd, interest: Interest) -> io::Result<Self> {
+    pub(crate) fn new(runtime: &Runtime, fd: impl AsFd, interest: Direction) -> io::Result<Self> {
         let owned = fd.as_fd().try_clone_to_owned()?;
         match runtime {
             #[cfg(feature = "tokio")]
@@ -191,8 +174,8 @@ impl FdReadiness {
                 use ::tokio::io::Interest as I;
                 let _entered = h.enter();
                 let i = match interest {
-                    Interest::Readable => I::READABLE,
-                    Interest::Writable => I::WRITABLE,
+                    Direction::Read => I::READABLE,
+                    Direction::Write => I::WRITABLE,
                 };
                 // SAFETY: `owned` is this registration's own duplicate, open until it is dropped
                 // with the `AsyncFd`, and never replaced.
@@ -211,18 +194,18 @@ impl FdReadiness {
     pub(crate) fn poll_ready(
         &self,
         cx: &mut Context<'_>,
-        interest: Interest,
+        interest: Direction,
     ) -> Poll<io::Result<()>> {
         match self {
             #[cfg(feature = "tokio")]
             FdReadiness::Tokio(fd) => match interest {
-                Interest::Readable => fd.poll_read_ready(cx).map_ok(drop),
-                Interest::Writable => fd.poll_write_ready(cx).map_ok(drop),
+                Direction::Read => fd.poll_read_ready(cx).map_ok(drop),
+                Direction::Write => fd.poll_write_ready(cx).map_ok(drop),
             },
             #[cfg(feature = "smol")]
             FdReadiness::Smol(a) => match interest {
-                Interest::Readable => a.poll_readable(cx),
-                Interest::Writable => a.poll_writable(cx),
+                Direction::Read => a.poll_readable(cx),
+                Direction::Write => a.poll_writable(cx),
             },
         }
     }

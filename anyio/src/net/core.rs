@@ -14,25 +14,18 @@ use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use atomic_waker::AtomicWaker;
 use socket2::Socket;
 
+pub(crate) use crate::backend::io::Direction;
 use crate::backend::io::Source;
 use crate::cancel::checkpoint::OpWait;
 use crate::cancel::context::current_runtime;
 use crate::resource::{BrokenResourceError, ClosedResourceError};
 use crate::runner::NoRuntime;
-use crate::sync::guard::ResourceGuard;
-
-/// A direction of a socket: which readiness an operation waits for, which busy guard and
-/// waker it uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Direction {
-    Read,
-    Write,
-}
+use crate::sync::guard::{ResourceGuard, ResourceGuardToken};
 
 /// A registered socket with AnyIO's sharing and closing rules.
 #[derive(Debug)]
@@ -123,10 +116,7 @@ impl SocketCore {
         if self.is_closed() {
             return Poll::Ready(Err(ClosedResourceError.into()));
         }
-        let polled = match dir {
-            Direction::Read => self.source.poll_read_with(cx, &mut *op),
-            Direction::Write => self.source.poll_write_with(cx, &mut *op),
-        };
+        let polled = self.source.poll_with(cx, dir, &mut *op);
         if polled.is_ready() {
             return polled;
         }
@@ -156,3 +146,84 @@ impl SocketCore {
         BrokenResourceError::caused_by(format!("{what} {}", self.peer), err).into()
     }
 }
+
+/// A read that a poll-based stream (`incoming()` of a listener or a datagram socket) has in
+/// progress: it holds the read guard from its first poll until its result, so another
+/// receive meanwhile is busy, and its cancel wait, so each item is a checkpoint.
+#[derive(Debug)]
+pub(crate) struct PendingRead<'a> {
+    core: &'a SocketCore,
+    token: Option<ResourceGuardToken<'a>>,
+    wait: OpWait,
+}
+
+impl<'a> PendingRead<'a> {
+    pub(crate) fn new(core: &'a SocketCore) -> Self {
+        PendingRead {
+            core,
+            token: None,
+            wait: OpWait::new(),
+        }
+    }
+
+    /// The socket being read.
+    pub(crate) fn core(&self) -> &'a SocketCore {
+        self.core
+    }
+
+    /// One poll of the read `op`; the guard is released once it is ready.
+    pub(crate) fn poll<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&Socket) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let core = self.core;
+        if self.token.is_none() {
+            match core.guard(Direction::Read).enter() {
+                Ok(token) => self.token = Some(token),
+                Err(busy) => return Poll::Ready(Err(busy.into())),
+            }
+        }
+        let res = ready!(
+            self.wait
+                .poll(cx, |cx| core.poll_op(cx, Direction::Read, &mut op))
+        );
+        self.token = None;
+        Poll::Ready(res)
+    }
+}
+
+/// Implements what every socket that is not a byte stream implements (listeners, datagram
+/// sockets), for a type with a `core: SocketCore` field: closing
+/// ([`AsyncResource`](crate::stream::AsyncResource)), the socket attributes and the
+/// descriptor traits.
+macro_rules! core_socket_traits {
+    ($ty:ty) => {
+        impl $crate::stream::AsyncResource for $ty {
+            fn aclose(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+                self.core.close();
+                std::future::ready(Ok(()))
+            }
+        }
+
+        impl $crate::net::SocketAttributes for $ty {
+            fn raw_socket(&self) -> socket2::SockRef<'_> {
+                socket2::SockRef::from(self.core.socket())
+            }
+        }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(self.core.socket())
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(self.core.socket())
+            }
+        }
+    };
+}
+
+pub(crate) use core_socket_traits;

@@ -14,9 +14,7 @@ use std::task::{Context, Poll, ready};
 
 use socket2::{SockAddr, Socket};
 
-use super::core::{Direction, SocketCore};
-use crate::cancel::checkpoint::OpWait;
-use crate::sync::guard::ResourceGuardToken;
+use super::core::{Direction, PendingRead, SocketCore};
 
 /// The largest datagram received (AnyIO's `recvfrom(65536)`); the rest of a longer one is
 /// discarded. A UDP payload is never longer.
@@ -85,12 +83,10 @@ pub(crate) async fn send(
 /// Cancel safe: dropping a pending `next()` loses no datagram.
 #[derive(Debug)]
 pub struct IncomingDatagrams<'a, T> {
-    core: &'a SocketCore,
+    read: PendingRead<'a>,
     what: &'static str,
     /// Makes an item of a datagram and its sender's address.
     item: fn(Vec<u8>, SockAddr) -> io::Result<T>,
-    token: Option<ResourceGuardToken<'a>>,
-    wait: OpWait,
     buf: Vec<u8>,
 }
 
@@ -101,11 +97,9 @@ impl<'a, T> IncomingDatagrams<'a, T> {
         item: fn(Vec<u8>, SockAddr) -> io::Result<T>,
     ) -> Self {
         IncomingDatagrams {
-            core,
+            read: PendingRead::new(core),
             what,
             item,
-            token: None,
-            wait: OpWait::new(),
             buf: Vec::new(),
         }
     }
@@ -116,61 +110,18 @@ impl<T> futures_core::Stream for IncomingDatagrams<'_, T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let core = this.core;
-        if this.token.is_none() {
-            match core.guard(Direction::Read).enter() {
-                Ok(token) => this.token = Some(token),
-                Err(busy) => return Poll::Ready(Some(Err(busy.into()))),
-            }
-        }
         if this.buf.capacity() == 0 {
             this.buf = datagram_buffer();
         }
         let buf = &mut this.buf;
-        let res = ready!(this.wait.poll(cx, |cx| {
-            core.poll_op(cx, Direction::Read, &mut |s: &Socket| {
-                s.recv_from(buf.spare_capacity_mut())
-            })
-        }));
-        this.token = None;
+        let res = ready!(
+            this.read
+                .poll(cx, |s: &Socket| s.recv_from(buf.spare_capacity_mut()))
+        );
         let item = match res {
             Ok((n, from)) => (this.item)(filled(mem::take(&mut this.buf), n), from),
-            Err(e) => Err(core.broken(this.what, e)),
+            Err(e) => Err(this.read.core().broken(this.what, e)),
         };
         Poll::Ready(Some(item))
     }
 }
-
-/// Implements what every datagram socket implements, for a type with a `core:
-/// SocketCore` field: closing ([`AsyncResource`](crate::stream::AsyncResource)), the socket
-/// attributes and the descriptor traits.
-macro_rules! datagram_socket_traits {
-    ($ty:ty) => {
-        impl $crate::stream::AsyncResource for $ty {
-            fn aclose(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
-                self.core.close();
-                std::future::ready(Ok(()))
-            }
-        }
-
-        impl $crate::net::SocketAttributes for $ty {
-            fn raw_socket(&self) -> socket2::SockRef<'_> {
-                socket2::SockRef::from(self.core.socket())
-            }
-        }
-
-        impl std::os::fd::AsFd for $ty {
-            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-                std::os::fd::AsFd::as_fd(self.core.socket())
-            }
-        }
-
-        impl std::os::fd::AsRawFd for $ty {
-            fn as_raw_fd(&self) -> std::os::fd::RawFd {
-                std::os::fd::AsRawFd::as_raw_fd(self.core.socket())
-            }
-        }
-    };
-}
-
-pub(crate) use datagram_socket_traits;

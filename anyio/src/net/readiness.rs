@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
 
-use crate::backend::io::{FdReadiness, Interest};
+use crate::backend::io::{Direction, FdReadiness};
 use crate::cancel::checkpoint::OpWait;
 use crate::cancel::context::current_runtime;
 use crate::resource::ClosedResourceError;
@@ -82,7 +82,7 @@ fn registered_waits(fd: RawFd) -> usize {
     registry().get(&fd).map_or(0, Vec::len)
 }
 
-async fn wait(fd: impl AsFd, interest: Interest) -> io::Result<()> {
+async fn wait(fd: impl AsFd, interest: Direction) -> io::Result<()> {
     let fd = fd.as_fd();
     let runtime = current_runtime().ok_or_else(|| io::Error::other(NoRuntime))?;
     let readiness = FdReadiness::new(&runtime, fd, interest)?;
@@ -96,7 +96,7 @@ fn poll_wait(
     cx: &mut Context<'_>,
     readiness: &FdReadiness,
     registration: &Registration,
-    interest: Interest,
+    interest: Direction,
 ) -> Poll<io::Result<()>> {
     if registration.is_closed() {
         return Poll::Ready(Err(ClosedResourceError.into()));
@@ -148,7 +148,7 @@ fn poll_wait(
 /// Cancel safe: the wait consumes nothing, and a cancelled or dropped wait leaves no
 /// registration behind.
 pub async fn wait_readable(fd: impl AsFd) -> io::Result<()> {
-    wait(fd, Interest::Readable).await
+    wait(fd, Direction::Read).await
 }
 
 /// Waits until `fd` is writable (AnyIO's `wait_writable`): there is room in its send
@@ -173,7 +173,7 @@ pub async fn wait_readable(fd: impl AsFd) -> io::Result<()> {
 /// Cancel safe: the wait consumes nothing, and a cancelled or dropped wait leaves no
 /// registration behind.
 pub async fn wait_writable(fd: impl AsFd) -> io::Result<()> {
-    wait(fd, Interest::Writable).await
+    wait(fd, Direction::Write).await
 }
 
 /// Tells every task waiting on `fd` in [`wait_readable`] or [`wait_writable`] that it is

@@ -3,18 +3,15 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::core::{Direction, SocketCore};
+use super::core::{Direction, PendingRead, SocketCore, core_socket_traits};
 use super::error::context;
 use super::stream_socket::{StreamSocket, stream_socket_traits};
-use crate::cancel::checkpoint::OpWait;
 use crate::stream::Listener;
-use crate::sync::guard::ResourceGuardToken;
 
 /// A connected TCP stream (AnyIO's `SocketStream`), with `TCP_NODELAY` on.
 ///
@@ -121,9 +118,7 @@ impl SocketListener {
     /// itself: each item is what [`accept`](Self::accept) would return.
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming {
-            listener: self,
-            token: None,
-            wait: OpWait::new(),
+            accept: PendingRead::new(&self.core),
         }
     }
 
@@ -146,36 +141,13 @@ fn accepted(socket: Socket, peer: SockAddr) -> io::Result<SocketStream> {
         .map_err(|e| context(e, || format!("setting up the connection from {peer}")))
 }
 
-impl crate::stream::AsyncResource for SocketListener {
-    fn aclose(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
-        self.core.close();
-        std::future::ready(Ok(()))
-    }
-}
+core_socket_traits!(SocketListener);
 
 impl Listener for SocketListener {
     type Stream = SocketStream;
 
     fn accept(&self) -> impl std::future::Future<Output = io::Result<SocketStream>> + Send {
         SocketListener::accept(self)
-    }
-}
-
-impl super::SocketAttributes for SocketListener {
-    fn raw_socket(&self) -> socket2::SockRef<'_> {
-        socket2::SockRef::from(self.core.socket())
-    }
-}
-
-impl std::os::fd::AsFd for SocketListener {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        std::os::fd::AsFd::as_fd(self.core.socket())
-    }
-}
-
-impl AsRawFd for SocketListener {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.core.socket().as_raw_fd()
     }
 }
 
@@ -187,10 +159,7 @@ impl AsRawFd for SocketListener {
 /// Cancel safe: dropping a pending `next()` loses no connection.
 #[derive(Debug)]
 pub struct Incoming<'a> {
-    listener: &'a SocketListener,
-    /// Held while an accept is pending, so that a concurrent accept is refused as busy.
-    token: Option<ResourceGuardToken<'a>>,
-    wait: OpWait,
+    accept: PendingRead<'a>,
 }
 
 impl futures_core::Stream for Incoming<'_> {
@@ -198,17 +167,8 @@ impl futures_core::Stream for Incoming<'_> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let core = &this.listener.core;
-        if this.token.is_none() {
-            match core.guard(Direction::Read).enter() {
-                Ok(token) => this.token = Some(token),
-                Err(busy) => return Poll::Ready(Some(Err(busy.into()))),
-            }
-        }
-        let res = std::task::ready!(this.wait.poll(cx, |cx| {
-            core.poll_op(cx, Direction::Read, &mut |s: &Socket| s.accept())
-        }));
-        this.token = None;
+        let res = std::task::ready!(this.accept.poll(cx, |s: &Socket| s.accept()));
+        let core = this.accept.core();
         let item = res
             .map_err(|e| context(e, || format!("accepting on {}", core.peer())))
             .and_then(|(socket, peer)| accepted(socket, peer));

@@ -22,7 +22,8 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::addr::AddressFamily;
 use super::core::SocketCore;
-use super::datagram::{self, IncomingDatagrams, datagram_socket_traits};
+use super::core::core_socket_traits;
+use super::datagram::{self, IncomingDatagrams};
 use super::dns::resolve_stream;
 use super::error::context;
 use crate::stream::{ObjectReceiveStream, ObjectSendStream};
@@ -611,8 +612,8 @@ impl ConnectedUdpSocket {
     }
 }
 
-datagram_socket_traits!(UdpSocket);
-datagram_socket_traits!(ConnectedUdpSocket);
+core_socket_traits!(UdpSocket);
+core_socket_traits!(ConnectedUdpSocket);
 
 impl ObjectReceiveStream<(Vec<u8>, SocketAddr)> for UdpSocket {
     fn receive(

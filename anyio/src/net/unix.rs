@@ -28,14 +28,12 @@ use std::time::Duration;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::addr::SocketAddress;
-use super::core::{Direction, SocketCore};
+use super::core::{Direction, PendingRead, SocketCore, core_socket_traits};
 use super::error::context;
 use super::fd_passing::{check_fd_count, recv_with_fds, send_with_fds};
 use super::stream_socket::{StreamSocket, send_some, stream_socket_traits};
-use crate::cancel::checkpoint::OpWait;
 use crate::resource::{ClosedResourceError, EndOfStream};
 use crate::stream::Listener;
-use crate::sync::guard::ResourceGuardToken;
 use crate::thread::to_thread;
 
 /// The largest backlog asked of the OS (AnyIO's cap).
@@ -675,9 +673,7 @@ impl UnixSocketListener {
     /// itself: each item is what [`accept`](Self::accept) would return.
     pub fn incoming(&self) -> UnixIncoming<'_> {
         UnixIncoming {
-            listener: self,
-            token: None,
-            wait: OpWait::new(),
+            accept: PendingRead::new(&self.core),
         }
     }
 
@@ -701,36 +697,13 @@ fn accepted(listener: &SocketCore, socket: Socket) -> io::Result<UnixSocketStrea
         .map_err(|e| context(e, || format!("setting up a connection accepted on {on}")))
 }
 
-impl crate::stream::AsyncResource for UnixSocketListener {
-    fn aclose(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
-        self.core.close();
-        std::future::ready(Ok(()))
-    }
-}
+core_socket_traits!(UnixSocketListener);
 
 impl Listener for UnixSocketListener {
     type Stream = UnixSocketStream;
 
     fn accept(&self) -> impl std::future::Future<Output = io::Result<UnixSocketStream>> + Send {
         UnixSocketListener::accept(self)
-    }
-}
-
-impl super::SocketAttributes for UnixSocketListener {
-    fn raw_socket(&self) -> socket2::SockRef<'_> {
-        socket2::SockRef::from(self.core.socket())
-    }
-}
-
-impl AsFd for UnixSocketListener {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.core.socket().as_fd()
-    }
-}
-
-impl AsRawFd for UnixSocketListener {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.core.socket().as_raw_fd()
     }
 }
 
@@ -742,10 +715,7 @@ impl AsRawFd for UnixSocketListener {
 /// Cancel safe: dropping a pending `next()` loses no connection.
 #[derive(Debug)]
 pub struct UnixIncoming<'a> {
-    listener: &'a UnixSocketListener,
-    /// Held while an accept is pending, so that a concurrent accept is refused as busy.
-    token: Option<ResourceGuardToken<'a>>,
-    wait: OpWait,
+    accept: PendingRead<'a>,
 }
 
 impl futures_core::Stream for UnixIncoming<'_> {
@@ -753,17 +723,8 @@ impl futures_core::Stream for UnixIncoming<'_> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let core = &this.listener.core;
-        if this.token.is_none() {
-            match core.guard(Direction::Read).enter() {
-                Ok(token) => this.token = Some(token),
-                Err(busy) => return Poll::Ready(Some(Err(busy.into()))),
-            }
-        }
-        let res = std::task::ready!(this.wait.poll(cx, |cx| {
-            core.poll_op(cx, Direction::Read, &mut |s: &Socket| s.accept())
-        }));
-        this.token = None;
+        let res = std::task::ready!(this.accept.poll(cx, |s: &Socket| s.accept()));
+        let core = this.accept.core();
         let item = res
             .map_err(|e| context(e, || format!("accepting on {}", core.peer())))
             .and_then(|(socket, _)| accepted(core, socket));

@@ -14,7 +14,8 @@ use socket2::Type;
 
 use super::addr::SocketAddress;
 use super::core::SocketCore;
-use super::datagram::{self, IncomingDatagrams, datagram_socket_traits};
+use super::core::core_socket_traits;
+use super::datagram::{self, IncomingDatagrams};
 use super::error::context;
 use super::unix::{UnixAddress, bind_local, unix_socket_address};
 use crate::stream::{ObjectReceiveStream, ObjectSendStream};
@@ -230,8 +231,8 @@ impl ConnectedUnixDatagramSocket {
     }
 }
 
-datagram_socket_traits!(UnixDatagramSocket);
-datagram_socket_traits!(ConnectedUnixDatagramSocket);
+core_socket_traits!(UnixDatagramSocket);
+core_socket_traits!(ConnectedUnixDatagramSocket);
 
 impl ObjectReceiveStream<(Vec<u8>, SocketAddress)> for UnixDatagramSocket {
     fn receive(
