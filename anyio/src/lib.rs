@@ -118,6 +118,8 @@ mod task;
 pub mod testing;
 mod thread;
 mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use anyio_macros::{main, test};
 pub use backend::{Backend, UnknownBackend};

@@ -60,3 +60,37 @@ macro_rules! tokio_io_traits {
 
 tokio_io_traits!(crate::net::SocketStream);
 tokio_io_traits!(crate::net::UnixSocketStream);
+
+/// The TLS stream's reads and writes, as for socket streams; shutting down sends
+/// `close_notify` and the transport's end of stream.
+#[cfg(feature = "tls")]
+impl<S: crate::stream::ByteStream + 'static> AsyncRead for crate::tls::TlsStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let n = ready!(self.get_mut().poll_read_io(cx, buf.initialize_unfilled()))?;
+        buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(feature = "tls")]
+impl<S: crate::stream::ByteStream + 'static> AsyncWrite for crate::tls::TlsStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_io(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_io(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_close_io(cx)
+    }
+}

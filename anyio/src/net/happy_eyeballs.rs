@@ -40,6 +40,10 @@ pub struct TcpConnector {
     local_host: Option<String>,
     local_port: u16,
     delay: Duration,
+    #[cfg(feature = "tls")]
+    pub(super) tls_hostname: Option<String>,
+    #[cfg(feature = "tls")]
+    pub(super) autostart_tls: bool,
 }
 
 impl Default for TcpConnector {
@@ -48,6 +52,10 @@ impl Default for TcpConnector {
             local_host: None,
             local_port: 0,
             delay: DEFAULT_HAPPY_EYEBALLS_DELAY,
+            #[cfg(feature = "tls")]
+            tls_hostname: None,
+            #[cfg(feature = "tls")]
+            autostart_tls: true,
         }
     }
 }

@@ -25,6 +25,8 @@ mod readiness;
 mod stream_socket;
 mod tcp;
 mod tcp_listen;
+#[cfg(feature = "tls")]
+mod tls;
 mod udp;
 mod unix;
 mod unix_datagram;
@@ -41,6 +43,11 @@ pub use happy_eyeballs::{
 pub use readiness::{notify_closing, wait_readable, wait_writable};
 pub use tcp::{Incoming, SocketListener, SocketStream};
 pub use tcp_listen::{TcpListenerOptions, create_tcp_listener};
+#[cfg(feature = "tls")]
+pub use tls::connect_tls;
+
+/// What [`TcpListenerOptions::bind`] returns: a listener per address.
+type MultiListenerOf = crate::stream::MultiListener<SocketListener>;
 pub use udp::{
     ConnectedUdpSocket, UdpSocket, UdpSocketOptions, create_connected_udp_socket, create_udp_socket,
 };
