@@ -8,8 +8,9 @@ mod certs;
 use std::io;
 use std::time::Duration;
 
-use anyio::net::{SocketAttributes, SocketStream, TcpListenerOptions, connect_tcp};
+use anyio::net::{SocketAttributes, SocketStream, TcpConnector, TcpListenerOptions, connect_tcp};
 use anyio::stream::{IoErrorExt, Listener};
+use anyio::tls::rustls::pki_types::pem::PemObject;
 use anyio::tls::{TlsAcceptor, TlsConnector, TlsListener, TlsStream, rustls, tls_error_of};
 use anyio::{BoxError, fail_after};
 use certs::Ca;
@@ -199,5 +200,472 @@ async fn stalled_handshake_is_cut_and_the_listener_goes_on() -> Result<(), BoxEr
         good
     })
     .await?;
+    Ok(())
+}
+
+/// Connects a client with `connector` to a server presenting `server_pem`, verifying
+/// `name`; returns the client's handshake error and the server's outcome.
+async fn handshake_error(
+    connector: &TlsConnector,
+    server_pem: &certs::Pem,
+    name: &str,
+) -> io::Result<(io::Error, io::Result<()>)> {
+    let acceptor = TlsAcceptor::from_pem(server_pem.cert.as_bytes(), server_pem.key.as_bytes())?;
+    let (client, server) = tcp_pair().await?;
+    let (client, server) = futures_lite::future::zip(connector.connect(client, name), async {
+        let server = acceptor.accept(server).await?;
+        // Had the client sent anything, it would arrive here.
+        let got = server.receive(100).await?;
+        panic!("the server received {got:?} from a client that rejected it");
+    })
+    .await;
+    Ok((client.expect_err("the handshake should fail"), server))
+}
+
+#[anyio::test]
+async fn expired_and_wrong_host_certificates_fail_the_handshake_and_say_which()
+-> Result<(), BoxError> {
+    let ca = Ca::new();
+    let connector = TlsConnector::with_root_pem(ca.pem.cert.as_bytes())?;
+
+    let (err, server) =
+        handshake_error(&connector, &ca.expired_server(&["localhost"]), "localhost").await?;
+    assert!(
+        matches!(
+            tls_error_of(&err),
+            Some(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. }
+            ))
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("expired"), "{err}");
+    let server = server.unwrap_err();
+    assert!(
+        matches!(tls_error_of(&server), Some(rustls::Error::AlertReceived(_))),
+        "{server}"
+    );
+
+    let (err, _) = handshake_error(&connector, &ca.server(&["example.com"]), "localhost").await?;
+    assert!(
+        matches!(
+            tls_error_of(&err),
+            Some(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                    | rustls::CertificateError::NotValidForNameContext { .. }
+            ))
+        ),
+        "{err}"
+    );
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+
+    let (err, _) =
+        handshake_error(&connector, &certs::self_signed(&["localhost"]), "localhost").await?;
+    assert_eq!(
+        tls_error_of(&err),
+        Some(&rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer
+        )),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[anyio::test]
+async fn internationalised_names_are_verified_in_their_idna_form() -> Result<(), BoxError> {
+    let ca = Ca::new();
+    let server = ca.server(&["xn--bcher-kva.example"]);
+    let connector = TlsConnector::with_root_pem(ca.pem.cert.as_bytes())?;
+    let acceptor = TlsAcceptor::from_pem(server.cert.as_bytes(), server.key.as_bytes())?;
+    let (client, server) = tcp_pair().await?;
+    let (client, server) = futures_lite::future::zip(
+        connector.connect(client, "bücher.example"),
+        acceptor.accept(server),
+    )
+    .await;
+    let (client, server) = (client?, server?);
+    assert_eq!(
+        client.server_name().as_deref(),
+        Some("xn--bcher-kva.example")
+    );
+    assert_eq!(
+        server.server_name().as_deref(),
+        Some("xn--bcher-kva.example")
+    );
+    Ok(())
+}
+
+#[anyio::test]
+async fn negotiated_parameters_are_reported_on_both_sides() -> Result<(), BoxError> {
+    let ca = Ca::new();
+    let pem = ca.server(&["localhost"]);
+    let connector = TlsConnector::with_root_pem(ca.pem.cert.as_bytes())?
+        .alpn_protocols([b"h2".as_slice(), b"http/1.1"]);
+    let acceptor = TlsAcceptor::from_pem(pem.cert.as_bytes(), pem.key.as_bytes())?
+        .alpn_protocols([b"http/1.1"]);
+    let (client, server) = tcp_pair().await?;
+    let (client, server) = futures_lite::future::zip(
+        connector.connect(client, "localhost"),
+        acceptor.accept(server),
+    )
+    .await;
+    let (client, server) = (client?, server?);
+    assert_eq!(
+        client.alpn_protocol().as_deref(),
+        Some(b"http/1.1".as_slice())
+    );
+    assert_eq!(
+        server.alpn_protocol().as_deref(),
+        Some(b"http/1.1".as_slice())
+    );
+    let suite = client.cipher_suite().expect("a cipher suite").suite();
+    assert_eq!(Some(suite), server.cipher_suite().map(|s| s.suite()));
+    let chain = client.peer_certificates().expect("the server's chain");
+    let server_der = rustls::pki_types::CertificateDer::from_pem_slice(pem.cert.as_bytes())?;
+    assert_eq!(chain[0], server_der);
+    assert_eq!(server.peer_certificates(), None);
+    let binding = client
+        .channel_binding(anyio::tls::ChannelBinding::TlsExporter)
+        .expect("tls-exporter");
+    assert_eq!(binding.len(), 32);
+    assert_eq!(
+        Some(&binding),
+        server
+            .channel_binding(anyio::tls::ChannelBinding::TlsExporter)
+            .as_ref()
+    );
+    assert_eq!(
+        client.channel_binding(anyio::tls::ChannelBinding::TlsUnique),
+        None
+    );
+    // The transport's attributes pass through.
+    assert_eq!(client.remote_port()?, server.local_port()?);
+    assert!(client.standard_compatible());
+
+    // Another connection has other keys.
+    let (again, again_server) = tcp_pair().await?;
+    let (again, _again_server) = futures_lite::future::zip(
+        connector.connect(again, "localhost"),
+        acceptor.accept(again_server),
+    )
+    .await;
+    assert_ne!(
+        again?.channel_binding(anyio::tls::ChannelBinding::TlsExporter),
+        Some(binding)
+    );
+    Ok(())
+}
+
+#[anyio::test]
+async fn starttls_then_unwrap_keeps_the_bytes_after_close_notify() -> Result<(), BoxError> {
+    let pki = pki();
+    let mut listeners = TcpListenerOptions::new()
+        .local_host("127.0.0.1")
+        .bind()
+        .await?
+        .into_listeners();
+    let listener = TlsListener::new(listeners.remove(0), pki.acceptor.clone()).autostart_tls(false);
+    let port = listener.listener().local_port()?;
+    let (client, server) = futures_lite::future::zip(
+        TcpConnector::new()
+            .tls_hostname("localhost")
+            .autostart_tls(false)
+            .connect_tls("127.0.0.1", port, &pki.connector),
+        listener.accept(),
+    )
+    .await;
+    let (client, server) = (client?, server?);
+    // Plaintext first: nothing is encrypted before start_tls.
+    assert!(!client.is_tls_started() && !server.is_tls_started());
+    client.send(b"STARTTLS\n").await?;
+    assert_eq!(
+        client.transport().local_port()?,
+        server.transport().remote_port()?
+    );
+    assert_eq!(server.receive(100).await?, b"STARTTLS\n");
+    server.send(b"GO\n").await?;
+    assert_eq!(client.receive(100).await?, b"GO\n");
+    let (c, s) = futures_lite::future::zip(client.start_tls(), server.start_tls()).await;
+    c?;
+    s?;
+    let err = client.start_tls().await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    client.send(b"secret").await?;
+    assert_eq!(server.receive(100).await?, b"secret");
+
+    // The server ends TLS in its direction; the client unwraps and goes on in plaintext,
+    // and its plaintext reaches the server in the same read as its close_notify.
+    server.send_eof().await?;
+    let (plain_client, leftover) = client.unwrap().await?;
+    assert_eq!(leftover, b"");
+    plain_client.send(b"plain again").await?;
+    let (plain_server, leftover) = server.unwrap().await?;
+    assert_eq!(leftover, b"plain again");
+    plain_client.send(b" and more").await?;
+    assert_eq!(plain_server.receive(100).await?, b" and more");
+    Ok(())
+}
+
+#[anyio::test]
+async fn one_task_receives_while_another_sends_and_a_second_receiver_is_busy()
+-> Result<(), BoxError> {
+    let pki = pki();
+    let (client, server) = tls_pair(&pki).await?;
+    let payload: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
+    // Echo on the server, full duplex on the client.
+    let echoed = fail_after(DEADLINE, async {
+        let (echo, (sent, got)) = futures_lite::future::zip(
+            async {
+                loop {
+                    match server.receive(65536).await {
+                        Ok(chunk) => server.send(&chunk).await?,
+                        Err(err) if err.is_end_of_stream() => return server.send_eof().await,
+                        Err(err) => return Err(err),
+                    }
+                }
+            },
+            futures_lite::future::zip(
+                async {
+                    for chunk in payload.chunks(50_000) {
+                        client.send(chunk).await?;
+                    }
+                    client.send_eof().await
+                },
+                async {
+                    let mut got = Vec::new();
+                    let mut busy_seen = false;
+                    loop {
+                        if !busy_seen {
+                            // A second receiver meanwhile is refused.
+                            let (first, second) =
+                                futures_lite::future::zip(client.receive(65536), async {
+                                    client.receive(1).await
+                                })
+                                .await;
+                            let err = second.unwrap_err();
+                            assert!(err.is_busy_resource(), "{err}");
+                            got.extend_from_slice(&first?);
+                            busy_seen = true;
+                            continue;
+                        }
+                        match client.receive(65536).await {
+                            Ok(chunk) => got.extend_from_slice(&chunk),
+                            Err(err) if err.is_end_of_stream() => return Ok::<_, io::Error>(got),
+                            Err(err) => return Err(err),
+                        }
+                    }
+                },
+            ),
+        )
+        .await;
+        echo?;
+        sent?;
+        got
+    })
+    .await?;
+    assert_eq!(echoed.len(), payload.len());
+    assert!(echoed == payload);
+    Ok(())
+}
+
+#[anyio::test]
+async fn closing_wakes_a_blocked_receiver_and_later_calls_are_closed() -> Result<(), BoxError> {
+    let pki = pki();
+    let (client, _server) = tls_pair(&pki).await?;
+    let (received, closed) = futures_lite::future::zip(client.receive(10), async {
+        anyio::wait_all_tasks_blocked().await?;
+        client.aclose().await
+    })
+    .await;
+    closed?;
+    let err = received.unwrap_err();
+    assert!(err.is_closed_resource(), "{err}");
+    let err = client.send(b"x").await.unwrap_err();
+    assert!(err.is_closed_resource(), "{err}");
+    let err = client.receive(10).await.unwrap_err();
+    assert!(err.is_closed_resource(), "{err}");
+    let err = client.receive(0).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    Ok(())
+}
+
+#[anyio::test]
+async fn a_cancelled_receive_loses_nothing_and_half_close_keeps_receiving() -> Result<(), BoxError>
+{
+    let pki = pki();
+    let (client, server) = tls_pair(&pki).await?;
+    let out = anyio::move_on_after(Duration::from_millis(50), client.receive(100)).await?;
+    assert_eq!(out, None);
+    server.send(b"after the cancel").await?;
+    assert_eq!(client.receive(100).await?, b"after the cancel");
+
+    // TLS 1.3 half-close: the client ends its side and still receives.
+    client.send_eof().await?;
+    let err = client.send(b"x").await.unwrap_err();
+    assert!(err.is_closed_resource(), "{err}");
+    let err = server.receive(10).await.unwrap_err();
+    assert!(err.is_end_of_stream(), "{err}");
+    server.send(b"still here").await?;
+    assert_eq!(client.receive(100).await?, b"still here");
+    Ok(())
+}
+
+#[anyio::test]
+async fn futures_io_traits_carry_tls() -> Result<(), BoxError> {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    let pki = pki();
+    let (mut client, mut server) = tls_pair(&pki).await?;
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 249) as u8).collect();
+    let (written, read) = futures_lite::future::zip(
+        async {
+            client.write_all(&payload).await?;
+            client.flush().await?;
+            client.close().await
+        },
+        async {
+            let mut got = Vec::new();
+            server.read_to_end(&mut got).await?;
+            Ok::<_, io::Error>(got)
+        },
+    )
+    .await;
+    written?;
+    assert!(read? == payload);
+    Ok(())
+}
+
+#[anyio::test]
+async fn tokio_io_traits_carry_tls() -> Result<(), BoxError> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let pki = pki();
+    let (client, mut server) = tls_pair(&pki).await?;
+    let mut lines = tokio::io::BufReader::new(client).lines();
+    let (written, read) = futures_lite::future::zip(
+        async {
+            server.write_all(b"one\ntwo\n").await?;
+            server.shutdown().await
+        },
+        async {
+            let first = lines.next_line().await?;
+            let second = lines.next_line().await?;
+            let end = lines.next_line().await?;
+            Ok::<_, io::Error>((first, second, end))
+        },
+    )
+    .await;
+    written?;
+    assert_eq!(
+        read?,
+        (Some("one".to_owned()), Some("two".to_owned()), None)
+    );
+    let mut client = lines.into_inner().into_inner();
+    client.write_all(b"reply").await?;
+    client.shutdown().await?;
+    let mut got = Vec::new();
+    server.read_to_end(&mut got).await?;
+    assert_eq!(got, b"reply");
+    Ok(())
+}
+
+/// The warnings logged under the `anyio::tls` target, by every test of this binary.
+static TLS_LOG: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct TlsLogger;
+
+impl log::Log for TlsLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.target() == "anyio::tls"
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let line = format!("{} {}", record.level(), record.args());
+            TLS_LOG.lock().unwrap().push(line);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn capture_tls_log() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        log::set_logger(&TlsLogger).expect("no other logger in this test binary");
+        log::set_max_level(log::LevelFilter::Warn);
+    });
+}
+
+#[anyio::test]
+async fn serve_logs_a_failed_handshake_and_serves_the_next_client() -> Result<(), BoxError> {
+    capture_tls_log();
+    let pki = pki();
+    let listener = TcpListenerOptions::new()
+        .local_host("127.0.0.1")
+        .bind_tls(pki.acceptor.clone())
+        .await?;
+    let port = listener.listener().listeners()[0].local_port()?;
+    let served = anyio::task_group(|tg: anyio::TaskGroup<BoxError>| async move {
+        tg.start_soon(async move {
+            listener
+                .serve(|stream: TlsStream<SocketStream>| async move {
+                    if let Ok(name) = stream.receive(100).await {
+                        let reply = [b"Hello, ".as_slice(), &name].concat();
+                        let _ = stream.send(&reply).await;
+                    }
+                    let _ = stream.aclose().await;
+                })
+                .await?;
+            Ok(())
+        })?;
+        // A client that speaks plain HTTP to the TLS port is refused and logged.
+        let plain = connect_tcp("127.0.0.1", port).await?;
+        plain.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await?;
+        let mut answer = Vec::new();
+        loop {
+            match plain.receive(1000).await {
+                Ok(chunk) => answer.extend_from_slice(&chunk),
+                Err(err) if err.is_end_of_stream() => break,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        // rustls answers with an alert record (type 21) before closing.
+        assert_eq!(answer.first(), Some(&21), "{answer:?}");
+        // The next client is served all the same.
+        let client = anyio::net::connect_tls("127.0.0.1", port, &pki.connector).await?;
+        client.send(b"World").await?;
+        assert_eq!(client.receive(100).await?, b"Hello, World");
+        tg.cancel_scope().cancel();
+        Ok(())
+    });
+    fail_after(DEADLINE, async { served.await.map_err(BoxError::from) }).await?;
+    let log = TLS_LOG.lock().unwrap().clone();
+    assert!(
+        log.iter()
+            .any(|line| line.starts_with("WARN TLS handshake failed")
+                && line.contains("corrupt message")),
+        "{log:?}"
+    );
+    Ok(())
+}
+
+#[anyio::test]
+async fn tls_runs_over_any_byte_stream_after_buffered_plaintext() -> Result<(), BoxError> {
+    use anyio::stream::BufferedByteStream;
+    let pki = pki();
+    let (client, server) = tcp_pair().await?;
+    // The server reads its plaintext command through a buffer that may hold more: the
+    // start of the client's handshake, which TLS must then read from the buffer first.
+    let server = BufferedByteStream::new(server);
+    client.send(b"STARTTLS\r\n").await?;
+    let tls_client = pki.connector.client(client, "localhost")?;
+    let (client_side, server_side) = futures_lite::future::zip(tls_client.start_tls(), async {
+        assert_eq!(server.receive_until(b"\r\n", 100).await?, b"STARTTLS");
+        pki.acceptor.accept(server).await
+    })
+    .await;
+    client_side?;
+    let tls_server = server_side?;
+    tls_client.send(b"over a buffered stream").await?;
+    assert_eq!(tls_server.receive(100).await?, b"over a buffered stream");
     Ok(())
 }
