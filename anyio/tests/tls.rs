@@ -669,3 +669,39 @@ async fn tls_runs_over_any_byte_stream_after_buffered_plaintext() -> Result<(), 
     assert_eq!(tls_server.receive(100).await?, b"over a buffered stream");
     Ok(())
 }
+
+#[anyio::test]
+async fn a_send_cancelled_mid_flush_breaks_the_stream_but_an_early_cancel_does_not()
+-> Result<(), BoxError> {
+    let pki = pki();
+    let (client, server) = tls_pair(&pki).await?;
+    // Already cancelled when called: nothing is encrypted, the stream goes on.
+    let out = anyio::move_on_after(Duration::ZERO, client.send(b"never")).await?;
+    assert_eq!(out, None);
+    client.send(b"first").await?;
+    assert_eq!(server.receive(100).await?, b"first");
+
+    // Cancelled while the transport is full (the server does not read): a record may be
+    // half sent, so the stream is broken from then on.
+    let big = vec![7u8; 32 * 1024 * 1024];
+    let out = anyio::move_on_after(Duration::from_millis(100), client.send(&big)).await?;
+    assert_eq!(out, None);
+    let err = client.send(b"more").await.unwrap_err();
+    assert!(err.is_broken_resource(), "{err}");
+    assert!(err.to_string().contains("interrupted"), "{err}");
+    Ok(())
+}
+
+#[anyio::test]
+async fn a_handshake_cut_short_leaves_the_stream_broken() -> Result<(), BoxError> {
+    let pki = pki();
+    let (client, _silent_server) = tcp_pair().await?;
+    let client = pki.connector.client(client, "localhost")?;
+    let out = anyio::move_on_after(Duration::from_millis(50), client.start_tls()).await?;
+    assert_eq!(out, None);
+    let err = client.send(b"x").await.unwrap_err();
+    assert!(err.is_broken_resource(), "{err}");
+    let err = client.start_tls().await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    Ok(())
+}

@@ -198,7 +198,14 @@ impl State {
             match self.feed_step() {
                 Ok(true) => {}
                 Ok(false) => break,
-                Err(err) => return Decoded::End(self.fail(Failure::Tls(err))),
+                Err(err) => {
+                    // The plaintext before the bad record is delivered first.
+                    let err = self.fail(Failure::Tls(err));
+                    if out.is_empty() {
+                        return Decoded::End(err);
+                    }
+                    break;
+                }
             }
         }
         if !out.is_empty() {
@@ -252,23 +259,29 @@ impl State {
     }
 }
 
-/// Marks the session broken if a flush of records to the transport does not finish: a
-/// record cut in two cannot be resumed.
-struct FlushGuard<'a> {
+/// Marks the session broken unless disarmed: for work that cannot be resumed once cut
+/// short (a flush of records, one of which may be half sent; a handshake). A failure
+/// recorded first stays the session's failure.
+struct BreakOnDrop<'a> {
     state: &'a Mutex<State>,
-    armed: bool,
+    /// Why, if it goes off; `""` once disarmed.
+    what: &'static str,
 }
 
-impl Drop for FlushGuard<'_> {
+impl BreakOnDrop<'_> {
+    fn disarm(&mut self) {
+        self.what = "";
+    }
+}
+
+impl Drop for BreakOnDrop<'_> {
     fn drop(&mut self) {
-        if self.armed {
-            let cause = io::Error::new(
-                io::ErrorKind::Interrupted,
-                "a send of TLS records was interrupted (cancelled) part way",
-            );
-            lock(self.state).failure.get_or_insert(Failure::Transport(
-                BrokenResourceError::caused_by("TLS stream", cause),
-            ));
+        if !self.what.is_empty() {
+            let cause = io::Error::new(io::ErrorKind::Interrupted, self.what);
+            let broken = BrokenResourceError::caused_by("TLS stream", cause);
+            lock(self.state)
+                .failure
+                .get_or_insert(Failure::Transport(broken));
         }
     }
 }
@@ -328,12 +341,13 @@ impl<S: ByteStream> Session<S> {
         self.lock().phase == Phase::Open
     }
 
-    /// Runs the handshake: exclusive, so both busy guards are taken.
+    /// Runs the handshake: exclusive, so both busy guards are taken. A handshake that fails,
+    /// or is cancelled or dropped part way, leaves the session broken.
     pub(crate) async fn start_tls(&self) -> io::Result<()> {
         let _reading = self.reading.enter()?;
         let _writing = self.writing.enter()?;
         {
-            let mut st = self.lock();
+            let st = self.lock();
             st.check_usable()?;
             if st.phase != Phase::Plain {
                 return Err(io::Error::new(
@@ -341,13 +355,25 @@ impl<S: ByteStream> Session<S> {
                     "TLS has already been started on this stream",
                 ));
             }
-            st.phase = Phase::Handshaking;
         }
         poll_fn(poll_checkpoint).await?;
+        self.lock().phase = Phase::Handshaking;
+        let mut guard = BreakOnDrop {
+            state: &self.state,
+            what: "the TLS handshake was interrupted (cancelled) part way",
+        };
+        self.handshake().await?;
+        guard.disarm();
+        self.lock().phase = Phase::Open;
+        Ok(())
+    }
+
+    /// The handshake's exchange: flush what rustls wrote, read what it needs, until done.
+    async fn handshake(&self) -> io::Result<()> {
         loop {
             self.flush().await?;
             if !self.lock().conn.is_handshaking() {
-                break;
+                return Ok(());
             }
             self.read_transport().await?;
             let fed = {
@@ -370,8 +396,6 @@ impl<S: ByteStream> Session<S> {
                 return Err(st.ragged_eof());
             }
         }
-        self.lock().phase = Phase::Open;
-        Ok(())
     }
 
     /// Reads one chunk from the transport into the incoming bytes; its end is noted, its
@@ -424,16 +448,16 @@ impl<S: ByteStream> Session<S> {
             if records.is_empty() {
                 return Ok(());
             }
-            let mut guard = FlushGuard {
+            let mut guard = BreakOnDrop {
                 state: &self.state,
-                armed: true,
+                what: "a send of TLS records was interrupted (cancelled) part way",
             };
             // On an error the guard stays armed: the records may be half sent.
             self.transport
                 .send(&records)
                 .await
                 .map_err(|e| self.transport_failed(e))?;
-            guard.armed = false;
+            guard.disarm();
         }
     }
 
