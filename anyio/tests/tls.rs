@@ -702,6 +702,6 @@ async fn a_handshake_cut_short_leaves_the_stream_broken() -> Result<(), BoxError
     let err = client.send(b"x").await.unwrap_err();
     assert!(err.is_broken_resource(), "{err}");
     let err = client.start_tls().await.unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    assert!(err.is_broken_resource(), "{err}");
     Ok(())
 }
