@@ -91,6 +91,8 @@
 //!
 //! - `tokio` (default): the tokio backend.
 //! - `smol` (default): the smol backend.
+//! - `tokio-io` (default): tokio's `AsyncRead`/`AsyncWrite` on socket and TLS streams.
+//! - `tls` (default): [`tls`], TLS streams on rustls with the ring provider.
 
 #![warn(
     missing_docs,

@@ -1,6 +1,6 @@
 //! TLS streams (rule 19 and the TLS chapter) on every backend, over loopback TCP and over
 //! in-memory streams, with certificates made at run time.
-#![cfg(unix)]
+#![cfg(all(unix, feature = "tls"))]
 
 #[path = "support/certs.rs"]
 mod certs;

@@ -45,9 +45,6 @@ pub use tcp::{Incoming, SocketListener, SocketStream};
 pub use tcp_listen::{TcpListenerOptions, create_tcp_listener};
 #[cfg(feature = "tls")]
 pub use tls::connect_tls;
-
-/// What [`TcpListenerOptions::bind`] returns: a listener per address.
-type MultiListenerOf = crate::stream::MultiListener<SocketListener>;
 pub use udp::{
     ConnectedUdpSocket, UdpSocket, UdpSocketOptions, create_connected_udp_socket, create_udp_socket,
 };

@@ -3,7 +3,8 @@
 
 use std::io;
 
-use super::{MultiListenerOf, SocketStream, TcpConnector, TcpListenerOptions};
+use super::{SocketListener, SocketStream, TcpConnector, TcpListenerOptions};
+use crate::stream::MultiListener;
 use crate::tls::{TlsAcceptor, TlsConnector, TlsListener, TlsStream};
 
 impl TcpConnector {
@@ -83,7 +84,10 @@ impl TcpListenerOptions {
     /// # Cancel safety
     ///
     /// Cancel safe: a cancelled call leaves no socket open.
-    pub async fn bind_tls(&self, tls: TlsAcceptor) -> io::Result<TlsListener<MultiListenerOf>> {
+    pub async fn bind_tls(
+        &self,
+        tls: TlsAcceptor,
+    ) -> io::Result<TlsListener<MultiListener<SocketListener>>> {
         Ok(TlsListener::new(self.bind().await?, tls))
     }
 }
