@@ -59,15 +59,6 @@ pub struct TlsConnector {
     standard_compatible: bool,
 }
 
-impl fmt::Debug for TlsConnector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsConnector")
-            .field("alpn_protocols", &self.config.alpn_protocols)
-            .field("standard_compatible", &self.standard_compatible)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Default for TlsConnector {
     fn default() -> Self {
         Self::new()
@@ -110,46 +101,6 @@ impl TlsConnector {
                 .map_err(|e| invalid(format!("unusable root certificate: {e}")))?;
         }
         Ok(Self::with_root_certificates(roots))
-    }
-
-    /// Uses a rustls configuration as it is (client certificates, a custom verifier,
-    /// session resumption settings, another crypto provider).
-    pub fn from_config(config: Arc<ClientConfig>) -> Self {
-        TlsConnector {
-            config,
-            standard_compatible: true,
-        }
-    }
-
-    /// The protocols to offer with ALPN, most preferred first.
-    pub fn alpn_protocols<P: AsRef<[u8]>>(
-        mut self,
-        protocols: impl IntoIterator<Item = P>,
-    ) -> Self {
-        Arc::make_mut(&mut self.config).alpn_protocols =
-            protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
-        self
-    }
-
-    /// Whether streams close in the standard-compatible way (rule 19, on by default): closing
-    /// sends `close_notify` and waits for the peer's, and an end of the connection without
-    /// the peer's `close_notify` is a [`BrokenResourceError`](crate::BrokenResourceError),
-    /// because the data may have been truncated. Off, closing just closes, and such an end
-    /// is an ordinary [`EndOfStream`](crate::EndOfStream), as HTTPS clients need with the
-    /// many servers that never send `close_notify`.
-    pub fn standard_compatible(mut self, on: bool) -> Self {
-        self.standard_compatible = on;
-        self
-    }
-
-    /// Whether [`standard_compatible`](Self::standard_compatible) closing is on.
-    pub fn is_standard_compatible(&self) -> bool {
-        self.standard_compatible
-    }
-
-    /// The rustls configuration.
-    pub fn config(&self) -> &Arc<ClientConfig> {
-        &self.config
     }
 
     /// The TLS client side of `transport`, verifying the server as `server_name`, with the
@@ -252,15 +203,6 @@ pub struct TlsAcceptor {
     standard_compatible: bool,
 }
 
-impl fmt::Debug for TlsAcceptor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsAcceptor")
-            .field("alpn_protocols", &self.config.alpn_protocols)
-            .field("standard_compatible", &self.standard_compatible)
-            .finish_non_exhaustive()
-    }
-}
-
 impl TlsAcceptor {
     /// Presents the certificate chain of `cert_chain_pem` (the server's certificate first)
     /// with the private key of `key_pem` (PKCS #8, PKCS #1 or SEC1); no client
@@ -294,42 +236,6 @@ impl TlsAcceptor {
             .with_single_cert(cert_chain, key)
             .map_err(|e| invalid(format!("unusable certificate or key: {e}")))?;
         Ok(Self::from_config(Arc::new(config)))
-    }
-
-    /// Uses a rustls configuration as it is (client authentication, SNI-based certificate
-    /// selection, another crypto provider).
-    pub fn from_config(config: Arc<ServerConfig>) -> Self {
-        TlsAcceptor {
-            config,
-            standard_compatible: true,
-        }
-    }
-
-    /// The protocols to accept with ALPN, most preferred first.
-    pub fn alpn_protocols<P: AsRef<[u8]>>(
-        mut self,
-        protocols: impl IntoIterator<Item = P>,
-    ) -> Self {
-        Arc::make_mut(&mut self.config).alpn_protocols =
-            protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
-        self
-    }
-
-    /// Whether streams close in the standard-compatible way (on by default); see
-    /// [`TlsConnector::standard_compatible`].
-    pub fn standard_compatible(mut self, on: bool) -> Self {
-        self.standard_compatible = on;
-        self
-    }
-
-    /// Whether [`standard_compatible`](Self::standard_compatible) closing is on.
-    pub fn is_standard_compatible(&self) -> bool {
-        self.standard_compatible
-    }
-
-    /// The rustls configuration.
-    pub fn config(&self) -> &Arc<ServerConfig> {
-        &self.config
     }
 
     /// The TLS server side of `transport`, with the handshake not yet run: bytes pass
@@ -367,6 +273,76 @@ impl TlsAcceptor {
         Ok(stream)
     }
 }
+
+/// The settings both sides share, for `$side` over the rustls configuration `$config`:
+/// taking a configuration as it is, ALPN, the closing mode, and the configuration itself.
+macro_rules! shared_settings {
+    ($side:ident, $config:ty, $uses:literal, $alpn:literal) => {
+        impl $side {
+            #[doc = concat!("Uses a rustls configuration as it is (", $uses, ").")]
+            pub fn from_config(config: Arc<$config>) -> Self {
+                $side {
+                    config,
+                    standard_compatible: true,
+                }
+            }
+
+            #[doc = concat!("The protocols to ", $alpn, " with ALPN, most preferred first.")]
+            pub fn alpn_protocols<P: AsRef<[u8]>>(
+                mut self,
+                protocols: impl IntoIterator<Item = P>,
+            ) -> Self {
+                Arc::make_mut(&mut self.config).alpn_protocols =
+                    protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
+                self
+            }
+
+            /// Whether streams close in the standard-compatible way (rule 19, on by
+            /// default): closing sends `close_notify` and waits for the peer's, and an end
+            /// of the connection without the peer's `close_notify` is a
+            /// [`BrokenResourceError`](crate::BrokenResourceError), because the data may have
+            /// been truncated. Off, closing just closes, and such an end is an ordinary
+            /// [`EndOfStream`](crate::EndOfStream), as HTTPS clients need with the many
+            /// servers that never send `close_notify`.
+            pub fn standard_compatible(mut self, on: bool) -> Self {
+                self.standard_compatible = on;
+                self
+            }
+
+            /// Whether [`standard_compatible`](Self::standard_compatible) closing is on.
+            pub fn is_standard_compatible(&self) -> bool {
+                self.standard_compatible
+            }
+
+            /// The rustls configuration.
+            pub fn config(&self) -> &Arc<$config> {
+                &self.config
+            }
+        }
+
+        impl fmt::Debug for $side {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($side))
+                    .field("alpn_protocols", &self.config.alpn_protocols)
+                    .field("standard_compatible", &self.standard_compatible)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+shared_settings!(
+    TlsConnector,
+    ClientConfig,
+    "client certificates, a custom verifier, session resumption settings, another crypto provider",
+    "offer"
+);
+shared_settings!(
+    TlsAcceptor,
+    ServerConfig,
+    "client authentication, SNI-based certificate selection, another crypto provider",
+    "accept"
+);
 
 #[cfg(test)]
 mod tests {
