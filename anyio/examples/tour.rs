@@ -82,11 +82,23 @@ mod shielding;
 #[path = "signals.rs"]
 mod signals;
 #[allow(dead_code)]
+#[cfg(feature = "tls")]
+#[path = "starttls.rs"]
+mod starttls;
+#[allow(dead_code)]
 #[path = "task_group.rs"]
 mod task_group;
 #[allow(dead_code)]
 #[path = "tcp.rs"]
 mod tcp;
+#[allow(dead_code)]
+#[cfg(feature = "tls")]
+#[path = "tls.rs"]
+mod tls;
+#[allow(dead_code)]
+#[cfg(feature = "tls")]
+#[path = "tls_ragged_eof.rs"]
+mod tls_ragged_eof;
 #[allow(dead_code)]
 #[path = "udp.rs"]
 mod udp;
@@ -100,8 +112,8 @@ type ExampleRun = Pin<Box<dyn Future<Output = Result<(), BoxError>>>>;
 /// An example's name, and the function that starts its `run()`.
 type Example = (&'static str, fn() -> ExampleRun);
 
-/// Every example.
-const EXAMPLES: [Example; 23] = [
+/// Every example (the TLS ones with the `tls` feature).
+const EXAMPLES: &[Example] = &[
     ("hello", || Box::pin(hello::run())),
     ("backend", || Box::pin(backend::run())),
     ("task_group", || Box::pin(task_group::run())),
@@ -129,6 +141,12 @@ const EXAMPLES: [Example; 23] = [
     ("unix_sockets", || Box::pin(unix_sockets::run())),
     ("udp", || Box::pin(udp::run())),
     ("connected_udp", || Box::pin(connected_udp::run())),
+    #[cfg(feature = "tls")]
+    ("tls", || Box::pin(tls::run())),
+    #[cfg(feature = "tls")]
+    ("starttls", || Box::pin(starttls::run())),
+    #[cfg(feature = "tls")]
+    ("tls_ragged_eof", || Box::pin(tls_ragged_eof::run())),
 ];
 
 /// Runs `f`, turning an error or a panic into a message.
@@ -163,7 +181,7 @@ fn main() -> ExitCode {
     };
 
     for backend in Backend::available() {
-        for (name, example) in EXAMPLES {
+        for &(name, example) in EXAMPLES {
             println!("=== {name} on {backend} ===");
             let outcome = attempt(|| Runner::new(backend).run(example())?);
             record(format!("{name} on {backend}"), outcome);

@@ -71,11 +71,23 @@ mod shielding;
 #[path = "../examples/signals.rs"]
 mod signals;
 #[allow(dead_code)]
+#[cfg(feature = "tls")]
+#[path = "../examples/starttls.rs"]
+mod starttls;
+#[allow(dead_code)]
 #[path = "../examples/task_group.rs"]
 mod task_group;
 #[allow(dead_code)]
 #[path = "../examples/tcp.rs"]
 mod tcp;
+#[allow(dead_code)]
+#[cfg(feature = "tls")]
+#[path = "../examples/tls.rs"]
+mod tls;
+#[allow(dead_code)]
+#[cfg(feature = "tls")]
+#[path = "../examples/tls_ragged_eof.rs"]
+mod tls_ragged_eof;
 #[allow(dead_code)]
 #[path = "../examples/udp.rs"]
 mod udp;
@@ -231,4 +243,22 @@ async fn udp_runs() -> Result<(), BoxError> {
 #[anyio::test]
 async fn connected_udp_runs() -> Result<(), BoxError> {
     connected_udp::run().await
+}
+
+#[cfg(feature = "tls")]
+#[anyio::test]
+async fn tls_runs() -> Result<(), BoxError> {
+    tls::run().await
+}
+
+#[cfg(feature = "tls")]
+#[anyio::test]
+async fn starttls_runs() -> Result<(), BoxError> {
+    starttls::run().await
+}
+
+#[cfg(feature = "tls")]
+#[anyio::test]
+async fn tls_ragged_eof_runs() -> Result<(), BoxError> {
+    tls_ragged_eof::run().await
 }

@@ -17,7 +17,8 @@
 //!
 //! TLS errors are `io::Error`s of kind `InvalidData` with the [`rustls::Error`] inside:
 //! [`tls_error_of`] finds it, so a program can tell an expired certificate
-//! (`CertificateError::Expired`) from an unknown issuer or a wrong host name.
+//! (`CertificateError::ExpiredContext`) from an unknown issuer (`UnknownIssuer`) or a wrong
+//! host name (`NotValidForNameContext`).
 
 /// The guide's chapter, so `cargo test --doc` compiles and runs its examples.
 #[cfg(all(doctest, unix))]
