@@ -340,7 +340,7 @@ async fn negotiated_parameters_are_reported_on_both_sides() -> Result<(), BoxErr
     );
     // The transport's attributes pass through.
     assert_eq!(client.remote_port()?, server.local_port()?);
-    assert!(client.standard_compatible());
+    assert!(client.is_standard_compatible());
 
     // Another connection has other keys.
     let (again, again_server) = tcp_pair().await?;

@@ -52,7 +52,6 @@ pub(crate) struct Session<S> {
     state: Mutex<State>,
     reading: ResourceGuard,
     writing: ResourceGuard,
-    standard_compatible: bool,
 }
 
 #[derive(Debug)]
@@ -312,7 +311,6 @@ impl<S: ByteStream> Session<S> {
             }),
             reading: ResourceGuard::new("reading from"),
             writing: ResourceGuard::new("writing to"),
-            standard_compatible,
         }
     }
 
@@ -321,7 +319,7 @@ impl<S: ByteStream> Session<S> {
     }
 
     pub(crate) fn standard_compatible(&self) -> bool {
-        self.standard_compatible
+        self.lock().standard_compatible
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -594,10 +592,7 @@ impl<S: ByteStream> Session<S> {
         let goodbye = {
             let mut st = self.lock();
             let was_closed = std::mem::replace(&mut st.closed, true);
-            !was_closed
-                && self.standard_compatible
-                && st.phase == Phase::Open
-                && st.failure.is_none()
+            !was_closed && st.standard_compatible && st.phase == Phase::Open && st.failure.is_none()
         };
         let result = if goodbye {
             self.closing_handshake().await

@@ -221,7 +221,7 @@ impl<S: ByteStream> TlsStream<S> {
     }
 
     /// Whether standard-compatible closing is on (rule 19).
-    pub fn standard_compatible(&self) -> bool {
+    pub fn is_standard_compatible(&self) -> bool {
         self.session.standard_compatible()
     }
 

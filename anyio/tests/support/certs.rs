@@ -1,6 +1,6 @@
 //! Test certificates, made with rcgen at run time: a CA, server certificates it signs (for
-#![allow(dead_code)] // Each test file uses its own subset.
 //! any names, valid, expired), and a self-signed one nobody trusts.
+#![allow(dead_code)] // Each test file uses its own subset.
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
