@@ -377,6 +377,11 @@ impl<S: ByteStream> Session<S> {
             let fed = {
                 let mut st = self.lock();
                 loop {
+                    // Records after the handshake are left for `receive`: a bad one fails
+                    // the stream, not the handshake, however the bytes were chunked.
+                    if !st.conn.is_handshaking() {
+                        break Ok(());
+                    }
                     match st.feed_step() {
                         Ok(true) => {}
                         Ok(false) => break Ok(()),
