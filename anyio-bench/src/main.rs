@@ -5,8 +5,8 @@
 //!   RUNTIME:  anyio-tokio-mt | anyio-tokio-ct | anyio-smol-1 | anyio-smol-2
 //!            tokio-mt | tokio-ct | smol-1 | smol-2 (native; only the extras below)
 //!   WORKLOAD: W1 W2 W3 W4 W7 (the anchors'), W4d1 W4d10 (W4 inside 1 or 10 nested cancel
-//!             scopes), and the extras W2b0 W2u W3y SEM EVT LIM TH PORT FSR FSL (see
-//!             workloads.rs)
+//!             scopes), and the extras W2b0 W2u W3y SEM EVT LIM TH PORT FSR FSL TLS1 TLS2
+//!             (see workloads.rs)
 //!
 //! Prints one TSV line per measured run, like anchors-bench: `workload runtime rate unit
 //! work`. Exits with status 3 for a workload that has no version for the runtime (W4c on
@@ -25,6 +25,7 @@ mod native;
 mod net_workloads;
 mod sync_workloads;
 mod thread_workloads;
+mod tls_workloads;
 mod workloads;
 
 use std::process::exit;
@@ -78,7 +79,7 @@ fn usage() -> ! {
     eprintln!("  RUNTIME:  anyio-tokio-mt | anyio-tokio-ct | anyio-smol-1 | anyio-smol-2");
     eprintln!("            tokio-mt | tokio-ct | smol-1 | smol-2 (native; the extras only)");
     eprintln!("  WORKLOAD: W1 W2 W3 W4 W4c W5 W6 W7 W4d1 W4d10 W2b0 W2u W3y SEM EVT LIM");
-    eprintln!("            TH PORT FSR FSL");
+    eprintln!("            TH PORT FSR FSL TLS1 TLS2");
     eprintln!("            (W4c: not written: it is Python-only)");
     exit(2)
 }

@@ -8,7 +8,8 @@
 //! `async_channel::bounded(1)`); an event ping-pong with one-shot channels
 //! (`tokio::sync::oneshot`, `async_channel::bounded(1)`), since anyio's `Event` is one-shot
 //! too; the semaphore and the capacity limiter with `tokio::sync::Semaphore` /
-//! `async_lock::Semaphore`.
+//! `async_lock::Semaphore`. TLS1 and TLS2 run on tokio-rustls and futures-rustls
+//! (`tls_workloads.rs`), TLS1 timing itself without its handshake.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -66,7 +67,7 @@ pub(crate) fn measure(rt: Native, w: Extra, runs: usize) -> Vec<Duration> {
             };
             let rt = b.enable_all().build().expect("tokio runtime");
             (0..runs)
-                .map(|_| rt.block_on(rt.spawn(timed(tokio_body(w)))).expect("task"))
+                .map(|_| rt.block_on(rt.spawn(tokio_timed(w))).expect("task"))
                 .collect()
         }
         Native::Smol(threads) => smol_measure(threads, w, runs),
@@ -77,6 +78,20 @@ async fn timed(body: impl Future<Output = ()>) -> Duration {
     let start = Instant::now();
     body.await;
     start.elapsed()
+}
+
+async fn tokio_timed(w: Extra) -> Duration {
+    match w {
+        Extra::TlsEcho => crate::tls_workloads::tokio_rustls_native::echo().await,
+        _ => timed(tokio_body(w)).await,
+    }
+}
+
+async fn smol_timed(w: Extra) -> Duration {
+    match w {
+        Extra::TlsEcho => crate::tls_workloads::futures_rustls_native::echo().await,
+        _ => timed(smol_body(w)).await,
+    }
 }
 
 async fn tokio_body(w: Extra) {
@@ -123,6 +138,7 @@ async fn tokio_body(w: Extra) {
         }
         Extra::FileRead => crate::fs_workloads::tokio_read_chunks().await,
         Extra::FileLines => crate::fs_workloads::tokio_iterate_lines().await,
+        Extra::TlsHandshake => crate::tls_workloads::tokio_rustls_native::handshakes().await,
         other => unreachable!("{other:?} has no native version here"),
     }
 }
@@ -160,7 +176,7 @@ async fn tokio_channel(cap: Option<usize>) {
     assert_eq!(consumer.await.expect("task"), MSGS * (MSGS - 1) / 2);
 }
 
-static EX: Executor<'static> = Executor::new();
+pub(crate) static EX: Executor<'static> = Executor::new();
 
 fn smol_measure(threads: usize, w: Extra, runs: usize) -> Vec<Duration> {
     let (stop, stopped) = async_channel::bounded::<()>(1);
@@ -171,7 +187,7 @@ fn smol_measure(threads: usize, w: Extra, runs: usize) -> Vec<Duration> {
         })
         .collect();
     let times = (0..runs)
-        .map(|_| async_io::block_on(EX.run(EX.spawn(timed(smol_body(w))))))
+        .map(|_| async_io::block_on(EX.run(EX.spawn(smol_timed(w)))))
         .collect();
     drop(stop);
     for h in helpers {
@@ -227,6 +243,7 @@ async fn smol_body(w: Extra) {
         }
         Extra::FileRead => crate::fs_workloads::async_fs_read_chunks().await,
         Extra::FileLines => crate::fs_workloads::async_fs_iterate_lines().await,
+        Extra::TlsHandshake => crate::tls_workloads::futures_rustls_native::handshakes().await,
         other => unreachable!("{other:?} has no native version here"),
     }
 }

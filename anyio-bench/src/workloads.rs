@@ -9,7 +9,8 @@
 //! `native.rs`: W2b0 and W2u (W2 with a rendezvous or an unbounded stream), W3y (W3 with
 //! AnyIO's default lock, which yields on every acquire), SEM, EVT and LIM (semaphore,
 //! event ping-pong and capacity limiter rates), TH and PORT (`to_thread::run_sync` and
-//! blocking-portal round trips), FSR and FSL (file reading in chunks and by lines).
+//! blocking-portal round trips), FSR and FSL (file reading in chunks and by lines), TLS1
+//! and TLS2 (TLS echo throughput and handshakes per second; `tls_workloads.rs`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -23,6 +24,7 @@ use crate::sync_workloads::{
     self, MUTEX_ITERS, MUTEX_TASKS, PERMIT_ITERS, PERMIT_TASKS, PING_PONGS,
 };
 use crate::thread_workloads::{self, PORTAL_CALLS, THREAD_CALLS};
+use crate::tls_workloads::{self, HANDSHAKES, TLS_ECHO_BYTES};
 
 /// W1: tasks spawned and joined per run.
 pub(crate) const SPAWN_TASKS: usize = 100_000;
@@ -74,6 +76,11 @@ pub(crate) enum Workload {
     FileRead,
     /// FSL: iterating the lines of a 50 MiB text file.
     FileLines,
+    /// TLS1: TLS echo of 64 MiB in 64 KiB chunks over 127.0.0.1 (handshake not timed).
+    TlsEcho,
+    /// TLS2: sequential connections, each a full TLS 1.3 handshake, a 1-byte round trip
+    /// and the closing exchange.
+    TlsHandshake,
 }
 
 impl Workload {
@@ -102,6 +109,8 @@ impl Workload {
             "PORT" => Self::PortalCall,
             "FSR" => Self::FileRead,
             "FSL" => Self::FileLines,
+            "TLS1" => Self::TlsEcho,
+            "TLS2" => Self::TlsHandshake,
             _ => return None,
         })
     }
@@ -123,6 +132,8 @@ impl Workload {
                 | Self::PortalCall
                 | Self::FileRead
                 | Self::FileLines
+                | Self::TlsEcho
+                | Self::TlsHandshake
         )
     }
 
@@ -148,14 +159,19 @@ impl Workload {
             Self::Echo => ((ECHO_BYTES >> 20) as f64, "MiB/s"),
             Self::RoundTrip => ((RR_CONNS * RR_TRIPS) as f64, "rt/s"),
             Self::Timeout => (TIMEOUTS as f64, "timeouts/s"),
+            Self::TlsEcho => ((TLS_ECHO_BYTES >> 20) as f64, "MiB/s"),
+            Self::TlsHandshake => (HANDSHAKES as f64, "handshakes/s"),
         }
     }
 }
 
-/// Runs one workload and returns how long its body took.
+/// Runs one workload and returns how long its body took (TLS1 times itself, without its
+/// handshake).
 pub(crate) async fn timed(w: Workload) -> Duration {
     let start = Instant::now();
     match w {
+        Workload::TlsEcho => return tls_workloads::echo().await,
+        Workload::TlsHandshake => tls_workloads::handshakes().await,
         Workload::Spawn => spawn_join().await,
         Workload::Yield => checkpoints_at_depth_0().await,
         Workload::YieldDepth1 => checkpoints_at_depth_1().await,

@@ -17,7 +17,7 @@
 //!   sequence can no longer be trusted.
 
 use std::future::poll_fn;
-use std::io::{self, Read};
+use std::io::{self, BufRead};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rustls::Connection;
@@ -33,6 +33,23 @@ const TRANSPORT_READ_SIZE: usize = 4 * (5 + 16384 + 256);
 
 /// The length of a TLS record header: type, version, length.
 const RECORD_HEADER_LEN: usize = 5;
+
+/// Appends `n` bytes of the plaintext rustls holds to `out`, straight from rustls's buffer
+/// (no zero-filled space to read into first).
+fn read_plaintext(conn: &mut Connection, out: &mut Vec<u8>, mut n: usize) -> io::Result<()> {
+    let mut reader = conn.reader();
+    while n > 0 {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let take = chunk.len().min(n);
+        out.extend_from_slice(&chunk[..take]);
+        reader.consume(take);
+        n -= take;
+    }
+    Ok(())
+}
 
 /// Where the connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,9 +200,12 @@ impl State {
         loop {
             let take = self.plaintext.min(max - out.len());
             if take > 0 {
-                let start = out.len();
-                out.resize(start + take, 0);
-                if let Err(err) = self.conn.reader().read_exact(&mut out[start..]) {
+                if out.capacity() == 0 {
+                    // No more than this can be decoded without reading the transport.
+                    let bound = self.plaintext + (self.incoming.len() - self.pos);
+                    out.reserve_exact(max.min(bound));
+                }
+                if let Err(err) = read_plaintext(&mut self.conn, &mut out, take) {
                     let failure = Failure::Tls(rustls::Error::General(err.to_string()));
                     return Decoded::End(self.fail(failure));
                 }
