@@ -17,7 +17,7 @@ use anyio::net::{SocketAttributes, SocketStream, connect_tcp, create_tcp_listene
 use anyio::stream::{BufferedByteStream, ByteReceiveStream, ByteStream, IoErrorExt};
 use anyio::{BoxError, Runner, TaskGroup};
 
-// This example reads a `--port` option of its own, so it uses only `parse_backend`.
+// This example also reads `--port`, so it does not use `backend_from_args`.
 #[allow(dead_code)]
 mod common;
 
@@ -119,40 +119,8 @@ pub(crate) async fn run() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// The command line: `--port N` (serve for ever) and the backend options every example has.
-/// A bad command line prints why and exits with status 2.
-fn args() -> (anyio::Backend, Option<u16>) {
-    let mut port = None;
-    let mut rest = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = match arg.strip_prefix("--port=") {
-            Some(v) => Some(v.to_owned()),
-            None if arg == "--port" => args.next(),
-            None => {
-                rest.push(arg);
-                continue;
-            }
-        };
-        match value.and_then(|v| v.parse::<u16>().ok()) {
-            Some(p) => port = Some(p),
-            None => usage("--port needs a number from 0 to 65535"),
-        }
-    }
-    match common::parse_backend(rest) {
-        Ok(backend) => (backend, port),
-        Err(message) => usage(&message),
-    }
-}
-
-fn usage(message: &str) -> ! {
-    eprintln!("error: {message}");
-    eprintln!("usage: cargo run --example echo_server [-- --port N] [--backend tokio|smol]");
-    std::process::exit(2);
-}
-
 fn main() -> ExitCode {
-    let (backend, port) = args();
+    let (backend, port) = common::port_and_backend_from_args("echo_server");
     let runner = Runner::new(backend);
     match port {
         Some(port) => common::exit_status(runner.run(serve(port))),

@@ -21,44 +21,13 @@ mod certs;
 #[path = "../../anyio/tests/support/memory_transport.rs"]
 mod memory_transport;
 
-use std::sync::{Arc, OnceLock};
-
 use anyio::tls::{TlsAcceptor, rustls};
 use anyio::{Backend, Runner};
 use libfuzzer_sys::fuzz_target;
 use memory_transport::{
     ClientOp, ClientPeer, EndClass, MemoryTransport, ReadStyle, check, client_config,
-    client_connection, client_hello, expectation, serve,
+    client_connection, expectation, pki, serve,
 };
-
-struct Pki {
-    acceptor: TlsAcceptor,
-    tls13: Arc<rustls::ClientConfig>,
-    tls12: Arc<rustls::ClientConfig>,
-    hello13: Vec<u8>,
-    hello12: Vec<u8>,
-}
-
-fn pki() -> &'static Pki {
-    static PKI: OnceLock<Pki> = OnceLock::new();
-    PKI.get_or_init(|| {
-        let ca = certs::Ca::new();
-        let server = ca.server(&["localhost"]);
-        let acceptor = TlsAcceptor::from_pem(server.cert.as_bytes(), server.key.as_bytes())
-            .expect("the test certificate is usable");
-        let tls13 = client_config(ca.pem.cert.as_bytes(), false);
-        let tls12 = client_config(ca.pem.cert.as_bytes(), true);
-        let hello13 = client_hello(&tls13, "localhost");
-        let hello12 = client_hello(&tls12, "localhost");
-        Pki {
-            acceptor,
-            tls13,
-            tls12,
-            hello13,
-            hello12,
-        }
-    })
-}
 
 /// A cursor over the fuzz input; past its end every read is 0 / empty.
 struct Input<'a>(&'a [u8]);

@@ -50,6 +50,39 @@ pub(crate) fn parse_backend(args: impl IntoIterator<Item = String>) -> Result<Ba
     Ok(backend)
 }
 
+/// The command line of an example that can also serve for ever: `--port N` and the backend
+/// options every example has. On a bad command line it prints why and a usage line naming
+/// `example`, and exits with status 2.
+#[allow(dead_code)] // Only the examples that can serve for ever use it.
+pub(crate) fn port_and_backend_from_args(example: &str) -> (Backend, Option<u16>) {
+    let usage = |message: &str| -> ! {
+        eprintln!("error: {message}");
+        eprintln!("usage: cargo run --example {example} [-- --port N] [--backend tokio|smol]");
+        std::process::exit(2);
+    };
+    let mut port = None;
+    let mut rest = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = match arg.strip_prefix("--port=") {
+            Some(v) => Some(v.to_owned()),
+            None if arg == "--port" => args.next(),
+            None => {
+                rest.push(arg);
+                continue;
+            }
+        };
+        match value.and_then(|v| v.parse::<u16>().ok()) {
+            Some(p) => port = Some(p),
+            None => usage("--port needs a number from 0 to 65535"),
+        }
+    }
+    match parse_backend(rest) {
+        Ok(backend) => (backend, port),
+        Err(message) => usage(&message),
+    }
+}
+
 /// Reports the outcome of `Runner::run(example)` and picks the exit status: 0 when the
 /// example succeeded, 1 when it failed or its runtime could not start.
 pub(crate) fn exit_status(outcome: Result<Result<(), BoxError>, RunError>) -> ExitCode {

@@ -9,7 +9,7 @@
 #![allow(dead_code)] // The fuzz target and the test each use their own subset.
 
 use std::io::{self, Read, Write};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use anyio::stream::{AsyncResource, ByteReceiveStream, ByteSendStream, ByteStream, IoErrorExt};
@@ -740,4 +740,35 @@ pub(crate) fn client_connection(
     let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
         .expect("a valid server name");
     rustls::ClientConnection::new(config.clone(), name).expect("a rustls client")
+}
+
+/// The certificates, the two sides' configurations and the recorded ClientHellos, made
+/// once per test binary.
+pub(crate) struct Pki {
+    pub(crate) acceptor: TlsAcceptor,
+    pub(crate) tls13: Arc<rustls::ClientConfig>,
+    pub(crate) tls12: Arc<rustls::ClientConfig>,
+    pub(crate) hello13: Vec<u8>,
+    pub(crate) hello12: Vec<u8>,
+}
+
+pub(crate) fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let ca = crate::certs::Ca::new();
+        let server = ca.server(&["localhost"]);
+        let acceptor = TlsAcceptor::from_pem(server.cert.as_bytes(), server.key.as_bytes())
+            .expect("the test certificate is usable");
+        let tls13 = client_config(ca.pem.cert.as_bytes(), false);
+        let tls12 = client_config(ca.pem.cert.as_bytes(), true);
+        let hello13 = client_hello(&tls13, "localhost");
+        let hello12 = client_hello(&tls12, "localhost");
+        Pki {
+            acceptor,
+            tls13,
+            tls12,
+            hello13,
+            hello12,
+        }
+    })
 }
