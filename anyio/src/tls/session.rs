@@ -355,6 +355,14 @@ impl<S: ByteStream> Session<S> {
         self.lock().phase != Phase::Plain
     }
 
+    /// Whether TLS has started, once the session is known to be neither closed nor broken
+    /// (one look under the lock, for the start of every operation).
+    fn usable_and_started(&self) -> io::Result<bool> {
+        let st = self.lock();
+        st.check_usable()?;
+        Ok(st.phase != Phase::Plain)
+    }
+
     pub(crate) fn is_open(&self) -> bool {
         self.lock().phase == Phase::Open
     }
@@ -490,15 +498,13 @@ impl<S: ByteStream> Session<S> {
             return Err(zero_max_bytes());
         }
         let _reading = self.reading.enter()?;
-        if !self.is_started() {
-            self.lock().check_usable()?;
+        if !self.usable_and_started()? {
             return self
                 .transport
                 .receive(max_bytes)
                 .await
                 .map_err(|e| self.plain_error(e));
         }
-        self.lock().check_usable()?;
         poll_fn(poll_checkpoint).await?;
         self.receive_open(max_bytes).await
     }
@@ -526,8 +532,7 @@ impl<S: ByteStream> Session<S> {
     /// Encrypts and sends all of `data`.
     pub(crate) async fn send(&self, data: &[u8]) -> io::Result<()> {
         let _writing = self.writing.enter()?;
-        if !self.is_started() {
-            self.lock().check_usable()?;
+        if !self.usable_and_started()? {
             return self
                 .transport
                 .send(data)
@@ -571,8 +576,7 @@ impl<S: ByteStream> Session<S> {
     /// Ends our sending side: `close_notify`, then the transport's end of stream.
     pub(crate) async fn send_eof(&self) -> io::Result<()> {
         let _writing = self.writing.enter()?;
-        if !self.is_started() {
-            self.lock().check_usable()?;
+        if !self.usable_and_started()? {
             return self.transport.send_eof().await;
         }
         self.send_close_notify().await?;
@@ -582,16 +586,19 @@ impl<S: ByteStream> Session<S> {
             .map_err(|e| self.transport_failed(e))
     }
 
-    /// Queues and sends `close_notify` once; the caller holds the write guard.
+    /// Queues `close_notify` once and sends what is queued; the caller holds the write
+    /// guard and has checked that the session is not closed, where that matters (closing
+    /// itself sends it after marking the session closed).
     async fn send_close_notify(&self) -> io::Result<()> {
         {
             let mut st = self.lock();
-            st.check_usable()?;
-            if st.close_notify_sent {
-                return Ok(());
+            if let Some(failure) = &st.failure {
+                return Err(failure.to_error());
             }
-            st.close_notify_sent = true;
-            st.conn.send_close_notify();
+            if !st.close_notify_sent {
+                st.close_notify_sent = true;
+                st.conn.send_close_notify();
+            }
         }
         self.flush_unchecked().await
     }
@@ -632,23 +639,8 @@ impl<S: ByteStream> Session<S> {
         let (Ok(_writing), Ok(_reading)) = (self.writing.enter(), self.reading.enter()) else {
             return Ok(());
         };
-        self.unchecked_close_notify().await?;
+        self.send_close_notify().await?;
         self.await_peer_close().await
-    }
-
-    /// [`send_close_notify`](Self::send_close_notify) for a session already marked closed.
-    async fn unchecked_close_notify(&self) -> io::Result<()> {
-        {
-            let mut st = self.lock();
-            if let Some(failure) = &st.failure {
-                return Err(failure.to_error());
-            }
-            if !st.close_notify_sent {
-                st.close_notify_sent = true;
-                st.conn.send_close_notify();
-            }
-        }
-        self.flush_unchecked().await
     }
 
     /// The closing handshake of [`unwrap`](Self::unwrap): exclusive, and only once the
@@ -662,6 +654,7 @@ impl<S: ByteStream> Session<S> {
                 "the TLS handshake has not completed",
             ));
         }
+        self.lock().check_usable()?;
         self.send_close_notify().await?;
         self.await_peer_close().await
     }
