@@ -107,6 +107,7 @@ compile_error!("anyio needs at least one backend: enable the `tokio` or the `smo
 mod backend;
 mod cancel;
 mod channel;
+mod context;
 pub mod fs;
 mod loom;
 #[cfg(unix)]

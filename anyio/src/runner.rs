@@ -9,8 +9,9 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 
-use crate::backend::{self, Backend, Runtime};
-use crate::cancel::context;
+use crate::backend::{self, Backend, Runtime, RuntimeOptions};
+use crate::cancel::current;
+use crate::context;
 use crate::task::root::RootTask;
 
 /// Runs `fut` to completion on the default backend (tokio, multi-threaded) and returns its
@@ -107,14 +108,6 @@ impl Runner {
         self.backend
     }
 
-    pub(crate) fn threads(&self) -> Option<usize> {
-        self.threads
-    }
-
-    pub(crate) fn is_current_thread(&self) -> bool {
-        self.current_thread
-    }
-
     /// Runs `fut` to completion on this runner's backend and returns its output.
     ///
     /// # Errors
@@ -134,7 +127,7 @@ impl Runner {
             return Err(RunError::AlreadyRunning(running));
         }
         // Inside a task polled on this thread (a worker thread of a run, say)...
-        let in_task = context::with_current(|cur| cur.map(|c| c.task_data().run.runtime.backend()));
+        let in_task = current::with_current(|cur| cur.map(|c| c.task_data().run.runtime.backend()));
         if let Some(running) = in_task {
             return Err(RunError::AlreadyRunning(running));
         }
@@ -143,7 +136,11 @@ impl Runner {
             return Err(RunError::AlreadyRunning(running));
         }
         let _running = RunningGuard::enter(self.backend);
-        backend::block_on(self, |rt| RootTask::new(rt, fut))
+        let options = RuntimeOptions {
+            threads: self.threads,
+            current_thread: self.current_thread,
+        };
+        backend::block_on(self.backend, options, |rt| RootTask::new(rt, fut)).map_err(RunError::Io)
     }
 }
 

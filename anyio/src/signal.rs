@@ -41,8 +41,9 @@ use futures_core::Stream;
 
 use crate::backend::SignalListener;
 use crate::cancel::checkpoint::CancelWait;
-use crate::cancel::context;
+use crate::cancel::current;
 use crate::cancel::error::{Cancelled, IsCancelled};
+use crate::context;
 use crate::runner::NoRuntime;
 
 /// An OS signal that a [`SignalReceiver`] can receive.
@@ -435,7 +436,7 @@ impl SignalReceiver {
 
     /// One poll of a wait: the checkpoint, then the backend, then the registration.
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Signal, Cancelled>> {
-        if let Err(cancelled) = ready!(context::poll_checkpoint(cx)) {
+        if let Err(cancelled) = ready!(current::poll_checkpoint(cx)) {
             self.wait.clear();
             return Poll::Ready(Err(cancelled));
         }

@@ -14,10 +14,11 @@ use pin_project_lite::pin_project;
 
 use crate::backend::Timer;
 use crate::cancel::checkpoint::CancelWait;
-use crate::cancel::context;
+use crate::cancel::current;
 use crate::cancel::driver::Driver;
 use crate::cancel::error::{Cancelled, IsCancelled, TimeoutError};
 use crate::cancel::scope::Scoped;
+use crate::context;
 
 /// The current time on the backend's monotonic clock, which every deadline in anyio uses.
 ///
@@ -99,7 +100,7 @@ impl Future for Sleep {
         let mut this = self.project();
         match *this.state {
             SleepState::Start => {
-                if context::is_cancelled() {
+                if current::is_cancelled() {
                     return Poll::Ready(Err(Cancelled));
                 }
                 if let Some(deadline) = *this.deadline {
@@ -117,7 +118,7 @@ impl Future for Sleep {
                 *this.state = SleepState::Waiting;
             }
             SleepState::Yielded => {
-                return Poll::Ready(if context::is_cancelled() {
+                return Poll::Ready(if current::is_cancelled() {
                     Err(Cancelled)
                 } else {
                     Ok(())

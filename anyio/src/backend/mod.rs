@@ -20,8 +20,6 @@ use std::str::FromStr;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use crate::runner::{RunError, Runner};
-
 /// An async runtime that anyio can run on.
 ///
 /// Both variants always exist, so code that names a backend compiles whatever features are
@@ -312,19 +310,35 @@ impl SignalListener {
     }
 }
 
-/// Builds the runtime the runner describes and runs `make(runtime)` to completion on the
-/// calling thread.
-pub(crate) fn block_on<F, M>(runner: &Runner, make: M) -> Result<F::Output, RunError>
+/// How to build a backend's runtime: the runner's options, as plain values.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RuntimeOptions {
+    /// Worker threads (tokio) or executor threads (smol); `None` for the default.
+    pub(crate) threads: Option<usize>,
+    /// Everything on the calling thread.
+    pub(crate) current_thread: bool,
+}
+
+/// Builds `backend`'s runtime as `options` describe and runs `make(runtime)` to completion
+/// on the calling thread. A backend whose feature is off is an `Unsupported` error.
+pub(crate) fn block_on<F, M>(
+    backend: Backend,
+    options: RuntimeOptions,
+    make: M,
+) -> std::io::Result<F::Output>
 where
     M: FnOnce(Runtime) -> F,
     F: Future,
 {
-    match runner.backend() {
+    match backend {
         #[cfg(feature = "tokio")]
-        Backend::Tokio => tokio::block_on(runner, make),
+        Backend::Tokio => tokio::block_on(options, make),
         #[cfg(feature = "smol")]
-        Backend::Smol => smol::block_on(runner, make),
+        Backend::Smol => smol::block_on(options, make),
         #[allow(unreachable_patterns)]
-        other => Err(RunError::NotEnabled(other)),
+        other => Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("the {other} backend is not enabled"),
+        )),
     }
 }

@@ -10,8 +10,7 @@ use std::thread;
 
 use async_executor::Executor;
 
-use super::Runtime;
-use crate::runner::{RunError, Runner};
+use super::{Runtime, RuntimeOptions};
 
 /// A handle to the executor that runs the current task.
 #[derive(Clone, Debug)]
@@ -47,15 +46,15 @@ impl Handle {
     }
 }
 
-pub(crate) fn block_on<F, M>(runner: &Runner, make: M) -> Result<F::Output, RunError>
+pub(crate) fn block_on<F, M>(options: RuntimeOptions, make: M) -> std::io::Result<F::Output>
 where
     M: FnOnce(Runtime) -> F,
     F: Future,
 {
-    let threads = if runner.is_current_thread() {
+    let threads = if options.current_thread {
         1
     } else {
-        runner.threads().unwrap_or(1)
+        options.threads.unwrap_or(1)
     };
     let ex = Arc::new(Executor::new());
     let stop = Arc::new(Stop::default());
@@ -64,8 +63,7 @@ where
         let (ex, stop) = (ex.clone(), stop.clone());
         let helper = thread::Builder::new()
             .name(format!("anyio-smol-worker-{i}"))
-            .spawn(move || async_io::block_on(ex.run(StopFuture(&stop))))
-            .map_err(RunError::Io)?;
+            .spawn(move || async_io::block_on(ex.run(StopFuture(&stop))))?;
         helpers.push(helper);
     }
     // Stops and joins the helpers however the root ends, a panic included.

@@ -5,8 +5,7 @@ use std::time::Instant;
 
 use tokio::runtime::Builder;
 
-use super::Runtime;
-use crate::runner::{RunError, Runner};
+use super::{Runtime, RuntimeOptions};
 
 /// A handle to a running tokio runtime.
 #[derive(Clone, Debug)]
@@ -47,16 +46,16 @@ pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
-pub(crate) fn block_on<F, M>(runner: &Runner, make: M) -> Result<F::Output, RunError>
+pub(crate) fn block_on<F, M>(options: RuntimeOptions, make: M) -> std::io::Result<F::Output>
 where
     M: FnOnce(Runtime) -> F,
     F: Future,
 {
-    let mut builder = if runner.is_current_thread() {
+    let mut builder = if options.current_thread {
         Builder::new_current_thread()
     } else {
         let mut b = Builder::new_multi_thread();
-        if let Some(n) = runner.threads() {
+        if let Some(n) = options.threads {
             b.worker_threads(n);
         }
         b
@@ -64,8 +63,7 @@ where
     let rt = builder
         .enable_all()
         .thread_name("anyio-tokio-worker")
-        .build()
-        .map_err(RunError::Io)?;
+        .build()?;
     let handle = Handle(rt.handle().clone());
     Ok(rt.block_on(make(Runtime::Tokio(handle))))
 }

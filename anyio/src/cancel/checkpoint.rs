@@ -7,7 +7,7 @@ use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
 
-use super::context;
+use super::current;
 use super::error::Cancelled;
 use super::node::Node;
 
@@ -36,7 +36,7 @@ impl Future for Checkpoint {
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if context::is_cancelled() {
+        if current::is_cancelled() {
             return Poll::Ready(Err(Cancelled));
         }
         if self.yielded {
@@ -69,7 +69,7 @@ impl Future for CheckpointIfCancelled {
     type Output = Result<(), Cancelled>;
 
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(if context::is_cancelled() {
+        Poll::Ready(if current::is_cancelled() {
             Err(Cancelled)
         } else {
             Ok(())
@@ -149,7 +149,7 @@ impl<F: Future> Future for Cancellable<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if context::is_cancelled() {
+        if current::is_cancelled() {
             return Poll::Ready(Err(Cancelled));
         }
         if let Poll::Ready(v) = this.fut.poll(cx) {
@@ -179,7 +179,7 @@ impl CancelWait {
     /// `Err(Cancelled)` if the calling code is effectively cancelled. Outside any anyio task
     /// nothing can cancel the wait, and this does nothing.
     pub(crate) fn register(&mut self, cx: &Context<'_>) -> Result<(), Cancelled> {
-        context::with_current(|cur| {
+        current::with_current(|cur| {
             let Some(cur) = cur else { return Ok(()) };
             let node = cur.innermost();
             let mut key = match &self.reg {
@@ -235,7 +235,7 @@ impl OpWait {
         op: impl FnOnce(&mut Context<'_>) -> Poll<std::io::Result<R>>,
     ) -> Poll<std::io::Result<R>> {
         if !self.checked {
-            if let Err(cancelled) = ready!(context::poll_checkpoint(cx)) {
+            if let Err(cancelled) = ready!(current::poll_checkpoint(cx)) {
                 return Poll::Ready(Err(cancelled.into()));
             }
             self.checked = true;

@@ -1,8 +1,13 @@
 //! The future that runs a body inside a scope: it pushes the scope as the innermost one
 //! while polling the body, links the scope's node into the tree the first time the body
-//! waits, arms the deadline timer, and reports on exit whether the scope catches a
-//! cancellation. [`CancelScope::run`](crate::CancelScope::run), the timeouts and task
-//! groups are all built on it.
+//! waits (or earlier, when something inside needs it linked), arms the deadline timer, and
+//! reports on exit whether the scope catches a cancellation.
+//! [`CancelScope::run`](crate::CancelScope::run), the timeouts and task groups are all
+//! built on it.
+//!
+//! It is written to cost little stack: a level of nesting polls through this one function
+//! (and the caller's), with the rare steps (entering, linking, arming the timer, leaving)
+//! in functions of their own whose frames are gone by the time the body is polled.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,9 +17,10 @@ use std::time::Instant;
 
 use pin_project_lite::pin_project;
 
-use super::context::{self, RunCtx, ScopeCell, TaskData, TaskName};
+use super::current::{self, ScopeCell, ScopeEntry};
 use super::node::Node;
 use crate::backend::{Runtime, Timer};
+use crate::context::{self, RunCtx, TaskData, TaskName};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -34,9 +40,12 @@ pin_project! {
         inner: F,
         #[pin]
         timer: Option<Timer>,
-        // The address of the node this one is linked under; 0 while unlinked. Only compared.
+        // The address of the node this one was last linked under; 0 before. Only compared.
         parent: usize,
         epoch: u32,
+        // The deadline the timer is armed for, checked against the clock on each poll, so
+        // a deadline that passed while the task was busy is seen before its timer fires.
+        armed: Option<Instant>,
         phase: Phase,
         link_eagerly: bool,
         // A private scope whose deadline had already passed when it was made: cancelled
@@ -48,11 +57,11 @@ pin_project! {
 
     impl<F> PinnedDrop for Driver<F> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if *this.parent != 0 {
-                if let Some(node) = this.cell.node() {
-                    node.unlink();
+            if let Some(node) = this.cell.node() {
+                if this.phase == Phase::Running {
+                    node.exit();
                 }
+                node.unlink();
             }
         }
     }
@@ -87,6 +96,7 @@ impl<F: Future> Driver<F> {
             timer: None,
             parent: 0,
             epoch: u32::MAX,
+            armed: None,
             phase: Phase::Fresh,
             link_eagerly,
             due_on_entry,
@@ -107,89 +117,139 @@ impl<F: Future> Driver<F> {
         *this.due_on_entry = due;
     }
 
-    fn poll_in_task(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(F::Output, bool)> {
-        let mut this = self.project();
-        let cell: &ScopeCell = this.cell;
-        context::with_current(|cur| {
-            let cur = cur.expect("polled inside a task");
-            match *this.phase {
-                Phase::Running => {}
-                Phase::Fresh => {
-                    *this.phase = Phase::Running;
-                    if *this.due_on_entry {
-                        cell.node_or_make(cur.is_cancelled()).cancel();
-                    }
-                    if let Some(node) = cell.node() {
-                        if !*this.due_on_entry {
-                            assert!(
-                                node.enter(),
-                                "a CancelScope can only be entered once (it is single-use)"
-                            );
-                            // A deadline already past cancels the scope on entry.
-                            if node.deadline().is_some_and(|d| context::now() >= d) {
-                                node.cancel();
-                            }
-                        }
-                        if *this.link_eagerly {
-                            let parent = cur.innermost();
-                            node.link(parent);
-                            *this.parent = addr(parent);
-                        }
-                    }
-                }
-                Phase::Done => panic!("a cancel scope future was polled after it completed"),
-            }
-            if let Some(node) = cell.node() {
-                if *this.parent == 0 {
-                    node.refresh_unlinked(cur.is_cancelled());
-                } else {
-                    let parent = cur.innermost();
-                    if *this.parent != addr(parent) {
-                        // The future moved to another scope or task: follow it.
-                        node.relink(parent);
-                        *this.parent = addr(parent);
-                    }
-                }
-            }
-        });
+    /// Polled outside any anyio task (inside a plain tokio or smol task): this scope is the
+    /// root of a tree of its own.
+    #[cold]
+    fn poll_foreign(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(F::Output, bool)> {
+        let root = self
+            .as_mut()
+            .project()
+            .foreign
+            .get_or_insert_with(foreign_root)
+            .clone();
+        current::enter_task(&root, || self.poll(cx))
+    }
+}
 
-        let poll = context::enter_scope(cell, || this.inner.as_mut().poll(cx));
+impl<F: Future> Future for Driver<F> {
+    type Output = (F::Output, bool);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if !context::in_task() {
+            return self.poll_foreign(cx);
+        }
+        let mut this = self.project();
+        if *this.phase != Phase::Running {
+            enter(
+                this.cell,
+                this.phase,
+                *this.due_on_entry,
+                *this.link_eagerly,
+                this.parent,
+            );
+        }
+        if let Some(node) = this.cell.node() {
+            before_poll(node, this.parent, *this.armed);
+        }
+        let entry = ScopeEntry::new(this.cell);
+        let pushed = entry.push();
+        let poll = this.inner.as_mut().poll(cx);
+        drop(pushed);
         match poll {
             Poll::Ready(out) => {
-                let catches = cell.node().is_some_and(|node| {
-                    node.cancel_called() && (node.shield() || !context::is_cancelled())
-                });
-                if *this.parent != 0 {
-                    if let Some(node) = cell.node() {
-                        node.unlink();
-                    }
-                    *this.parent = 0;
-                }
+                let catches = leave(this.cell, this.timer);
                 *this.phase = Phase::Done;
-                if this.timer.is_some() {
-                    this.timer.set(None);
-                }
                 Poll::Ready((out, catches))
             }
             Poll::Pending => {
-                let node = if *this.parent == 0 {
-                    let node = context::with_current(|cur| {
-                        let parent = cur.expect("polled inside a task").innermost();
-                        let node = cell.node_or_make(parent.is_cancelled());
-                        node.link(parent);
-                        *this.parent = addr(parent);
-                        node
-                    });
-                    node.set_driver(cx.waker());
-                    node
-                } else {
-                    cell.node().expect("a linked scope has a node")
-                };
-                arm_deadline(node, this.timer, this.epoch, cx);
+                let node = link_on_wait(this.cell, this.parent, cx);
+                arm_deadline(node, this.timer, this.epoch, this.armed, cx);
                 Poll::Pending
             }
         }
     }
+}
+
+/// The first poll: marks the scope entered, cancels it if its deadline has passed, and
+/// links it at once if other tasks will hang under it.
+fn enter(
+    cell: &ScopeCell,
+    phase: &mut Phase,
+    due_on_entry: bool,
+    link_eagerly: bool,
+    parent: &mut usize,
+) {
+    assert!(
+        *phase == Phase::Fresh,
+        "a cancel scope future was polled after it completed"
+    );
+    *phase = Phase::Running;
+    if due_on_entry {
+        cell.node_or_make().cancel();
+    } else if let Some(node) = cell.node() {
+        assert!(
+            node.enter(),
+            "a CancelScope can only be entered once (it is single-use)"
+        );
+        // A deadline already past cancels the scope on entry.
+        if node.deadline().is_some_and(|d| context::now() >= d) {
+            node.cancel();
+        }
+    }
+    if link_eagerly {
+        if let Some(node) = cell.node() {
+            let parent_node = current::innermost_scope().expect("polled inside a task");
+            node.link(&parent_node);
+            *parent = addr(&parent_node);
+        }
+    }
+}
+
+/// Before each poll of the body: follows the future if it moved to another scope or task
+/// since it was linked, and cancels the scope if its deadline has passed.
+fn before_poll(node: &Arc<Node>, parent: &mut usize, armed: Option<Instant>) {
+    if *parent != 0 && node.is_linked() {
+        current::with_innermost(|now_under| {
+            if *parent != addr(now_under) {
+                // The future moved to another scope or task: follow it.
+                node.relink(now_under);
+                *parent = addr(now_under);
+            }
+        });
+    }
+    if let Some(deadline) = armed {
+        if !node.cancel_called() && context::now() >= deadline {
+            node.cancel();
+        }
+    }
+}
+
+/// The body returned: whether the scope catches, and the scope leaves the tree.
+fn leave(cell: &ScopeCell, mut timer: Pin<&mut Option<Timer>>) -> bool {
+    let Some(node) = cell.node() else {
+        return false;
+    };
+    let catches = node.cancel_called() && (node.shield() || !current::is_cancelled());
+    node.exit();
+    node.unlink();
+    if timer.is_some() {
+        timer.set(None);
+    }
+    catches
+}
+
+/// The body waits: the scope (and every scope around it) joins the tree, if it has not yet.
+fn link_on_wait<'a>(cell: &'a ScopeCell, parent: &mut usize, cx: &Context<'_>) -> &'a Arc<Node> {
+    let node = cell.node_or_make();
+    if *parent == 0 {
+        let parent_node = current::innermost_scope().expect("polled inside a task");
+        if !node.is_linked() {
+            node.link(&parent_node);
+        }
+        *parent = addr(&parent_node);
+        node.set_driver(cx.waker());
+    }
+    node
 }
 
 /// (Re-)arms the deadline timer when the deadline changed, and cancels the node when it
@@ -198,11 +258,13 @@ fn arm_deadline(
     node: &Node,
     mut timer: Pin<&mut Option<Timer>>,
     epoch: &mut u32,
+    armed: &mut Option<Instant>,
     cx: &mut Context<'_>,
 ) {
     let current = node.deadline_epoch();
     if current != *epoch {
         *epoch = current;
+        *armed = None;
         match node.deadline() {
             None => timer.set(None),
             Some(_) if node.cancel_called() => timer.set(None),
@@ -211,10 +273,13 @@ fn arm_deadline(
                 if rt.now() >= deadline {
                     timer.set(None);
                     node.cancel();
-                } else if let Some(t) = timer.as_mut().as_pin_mut() {
-                    t.reset(deadline);
                 } else {
-                    timer.set(Some(rt.timer(deadline)));
+                    *armed = Some(deadline);
+                    if let Some(t) = timer.as_mut().as_pin_mut() {
+                        t.reset(deadline);
+                    } else {
+                        timer.set(Some(rt.timer(deadline)));
+                    }
                 }
             }
         }
@@ -222,27 +287,9 @@ fn arm_deadline(
     if let Some(t) = timer.as_mut().as_pin_mut() {
         if t.poll(cx).is_ready() {
             timer.set(None);
+            *armed = None;
             node.cancel();
         }
-    }
-}
-
-impl<F: Future> Future for Driver<F> {
-    type Output = (F::Output, bool);
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if context::in_task() {
-            return self.poll_in_task(cx);
-        }
-        // Outside any anyio task (inside a plain tokio or smol task): this scope is the
-        // root of a tree of its own.
-        let root = self
-            .as_mut()
-            .project()
-            .foreign
-            .get_or_insert_with(foreign_root)
-            .clone();
-        context::enter_task(&root, || self.poll_in_task(cx))
     }
 }
 
@@ -256,6 +303,6 @@ pub(crate) fn foreign_root() -> Arc<Node> {
         None,
         RunCtx::new(runtime),
     ));
-    context::set_run_root(&root);
+    current::set_run_root(&root);
     root
 }

@@ -1,11 +1,12 @@
-//! Cancel scopes, checkpoints and the per-task context behind them.
+//! Cancel scopes: the scope tree, the scopes the code being polled is inside, and
+//! checkpoints.
 //!
 //! The model is trio's: cancellation is cooperative and level-triggered, delivered as
 //! `Err(Cancelled)` at checkpoints, and absorbed by the scope that caused it. See
 //! [`CancelScope`] for the rules and `docs/cancellation.md` for the guide.
 
 pub(crate) mod checkpoint;
-pub(crate) mod context;
+pub(crate) mod current;
 pub(crate) mod driver;
 pub(crate) mod error;
 #[cfg(all(test, anyio_loom))]

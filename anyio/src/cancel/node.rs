@@ -1,21 +1,21 @@
 //! The scope tree: one [`Node`] per cancel scope, task group scope and task.
 //!
-//! Every node knows whether it is *effectively cancelled*: its own `cancel()` was called, or
-//! its parent is effectively cancelled and it is not shielded. That answer is kept in one
-//! atomic per node, so a checkpoint reads a flag instead of walking up the tree, and the
-//! tree's depth costs nothing there. The flag is pushed down when it changes: `cancel()`,
-//! a shield toggled, a node linked under a new parent. Pushing it down wakes every waiter
-//! registered in a node that became cancelled.
+//! Every linked node knows whether it is *effectively cancelled*: its own `cancel()` was
+//! called, or its parent is effectively cancelled and it is not shielded. That answer is
+//! kept in one atomic per node, so a checkpoint reads a flag instead of walking up the
+//! tree, and the tree's depth costs nothing there. The flag is pushed down when it changes:
+//! `cancel()`, a shield toggled, a node linked under a new parent. Pushing it down wakes
+//! every waiter registered in a node that became cancelled.
 //!
 //! Locking: each node has one mutex over its links, waiters and deadline. Propagation holds
 //! a parent's lock while it takes its children's, so locks are always taken top-down; no
 //! path takes a child's lock and then its parent's.
 //!
-//! A scope's node is linked under its parent lazily, the first time its body returns
-//! `Pending`: a scope whose body finishes in one poll (a timeout around a ready operation)
-//! never touches a lock. Until then it takes its parent's state by
-//! [`refresh_unlinked`](Node::refresh_unlinked) on each poll; nothing can be waiting in it
-//! yet, and the parent it will be linked under is the scope that polls it.
+//! A scope's node is linked under its parent lazily (see `current`): a scope whose body
+//! finishes in one poll (a timeout around a ready operation) never touches a lock. Until it
+//! is linked, only the code polling it can see it, and that code computes its state from
+//! the chain of scopes it is in; the node's own flag then counts only its own `cancel()`.
+//! A linked node's parent is always linked, and task roots are linked from birth.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{Acquire, Release, SeqCst};
@@ -24,8 +24,8 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use super::context::TaskData;
 use super::error::Cancelled;
+use crate::context::TaskData;
 use crate::loom::lock;
 use crate::loom::sync::{AtomicBool, AtomicU32, Mutex};
 
@@ -35,6 +35,12 @@ pub(crate) struct Node {
     shield: AtomicBool,
     caught: AtomicBool,
     entered: AtomicBool,
+    exited: AtomicBool,
+    /// Whether the tree keeps `effective` exact: a root, or a node linked under its parent.
+    linked: AtomicBool,
+    /// Set on every node of a dropped task group, at every depth: its tasks are dropped
+    /// instead of polled again.
+    aborted: AtomicBool,
     /// Bumped by every `set_deadline`, so the future that runs the scope re-arms its timer.
     deadline_epoch: AtomicU32,
     state: Mutex<State>,
@@ -67,12 +73,16 @@ impl std::fmt::Debug for Node {
 
 impl Node {
     fn with(task: Option<TaskData>, deadline: Option<Instant>, shield: bool) -> Arc<Node> {
+        let root = task.is_some();
         Arc::new(Node {
             cancel_called: AtomicBool::new(false),
             effective: AtomicBool::new(false),
             shield: AtomicBool::new(shield),
             caught: AtomicBool::new(false),
             entered: AtomicBool::new(false),
+            exited: AtomicBool::new(false),
+            linked: AtomicBool::new(root),
+            aborted: AtomicBool::new(false),
             deadline_epoch: AtomicU32::new(0),
             state: Mutex::new(State {
                 parent: None,
@@ -91,20 +101,27 @@ impl Node {
         Self::with(None, deadline, shield)
     }
 
-    /// A task's root node, not linked (the root of a run).
+    /// A task's root node at the top of a tree of its own (the root of a run).
     pub(crate) fn new_task(task: TaskData) -> Arc<Node> {
         Self::with(Some(task), None, false)
     }
 
-    /// A task's root node, made already linked under `parent`: one lock, on the parent,
-    /// since nobody else can see the new node yet. Reuses a node of this thread's pool.
+    /// A task's root node, made already linked under `parent` (which must be linked): one
+    /// lock, on the parent, since nobody else can see the new node yet. Reuses a node of
+    /// this thread's pool. A task made under an aborted group is aborted from birth.
     pub(crate) fn new_task_under(task: TaskData, parent: &Arc<Node>) -> Arc<Node> {
+        debug_assert!(
+            parent.is_linked(),
+            "a task is started under an unlinked scope"
+        );
         let mut node = pool::take().unwrap_or_else(|| Self::with(None, None, false));
         let mut parent_state = lock(&parent.state);
         let entry = parent_state.children.vacant_entry();
         {
             let fresh = Arc::get_mut(&mut node).expect("a new or pooled node is unshared");
             fresh.effective = AtomicBool::new(parent.is_cancelled());
+            fresh.linked = AtomicBool::new(true);
+            fresh.aborted = AtomicBool::new(parent.is_aborted());
             fresh.task = Some(task);
             let state = fresh.state.get_mut().unwrap_or_else(|e| e.into_inner());
             state.parent = Some(parent.clone());
@@ -134,6 +151,9 @@ impl Node {
             &mut n.shield,
             &mut n.caught,
             &mut n.entered,
+            &mut n.exited,
+            &mut n.linked,
+            &mut n.aborted,
         ] {
             *flag = AtomicBool::new(false);
         }
@@ -145,7 +165,8 @@ impl Node {
         self.task.as_ref()
     }
 
-    /// Whether code running directly in this node is effectively cancelled.
+    /// Whether code running directly in this node is effectively cancelled: exact for a
+    /// linked node; for a node not linked yet, whether its own `cancel()` was called.
     #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
         self.effective.load(Acquire)
@@ -167,9 +188,30 @@ impl Node {
         self.caught.store(true, Release);
     }
 
+    /// Whether the tree keeps this node's state exact (a root, or linked under a parent).
+    #[inline]
+    pub(crate) fn is_linked(&self) -> bool {
+        self.linked.load(Acquire)
+    }
+
     /// Marks the node entered; returns `false` if it already was (scopes are single-use).
     pub(crate) fn enter(&self) -> bool {
         !self.entered.swap(true, SeqCst)
+    }
+
+    /// Marks the scope left: its deadline no longer cancels it.
+    pub(crate) fn exit(&self) {
+        self.exited.store(true, SeqCst);
+    }
+
+    /// Whether the scope has been entered and not left.
+    pub(crate) fn is_active(&self) -> bool {
+        self.entered.load(SeqCst) && !self.exited.load(SeqCst)
+    }
+
+    /// Whether this node belongs to a task group that was dropped.
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.load(Acquire)
     }
 
     pub(crate) fn deadline(&self) -> Option<Instant> {
@@ -222,39 +264,33 @@ impl Node {
         update(self, &mut state, parent_cancelled);
     }
 
-    /// Sets the flag of a node that is not linked yet from the state of the scope polling
-    /// it. Lock-free: a concurrent `cancel()` is never lost, because `cancel_called` is read
-    /// again after the store and the loop repeats if it moved.
-    pub(crate) fn refresh_unlinked(&self, parent_cancelled: bool) {
-        let inherited = parent_cancelled && !self.shield.load(SeqCst);
-        loop {
-            let called = self.cancel_called.load(SeqCst);
-            let want = called || inherited;
-            if self.effective.load(SeqCst) != want {
-                self.effective.store(want, SeqCst);
-            }
-            if self.cancel_called.load(SeqCst) == called {
-                return;
-            }
-        }
-    }
-
-    /// Links this node under `parent` and takes on its cancellation state.
+    /// Links this node under `parent` (which must be linked) and takes on its state.
     pub(crate) fn link(self: &Arc<Self>, parent: &Arc<Node>) {
+        debug_assert!(parent.is_linked(), "a node is linked under an unlinked one");
         let mut parent_state = lock(&parent.state);
         let mut state = lock(&self.state);
         debug_assert!(state.parent.is_none(), "node linked twice");
         state.slot = parent_state.children.insert(self.clone());
         state.parent = Some(parent.clone());
+        if parent.is_aborted() {
+            self.aborted.store(true, Release);
+        }
         update(self, &mut state, parent.is_cancelled());
+        self.linked.store(true, Release);
     }
 
     /// Detaches this node from its parent, if linked.
     pub(crate) fn unlink(&self) {
+        if !self.is_linked() {
+            return;
+        }
         let (parent, slot) = {
             let mut state = lock(&self.state);
             match state.parent.take() {
-                Some(p) => (p, state.slot),
+                Some(p) => {
+                    self.linked.store(false, Release);
+                    (p, state.slot)
+                }
                 None => return,
             }
         };
@@ -298,13 +334,37 @@ impl Node {
     /// Calls `f` with this node and every node linked below it, parents first.
     pub(crate) fn walk(&self, f: &mut dyn FnMut(&Node)) {
         f(self);
-        let children: Vec<Arc<Node>> = lock(&self.state)
+        for child in self.children() {
+            child.walk(f);
+        }
+    }
+
+    fn children(&self) -> Vec<Arc<Node>> {
+        lock(&self.state)
             .children
             .iter()
             .map(|(_, c)| c.clone())
-            .collect();
+            .collect()
+    }
+
+    /// Marks this node and every node below it aborted, parents first, and wakes their
+    /// tasks so that they are dropped. A node linked below an aborted one later is
+    /// aborted from birth (the flag is set under the lock that linking takes).
+    pub(crate) fn abort_tree(&self) {
+        let children = {
+            let state = lock(&self.state);
+            self.aborted.store(true, Release);
+            state
+                .children
+                .iter()
+                .map(|(_, c)| c.clone())
+                .collect::<Vec<_>>()
+        };
+        if let Some(task) = self.task() {
+            task.wake();
+        }
         for child in children {
-            child.walk(f);
+            child.abort_tree();
         }
     }
 }

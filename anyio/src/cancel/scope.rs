@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
+use super::current;
 use super::driver::Driver;
 use super::error::IsCancelled;
 use super::node::Node;
@@ -118,11 +119,10 @@ impl CancelScope {
         self.node.cancel();
     }
 
-    /// Whether [`cancel`](CancelScope::cancel) was called or the deadline passed.
+    /// Whether the scope was cancelled: [`cancel`](CancelScope::cancel) was called, or its
+    /// deadline passed while it ran. A deadline that passes after the scope has exited
+    /// (or before it is entered, until it is entered) leaves this false, as in trio.
     pub fn cancel_called(&self) -> bool {
-        if !self.node.cancel_called() && self.deadline().is_some_and(|d| current_time() >= d) {
-            self.node.cancel();
-        }
         self.node.cancel_called()
     }
 
@@ -146,10 +146,11 @@ impl CancelScope {
     }
 
     /// Sets or clears the deadline, earlier or later, also while the scope runs (the timer
-    /// is re-armed). A deadline in the past cancels the scope.
+    /// is re-armed). A deadline in the past cancels a running scope at once, and a scope
+    /// not entered yet when it is entered; it does nothing to a scope that has exited.
     pub fn set_deadline(&self, deadline: Option<Instant>) {
         self.node.set_deadline(deadline);
-        if deadline.is_some_and(|d| current_time() >= d) {
+        if self.node.is_active() && deadline.is_some_and(|d| current_time() >= d) {
             self.node.cancel();
         }
     }
@@ -262,7 +263,7 @@ impl EffectiveDeadline {
 /// [`Unbounded`](EffectiveDeadline::Unbounded) when no deadline applies or the code runs
 /// outside any anyio task or scope.
 pub fn current_effective_deadline() -> EffectiveDeadline {
-    super::context::with_current(|cur| {
+    current::with_current(|cur| {
         let Some(cur) = cur else {
             return EffectiveDeadline::Unbounded;
         };

@@ -13,7 +13,7 @@ use super::MemoryObjectStreamStatistics;
 use super::error::ReceiveError;
 use super::state::{RecvWaiter, Shared};
 use crate::cancel::checkpoint::CancelWait;
-use crate::cancel::context;
+use crate::cancel::current;
 use crate::loom::lock;
 use crate::loom::sync::AtomicBool;
 use crate::resource::ClosedResourceError;
@@ -303,7 +303,7 @@ fn poll_receive<T>(
 ) -> Poll<Result<T, ReceiveError>> {
     let Some(key) = op.key else {
         // The first poll: the checkpoint, then `receive_nowait`, then queueing.
-        if std::task::ready!(context::poll_checkpoint(cx)).is_err() {
+        if std::task::ready!(current::poll_checkpoint(cx)).is_err() {
             return Poll::Ready(Err(ReceiveError::Cancelled));
         }
         let mut state = lock(&shared.state);
@@ -313,7 +313,7 @@ fn poll_receive<T>(
         }
         let waiter = RecvWaiter {
             handle: id,
-            scope: context::innermost_scope(),
+            scope: current::innermost_scope(),
         };
         op.key = Some(state.recv_waiters.push(waiter, cx.waker()));
         drop(state);
@@ -345,7 +345,7 @@ fn poll_receive<T>(
         Err(ReceiveError::WouldBlock) => {
             let waiter = RecvWaiter {
                 handle: id,
-                scope: context::innermost_scope(),
+                scope: current::innermost_scope(),
             };
             op.key = Some(state.recv_waiters.push(waiter, cx.waker()));
             Poll::Pending

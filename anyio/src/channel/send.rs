@@ -11,7 +11,7 @@ use super::MemoryObjectStreamStatistics;
 use super::error::{SendError, SendErrorKind};
 use super::state::{SendGrant, SendWaiter, Shared};
 use crate::cancel::checkpoint::CancelWait;
-use crate::cancel::context;
+use crate::cancel::current;
 use crate::loom::lock;
 use crate::loom::sync::AtomicBool;
 use crate::resource::ClosedResourceError;
@@ -224,7 +224,7 @@ impl<T> Unpin for SendFuture<'_, T> {}
 impl<T> SendFuture<'_, T> {
     /// The first poll: the checkpoint, then `send_nowait`, then queueing.
     fn start(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
-        let entered = std::task::ready!(context::poll_checkpoint(cx));
+        let entered = std::task::ready!(current::poll_checkpoint(cx));
         let item = self
             .item
             .take()

@@ -14,7 +14,7 @@ use futures_core::Stream;
 
 use super::options::IntoOpenOptions;
 use super::{BUFFER_SIZE, blocking, retry};
-use crate::cancel::context;
+use crate::cancel::current;
 use crate::{Cancelled, CapacityLimiter, ClosedResourceError, checkpoint, to_thread};
 
 /// The most one read of [`AsyncFile::read`] or [`AsyncFile::read_exact`] asks the OS for.
@@ -348,7 +348,7 @@ impl AsyncFile {
             return Poll::Ready(Err(closed()));
         }
         if self.fill.is_none() {
-            ready!(context::poll_checkpoint(cx))?;
+            ready!(current::poll_checkpoint(cx))?;
         }
         Poll::Ready(Ok(()))
     }

@@ -17,7 +17,7 @@ use futures_core::Stream;
 use super::blocking;
 use super::file::{AsyncFile, open_file};
 use super::options::IntoOpenOptions;
-use crate::cancel::context;
+use crate::cancel::current;
 use crate::{Cancelled, to_thread};
 
 /// How many directory entries one thread call of [`ReadDir`] reads.
@@ -767,7 +767,7 @@ impl Stream for ReadDir {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         if this.first && this.pending.is_none() {
-            if let Err(cancelled) = ready!(context::poll_checkpoint(cx)) {
+            if let Err(cancelled) = ready!(current::poll_checkpoint(cx)) {
                 return Poll::Ready(Some(Err(cancelled.into())));
             }
             this.first = false;

@@ -22,7 +22,7 @@ use socket2::Socket;
 pub(crate) use crate::backend::io::Direction;
 use crate::backend::io::Source;
 use crate::cancel::checkpoint::OpWait;
-use crate::cancel::context::current_runtime;
+use crate::context::current_runtime;
 use crate::resource::{BrokenResourceError, ClosedResourceError};
 use crate::runner::NoRuntime;
 use crate::sync::guard::{ResourceGuard, ResourceGuardToken};

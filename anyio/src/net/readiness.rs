@@ -20,7 +20,7 @@ use atomic_waker::AtomicWaker;
 
 use crate::backend::io::{Direction, FdReadiness};
 use crate::cancel::checkpoint::OpWait;
-use crate::cancel::context::current_runtime;
+use crate::context::current_runtime;
 use crate::resource::ClosedResourceError;
 use crate::runner::NoRuntime;
 

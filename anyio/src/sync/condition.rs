@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 use super::lock::{Lock, LockAcquire, LockGuard, LockStatistics};
 use super::wait_queue::WaitQueue;
 use super::waiter::{Queued, Waiter};
-use crate::cancel::context;
+use crate::cancel::current;
 use crate::cancel::error::Cancelled;
 use crate::loom::lock;
 use crate::loom::sync::Mutex;
@@ -292,7 +292,7 @@ impl<'a, T: ?Sized> Future for ConditionWait<'a, T> {
         loop {
             match &mut this.step {
                 WaitStep::Start => {
-                    if context::is_cancelled() {
+                    if current::is_cancelled() {
                         this.step = WaitStep::Done;
                         this.guard = None;
                         return Poll::Ready(Err(Cancelled));

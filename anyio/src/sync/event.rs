@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use super::wait_queue::WaitQueue;
 use super::waiter::{Queued, Step, Waiter};
-use crate::cancel::context;
+use crate::cancel::current;
 use crate::cancel::error::Cancelled;
 use crate::loom::lock;
 use crate::loom::sync::{AtomicBool, Mutex};
@@ -178,7 +178,7 @@ impl Future for EventWait<'_> {
         let event = this.event;
         let out = match this.step {
             Step::Start => {
-                if context::is_cancelled() {
+                if current::is_cancelled() {
                     Poll::Ready(Err(Cancelled))
                 } else if event.is_set() {
                     this.step = Step::Yielded;
@@ -199,7 +199,7 @@ impl Future for EventWait<'_> {
                 }
             }
             // The second half of the checkpoint.
-            Step::Yielded if context::is_cancelled() => Poll::Ready(Err(Cancelled)),
+            Step::Yielded if current::is_cancelled() => Poll::Ready(Err(Cancelled)),
             Step::Yielded => Poll::Ready(Ok(())),
             Step::Waiting => this.waiter.poll(event, cx),
             Step::Done => panic!("`EventWait` polled after completion"),

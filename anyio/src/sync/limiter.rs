@@ -32,7 +32,7 @@ use super::wait_queue::WaitQueue;
 use super::waiter::{Queued, Step, Waiter};
 use super::{BadCount, to_count};
 use crate::TaskId;
-use crate::cancel::context;
+use crate::cancel::current;
 use crate::cancel::error::{CANCELLED, Cancelled, IsCancelled};
 use crate::loom::lock;
 use crate::loom::sync::Mutex;
@@ -654,7 +654,7 @@ impl<'a> Future for LimiterAcquire<'a> {
         let limiter = this.limiter;
         let out: Poll<Result<(Borrower, u64), LimiterError>> = match this.step {
             Step::Start => 'start: {
-                if context::is_cancelled() {
+                if current::is_cancelled() {
                     break 'start Poll::Ready(Err(LimiterError::Cancelled));
                 }
                 let Some(borrower) = this.borrower.clone() else {
@@ -681,7 +681,7 @@ impl<'a> Future for LimiterAcquire<'a> {
             }
             Step::Yielded => {
                 let borrower = this.borrower();
-                if context::is_cancelled() {
+                if current::is_cancelled() {
                     let _ = lock(&limiter.state).release(&borrower, Some(this.loan));
                     Poll::Ready(Err(LimiterError::Cancelled))
                 } else {

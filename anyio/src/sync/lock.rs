@@ -24,7 +24,7 @@ use std::task::{Context, Poll};
 use super::wait_queue::WaitQueue;
 use super::waiter::{Queued, Step, Waiter};
 use crate::TaskId;
-use crate::cancel::context;
+use crate::cancel::current;
 use crate::cancel::error::Cancelled;
 use crate::loom::lock;
 use crate::loom::sync::Mutex;
@@ -310,7 +310,7 @@ impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
         let lock_ref = this.lock;
         let out = match this.step {
             Step::Start => {
-                if !this.shielded && context::is_cancelled() {
+                if !this.shielded && current::is_cancelled() {
                     Poll::Ready(Err(Cancelled))
                 } else {
                     let me = current_task_id();
@@ -338,7 +338,7 @@ impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
                 }
             }
             Step::Yielded => {
-                if context::is_cancelled() {
+                if current::is_cancelled() {
                     lock_ref.release();
                     Poll::Ready(Err(Cancelled))
                 } else {

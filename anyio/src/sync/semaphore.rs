@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 use super::wait_queue::WaitQueue;
 use super::waiter::{Queued, Step, Waiter};
 use super::{BadCount, to_count};
-use crate::cancel::context;
+use crate::cancel::current;
 use crate::cancel::error::{Cancelled, IsCancelled};
 use crate::loom::lock;
 use crate::loom::sync::Mutex;
@@ -348,7 +348,7 @@ impl<'a> Future for SemaphoreAcquire<'a> {
         let semaphore = this.semaphore;
         let out = match this.step {
             Step::Start => {
-                if context::is_cancelled() {
+                if current::is_cancelled() {
                     Poll::Ready(Err(Cancelled))
                 } else {
                     let mut state = lock(&semaphore.state);
@@ -371,7 +371,7 @@ impl<'a> Future for SemaphoreAcquire<'a> {
                 }
             }
             Step::Yielded => {
-                if context::is_cancelled() {
+                if current::is_cancelled() {
                     lock(&semaphore.state).release();
                     Poll::Ready(Err(Cancelled))
                 } else {

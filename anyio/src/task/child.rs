@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 
 use super::group::GroupShared;
 use super::start::StartSink;
-use crate::cancel::context;
+use crate::cancel::current;
 use crate::cancel::error::IsCancelled;
 use crate::cancel::node::Node;
 
@@ -79,12 +79,12 @@ where
         if *this.finished {
             return Poll::Ready(());
         }
-        let outcome = if this.group.is_aborted() {
+        let root = this.root.as_ref().expect("polled after completion");
+        let outcome = if root.is_aborted() {
             ChildOutcome::Aborted
         } else {
             let mut fut = this.fut.as_mut();
-            let root = this.root.as_ref().expect("polled after completion");
-            let polled = context::enter_task(root, || {
+            let polled = current::enter_task(root, || {
                 catch_unwind(AssertUnwindSafe(|| {
                     fut.as_mut()
                         .as_pin_mut()
@@ -97,7 +97,7 @@ where
                     let task = root.task().expect("a task's root node has task data");
                     task.register_waker(cx.waker());
                     // An abort between the check above and the registration woke nobody.
-                    if this.group.is_aborted() {
+                    if root.is_aborted() {
                         cx.waker().wake_by_ref();
                     }
                     return Poll::Pending;

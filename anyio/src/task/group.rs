@@ -16,11 +16,12 @@ use atomic_waker::AtomicWaker;
 use super::child::{Child, ChildOutcome};
 use super::error::{GroupClosed, StartError, TaskGroupError};
 use super::start::{self, TaskStatus};
-use crate::cancel::context::{self, RunCtx, TaskData, TaskName};
+use crate::cancel::current;
 use crate::cancel::driver::Driver;
 use crate::cancel::error::{BoxError, IsCancelled};
 use crate::cancel::node::Node;
 use crate::cancel::scope::CancelScope;
+use crate::context::{RunCtx, TaskData, TaskName};
 
 /// Runs `body` with a new [`TaskGroup`], then waits for every task started in it.
 ///
@@ -239,7 +240,7 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
         let shared = &self.shared;
         shared.add_task().map_err(StartError::Closed)?;
         // Until it starts, the task hangs under the caller's innermost scope.
-        let (caller_scope, caller_id) = context::with_current(|cur| match cur {
+        let (caller_scope, caller_id) = current::with_current(|cur| match cur {
             Some(c) => (c.innermost().clone(), c.task_data().id),
             None => (shared.node.clone(), shared.host_id),
         });
@@ -345,7 +346,7 @@ impl<E> Default for Outcome<E> {
 impl<E: IsCancelled> GroupShared<E> {
     /// Called inside the group's scope, in the host task.
     fn new(node: Arc<Node>) -> Arc<Self> {
-        let (host_id, run) = context::with_current(|cur| {
+        let (host_id, run) = current::with_current(|cur| {
             let task = cur.expect("a task group runs inside a task").task_data();
             (task.id, task.run.clone())
         });
@@ -380,10 +381,6 @@ impl<E: IsCancelled> GroupShared<E> {
         }
     }
 
-    pub(crate) fn is_aborted(&self) -> bool {
-        self.aborted.load(Acquire)
-    }
-
     /// Records how a task (or the body) ended; a failure or panic cancels the group.
     pub(crate) fn report(&self, outcome: ChildOutcome<E>) {
         if let ChildOutcome::Done(Ok(())) | ChildOutcome::Aborted = outcome {
@@ -405,15 +402,14 @@ impl<E: IsCancelled> GroupShared<E> {
         self.node.cancel();
     }
 
-    /// Aborts every task: used when the group's future is dropped before it finished.
+    /// Aborts every task at every depth (the tasks of groups nested inside them too): used
+    /// when the group's future is dropped before it finished. Every node below the group's
+    /// is marked aborted before any task is woken, so a task woken by the cancellation is
+    /// dropped, not polled, whatever it was waiting for.
     fn abort(&self) {
         self.aborted.store(true, Release);
         self.node.cancel();
-        self.node.walk(&mut |n| {
-            if let Some(task) = n.task() {
-                task.wake();
-            }
-        });
+        self.node.abort_tree();
     }
 }
 

@@ -5,9 +5,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::cancel::checkpoint::checkpoint;
-use crate::cancel::context::{self, TaskData};
+use crate::cancel::current;
 use crate::cancel::error::Cancelled;
 use crate::cancel::node::Node;
+use crate::context::{self, TaskData};
 
 /// A task's identifier, unique within the process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,13 +65,13 @@ impl TaskInfo {
 
 /// The task that calls it, or `None` outside any anyio task or scope.
 pub fn get_current_task() -> Option<TaskInfo> {
-    context::with_current(|cur| cur.map(|c| TaskInfo::of(c.task_data())))
+    current::with_current(|cur| cur.map(|c| TaskInfo::of(c.task_data())))
 }
 
 /// The identifier of the task that calls it, or `None` outside any anyio task: what
 /// [`get_current_task`] says, without copying the task's name.
 pub(crate) fn current_task_id() -> Option<TaskId> {
-    context::with_current(|cur| cur.map(|c| TaskId(c.task_data().id)))
+    current::with_current(|cur| cur.map(|c| TaskId(c.task_data().id)))
 }
 
 /// Every task of the current run that has not finished, the calling one included; empty
@@ -82,7 +83,7 @@ pub fn get_running_tasks() -> Vec<TaskInfo> {
 }
 
 fn each_task(f: &mut dyn FnMut(&TaskData)) {
-    let root = context::with_current(|cur| cur.and_then(|c| c.task_data().run.root()));
+    let root = context::with_task(|task| task.and_then(|t| current::run_root(&t.run)));
     if let Some(root) = root {
         root.walk(&mut |n: &Node| {
             if let Some(task) = n.task() {

@@ -8,8 +8,9 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::backend::Runtime;
-use crate::cancel::context::{self, RunCtx, TaskData, TaskName};
+use crate::cancel::current;
 use crate::cancel::node::Node;
+use crate::context::{RunCtx, TaskData, TaskName};
 
 pin_project! {
     pub(crate) struct RootTask<F> {
@@ -36,7 +37,7 @@ impl<F> RootTask<F> {
             None,
             RunCtx::new(runtime),
         ));
-        context::set_run_root(&root);
+        current::set_run_root(&root);
         RootTask { root, fut }
     }
 }
@@ -46,7 +47,7 @@ impl<F: Future> Future for RootTask<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let poll = context::enter_task(this.root, || this.fut.poll(cx));
+        let poll = current::enter_task(this.root, || this.fut.poll(cx));
         if poll.is_ready() {
             if let Some(task) = this.root.task() {
                 task.run.finish();

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use pin_project_lite::pin_project;
 use slab::Slab;
 
-use crate::cancel::context::{self, RunCtx, TaskData, TaskName};
+use crate::cancel::current;
 use crate::cancel::node::Node;
+use crate::context::{RunCtx, RunLocal, TaskData, TaskName};
 
 /// Why a slot was filled without a result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +139,7 @@ impl<T: Send> Abandon for Slot<T> {
     }
 }
 
-/// The slots other threads wait on, per run; see [`RunCtx::finish`].
+/// The slots other threads wait on, per run: failed when the run finishes.
 #[derive(Default)]
 pub(crate) struct Calls {
     inner: Mutex<CallsInner>,
@@ -164,9 +165,11 @@ impl Calls {
     fn lock(&self) -> MutexGuard<'_, CallsInner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
-    /// Marks the run finished and fails every slot still registered. Idempotent.
-    pub(crate) fn finish(&self) {
+impl RunLocal for Calls {
+    /// Marks the run finished and fails every slot still registered.
+    fn run_finished(&self) {
         let pending = {
             let mut inner = self.lock();
             inner.finished = true;
@@ -175,10 +178,6 @@ impl Calls {
         for (_, slot) in pending {
             slot.run_finished();
         }
-    }
-
-    pub(crate) fn is_finished(&self) -> bool {
-        self.lock().finished
     }
 }
 
@@ -200,7 +199,8 @@ impl std::fmt::Debug for Registration {
 impl Registration {
     /// Registers `slot`, or returns `None` if the run has already finished.
     pub(crate) fn new<T: Send + 'static>(run: &Arc<RunCtx>, slot: &Arc<Slot<T>>) -> Option<Self> {
-        let mut inner = run.calls.lock();
+        let calls = run.local::<Calls>();
+        let mut inner = calls.lock();
         if inner.finished {
             return None;
         }
@@ -216,7 +216,8 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut inner = self.run.calls.lock();
+        let calls = self.run.local::<Calls>();
+        let mut inner = calls.lock();
         if !inner.finished {
             inner.pending.try_remove(self.key);
         }
@@ -226,7 +227,7 @@ impl Drop for Registration {
 /// Whether this thread is polling a task of `run` right now: blocking here on that run
 /// would deadlock it (or stall one of its workers).
 pub(crate) fn on_loop_thread(run: &Arc<RunCtx>) -> bool {
-    context::with_current(|cur| cur.is_some_and(|c| Arc::ptr_eq(&c.task_data().run, run)))
+    current::with_current(|cur| cur.is_some_and(|c| Arc::ptr_eq(&c.task_data().run, run)))
 }
 
 /// Spawns `fut` on `run` as a task linked under `parent` (so cancelling `parent` cancels
@@ -283,7 +284,7 @@ impl<F: Future> Future for BridgeTask<F> {
             return Poll::Ready(());
         };
         let mut fut = this.fut.as_mut();
-        let polled = context::enter_task(root, || {
+        let polled = current::enter_task(root, || {
             catch_unwind(AssertUnwindSafe(|| {
                 fut.as_mut()
                     .as_pin_mut()

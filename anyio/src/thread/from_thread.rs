@@ -34,9 +34,10 @@ use std::sync::Arc;
 use super::bridge::{self, Failure, Registration, Slot};
 use super::worker;
 use crate::backend::Backend;
-use crate::cancel::context::{self, RunCtx, TaskName};
+use crate::cancel::current;
 use crate::cancel::error::Cancelled;
 use crate::cancel::node::Node;
+use crate::context::{self, RunCtx, TaskName};
 use crate::task::group::default_name;
 
 /// Why a call into the event loop from another thread could not run.
@@ -122,7 +123,7 @@ pub fn current_token() -> EventLoopToken {
 }
 
 fn try_current_run() -> Option<Arc<RunCtx>> {
-    context::with_current(|cur| cur.map(|c| c.task_data().run.clone()))
+    current::with_current(|cur| cur.map(|c| c.task_data().run.clone()))
         .or_else(|| worker::current().map(|w| w.run))
 }
 
@@ -182,7 +183,7 @@ impl EventLoopToken {
         Fut: Future + Send + 'static,
         Fut::Output: Send + 'static,
     {
-        let parent = self.run.root().ok_or(FromThreadError::RunFinished)?;
+        let parent = current::run_root(&self.run).ok_or(FromThreadError::RunFinished)?;
         let parent_id = parent.task().map(|t| t.id);
         call(&self.run, &parent, parent_id, name, fut)
     }
@@ -253,7 +254,7 @@ where
 pub fn check_cancelled() -> Result<(), Cancelled> {
     let cancelled = match worker::current() {
         Some(ctx) => ctx.caller_scope.is_cancelled(),
-        None => context::is_cancelled(),
+        None => current::is_cancelled(),
     };
     if cancelled { Err(Cancelled) } else { Ok(()) }
 }

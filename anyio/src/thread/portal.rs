@@ -40,9 +40,10 @@ use pin_project_lite::pin_project;
 use super::bridge::{self, Abandon, Failure, Registration, Slot};
 use super::from_thread::EventLoopToken;
 use crate::backend::Backend;
-use crate::cancel::context::{self, RunCtx, TaskName};
+use crate::cancel::current;
 use crate::cancel::driver::Driver;
 use crate::cancel::node::Node;
+use crate::context::{RunCtx, TaskName};
 use crate::runner::{RunError, Runner};
 use crate::sync::event::Event;
 use crate::task::group::{TaskGroup, default_name, task_group};
@@ -178,7 +179,7 @@ struct Setup {
 /// The root of the portal's run: a task group whose body waits until the portal stops.
 async fn serve(setup: mpsc::Sender<Result<Setup, RunError>>) {
     let _ = task_group(|tg: TaskGroup| async move {
-        let run = context::with_current(|cur| {
+        let run = current::with_current(|cur| {
             cur.expect("the portal runs inside a task")
                 .task_data()
                 .run
@@ -517,7 +518,7 @@ where
         }
         // Cancelled by its handle or by `stop(true)`: cancellation wins over a value, as a
         // cancelled AnyIO future.
-        Ok(_) if scope.cancel_called() || context::is_cancelled() => {
+        Ok(_) if scope.cancel_called() || current::is_cancelled() => {
             slot.fail(Failure::Cancelled);
         }
         Ok(value) => {

@@ -27,8 +27,9 @@ use atomic_waker::AtomicWaker;
 use super::worker::{self, WorkerContext};
 use crate::CapacityLimiter;
 use crate::cancel::checkpoint::{CancelWait, checkpoint_if_cancelled};
-use crate::cancel::context;
+use crate::cancel::current;
 use crate::cancel::error::Cancelled;
+use crate::context::{self, RunLocal};
 
 /// The size of each run's default thread limiter, as AnyIO's.
 pub const DEFAULT_THREAD_LIMIT: usize = 40;
@@ -38,8 +39,8 @@ pub const DEFAULT_THREAD_LIMIT: usize = 40;
 /// runtime) shares one process-wide limiter of the same size. Change its size with
 /// [`CapacityLimiter::set_total_tokens`].
 pub fn current_default_thread_limiter() -> Arc<CapacityLimiter> {
-    context::with_current(|cur| cur.map(|c| c.task_data().run.thread_limiter()))
-        .or_else(|| worker::current().map(|w| w.run.thread_limiter()))
+    context::with_task(|task| task.map(|t| t.run.local::<RunLimiter>().0.clone()))
+        .or_else(|| worker::current().map(|w| w.run.local::<RunLimiter>().0.clone()))
         .unwrap_or_else(|| {
             // Code outside any anyio run (a task of a plain tokio runtime) shares one
             // process-wide limiter, so the bound holds there too.
@@ -54,6 +55,19 @@ pub fn current_default_thread_limiter() -> Arc<CapacityLimiter> {
                 .clone()
         })
 }
+
+/// A run's default thread limiter, made on first use.
+struct RunLimiter(Arc<CapacityLimiter>);
+
+impl Default for RunLimiter {
+    fn default() -> Self {
+        RunLimiter(Arc::new(
+            CapacityLimiter::new(DEFAULT_THREAD_LIMIT).expect("the default thread limit is valid"),
+        ))
+    }
+}
+
+impl RunLocal for RunLimiter {}
 
 /// Runs `f` on a worker thread and returns its result, as a checkpoint.
 ///
@@ -167,7 +181,7 @@ where
             .map_err(|_| Cancelled)?
             .forget(),
     }
-    let (run, caller_scope) = context::with_current(|cur| {
+    let (run, caller_scope) = current::with_current(|cur| {
         cur.map(|cur| (cur.task_data().run.clone(), cur.innermost().clone()))
     })
     .unwrap_or_else(|| {

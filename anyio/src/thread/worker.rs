@@ -5,8 +5,8 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::cancel::context::RunCtx;
 use crate::cancel::node::Node;
+use crate::context::RunCtx;
 
 /// The context of the task that handed work to this thread.
 #[derive(Clone, Debug)]

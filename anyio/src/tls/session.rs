@@ -22,7 +22,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rustls::Connection;
 
-use crate::cancel::context::poll_checkpoint;
+use crate::cancel::current::poll_checkpoint;
 use crate::resource::{BrokenResourceError, ClosedResourceError, EndOfStream};
 use crate::stream::{ByteStream, IoErrorExt, zero_max_bytes};
 use crate::sync::guard::ResourceGuard;

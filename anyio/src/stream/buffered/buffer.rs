@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use memchr::memmem::Finder;
 
-use crate::cancel::context::poll_checkpoint;
+use crate::cancel::current::poll_checkpoint;
 use crate::resource::{DelimiterNotFound, IncompleteRead};
 use crate::stream::error::IoErrorExt;
 use crate::stream::{ByteReceiveStream, DEFAULT_MAX_BYTES, zero_max_bytes};

@@ -11,7 +11,7 @@ use futures_core::{FusedStream, Stream};
 
 use super::BufferedByteReceiveStream;
 use super::buffer::{DelimiterSearch, Split};
-use crate::cancel::context::poll_checkpoint;
+use crate::cancel::current::poll_checkpoint;
 use crate::resource::DelimiterNotFound;
 use crate::stream::error::IoErrorExt;
 use crate::stream::{ByteReceiveStream, DEFAULT_MAX_BYTES, zero_max_bytes};
