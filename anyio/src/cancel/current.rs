@@ -256,11 +256,18 @@ impl<'a> Current<'a> {
         cancelled_from(self.top)
     }
 
-    /// The deadline and shield of each scope the current poll is inside, innermost first,
-    /// up to and including the task's root.
+    /// The deadline and shield of each scope the current poll is inside, innermost first:
+    /// the task's own scopes, its root, then the scopes the task runs in (a group's, and
+    /// those around it in the task that opened the group), up to the run's root.
     pub(crate) fn scopes(&self) -> impl Iterator<Item = (Option<Instant>, bool)> + 'a {
         let mut entry = self.top;
+        let mut above: Option<Arc<Node>> = None;
         std::iter::from_fn(move || {
+            if let Some(node) = above.take() {
+                let item = (node.deadline(), node.shield());
+                above = node.parent();
+                return Some(item);
+            }
             if entry.is_null() {
                 return None;
             }
@@ -271,6 +278,7 @@ impl<'a> Current<'a> {
                 // SAFETY: as in `cancelled_from`.
                 Slot::Task(root) => {
                     let root = unsafe { &*root };
+                    above = root.parent();
                     (root.deadline(), root.shield())
                 }
                 // SAFETY: as in `cancelled_from`.

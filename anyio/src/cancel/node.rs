@@ -218,6 +218,11 @@ impl Node {
         lock(&self.state).deadline
     }
 
+    /// The node this one is linked under, if any.
+    pub(crate) fn parent(&self) -> Option<Arc<Node>> {
+        lock(&self.state).parent.clone()
+    }
+
     pub(crate) fn deadline_epoch(&self) -> u32 {
         self.deadline_epoch.load(Acquire)
     }

@@ -178,13 +178,22 @@ pub enum StartError<E> {
     Failed(E),
     /// The task returned without calling `started`.
     NotStarted,
+    /// The caller's scope was cancelled and the task ended without an error of its own:
+    /// a task started (or calling `started`) in a cancelled scope stays there, and
+    /// `start` reports the cancellation. A cancellation, as
+    /// [`is_cancelled`](IsCancelled::is_cancelled) says.
+    Cancelled,
     /// The group had finished, so no task was started.
     Closed(GroupClosed),
 }
 
 impl<E: IsCancelled> IsCancelled for StartError<E> {
     fn is_cancelled(&self) -> bool {
-        matches!(self, StartError::Failed(e) if e.is_cancelled())
+        match self {
+            StartError::Failed(e) => e.is_cancelled(),
+            StartError::Cancelled => true,
+            StartError::NotStarted | StartError::Closed(_) => false,
+        }
     }
 }
 
@@ -195,6 +204,7 @@ impl<E: fmt::Display> fmt::Display for StartError<E> {
             StartError::NotStarted => {
                 f.write_str("Child exited without calling task_status.started()")
             }
+            StartError::Cancelled => CANCELLED.fmt(f),
             StartError::Closed(c) => c.fmt(f),
         }
     }
@@ -204,6 +214,7 @@ impl<E: fmt::Debug + fmt::Display + IsCancelled> Error for StartError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             StartError::Failed(e) if e.is_cancelled() => Some(&CANCELLED),
+            StartError::Cancelled => Some(&CANCELLED),
             StartError::Closed(c) => Some(c),
             _ => None,
         }
@@ -214,6 +225,7 @@ impl From<StartError<io::Error>> for io::Error {
     fn from(err: StartError<io::Error>) -> io::Error {
         match err {
             StartError::Failed(e) => e,
+            StartError::Cancelled => crate::Cancelled.into(),
             other => io::Error::other(other.to_string()),
         }
     }

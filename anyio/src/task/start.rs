@@ -16,6 +16,7 @@ use atomic_waker::AtomicWaker;
 
 use super::child::ChildOutcome;
 use super::error::StartError;
+use crate::cancel::current;
 use crate::cancel::node::Node;
 
 /// Lets a task started with [`TaskGroup::start`](crate::TaskGroup::start) report that it
@@ -82,9 +83,20 @@ impl<V> TaskStatus<V> {
 
     /// Reports that the task is ready: the caller's `start` returns `value`, and the task
     /// moves from the caller's cancel scope into the group's.
+    ///
+    /// If the caller's scope is cancelled by then, the task stays where it is (trio's
+    /// rule): `value` is dropped, the task goes on in the cancelled scope, and `start`
+    /// returns how the task ends, its error or else the cancellation. A task moved into a
+    /// group where no cancelled scope would catch its cancellation could not end cleanly.
     pub fn started(self, value: V) {
         let Some(inner) = self.inner else { return };
         if let Some((root, group_scope, host_id)) = inner.relink {
+            // The root hangs under the caller's innermost scope until it moves, so its
+            // state is the caller's.
+            if root.is_cancelled() {
+                inner.slot.stay();
+                return;
+            }
             root.relink(&group_scope);
             if let Some(task) = root.task() {
                 task.set_parent_id(host_id);
@@ -97,6 +109,10 @@ impl<V> TaskStatus<V> {
 /// The side of the slot the task's [`TaskStatus`] sees.
 pub(crate) trait StartedSink<V>: Send + Sync {
     fn started(&self, value: V);
+
+    /// The task called `started` in a cancelled scope and stays there: its outcome goes
+    /// to the caller when it ends.
+    fn stay(&self) {}
 }
 
 /// The side of the slot the task's wrapper sees when the task ends.
@@ -107,6 +123,8 @@ pub(crate) trait StartSink<E>: Send + Sync {
 
 enum State<V, E> {
     Waiting,
+    /// `started` was called in a cancelled scope: the caller waits for the task's end.
+    Stayed,
     Started(Option<V>),
     Ended(Option<ChildOutcome<E>>),
     /// The caller stopped waiting.
@@ -140,13 +158,20 @@ impl<V: Send, E: Send> StartedSink<V> for StartSlot<V, E> {
             self.caller.wake();
         }
     }
+
+    fn stay(&self) {
+        let mut state = self.lock();
+        if let State::Waiting = *state {
+            *state = State::Stayed;
+        }
+    }
 }
 
 impl<V: Send, E: Send> StartSink<E> for StartSlot<V, E> {
     fn task_ended(&self, outcome: ChildOutcome<E>) -> Option<ChildOutcome<E>> {
         let mut state = self.lock();
         match *state {
-            State::Waiting => {
+            State::Waiting | State::Stayed => {
                 *state = State::Ended(Some(outcome));
                 drop(state);
                 self.caller.wake();
@@ -174,6 +199,9 @@ pub(crate) async fn wait_started<V, E>(
     guard.armed = false;
     match outcome {
         Ok(value) => Ok(value),
+        // The task ran (and stayed) in the caller's cancelled scope: the caller gets the
+        // cancellation, as the code after `start` would at its next checkpoint.
+        Err(ChildOutcome::Done(Ok(()))) if current::is_cancelled() => Err(StartError::Cancelled),
         Err(ChildOutcome::Done(Ok(()))) => Err(StartError::NotStarted),
         Err(ChildOutcome::Done(Err(e))) => Err(StartError::Failed(e)),
         Err(ChildOutcome::Panicked(panic)) => resume_unwind(panic),
@@ -200,7 +228,7 @@ impl<V, E> Future for WaitStart<'_, V, E> {
                 Some(o) => Poll::Ready(Err(o)),
                 None => Poll::Pending,
             },
-            State::Waiting | State::Abandoned => Poll::Pending,
+            State::Waiting | State::Stayed | State::Abandoned => Poll::Pending,
         }
     }
 }
@@ -217,7 +245,7 @@ impl<V, E> Drop for AbandonOnDrop<'_, V, E> {
             return;
         }
         let mut state = self.slot.lock();
-        if let State::Waiting = *state {
+        if let State::Waiting | State::Stayed = *state {
             *state = State::Abandoned;
             drop(state);
             // The task still runs in the scope of a caller that has left: cancel it.
