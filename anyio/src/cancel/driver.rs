@@ -35,35 +35,46 @@ pin_project! {
     /// visible through it).
     #[derive(Debug)]
     pub(crate) struct Driver<F> {
-        cell: ScopeCell,
+        scope: ScopeState,
         #[pin]
         inner: F,
-        #[pin]
-        timer: Option<Timer>,
-        // The address of the node this one was last linked under; 0 before. Only compared.
-        parent: usize,
-        epoch: u32,
-        // The deadline the timer is armed for, checked against the clock on each poll, so
-        // a deadline that passed while the task was busy is seen before its timer fires.
-        armed: Option<Instant>,
-        phase: Phase,
-        link_eagerly: bool,
-        // A private scope whose deadline had already passed when it was made: cancelled
-        // on entry without reading the clock again.
-        due_on_entry: bool,
-        // The root this scope stands in for when polled outside any anyio task.
-        foreign: Option<Arc<Node>>,
     }
 
     impl<F> PinnedDrop for Driver<F> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some(node) = this.cell.node() {
-                if this.phase == Phase::Running {
-                    node.exit();
-                }
-                node.unlink();
-            }
+            this.project().scope.dropped();
         }
+    }
+}
+
+/// Everything a driver keeps about its scope, apart from the body.
+#[derive(Debug)]
+struct ScopeState {
+    cell: ScopeCell,
+    // Boxed when armed: most scopes never wait with a deadline, and a scope's future stays
+    // small, which matters for deep nesting.
+    timer: Option<Pin<Box<Armed>>>,
+    // The address of the node this one was last linked under; 0 before. Only compared.
+    parent: usize,
+    epoch: u32,
+    phase: Phase,
+    link_eagerly: bool,
+    // A private scope whose deadline had already passed when it was made: cancelled on
+    // entry without reading the clock again.
+    due_on_entry: bool,
+    // The root this scope stands in for when polled outside any anyio task.
+    foreign: Option<Arc<Node>>,
+}
+
+pin_project! {
+    /// An armed deadline: the timer, and the deadline it fires at, which each poll also
+    /// checks against the clock so that a deadline that passed while the task was busy is
+    /// seen before the timer fires.
+    #[derive(Debug)]
+    struct Armed {
+        deadline: Instant,
+        #[pin]
+        timer: Timer,
     }
 }
 
@@ -91,30 +102,36 @@ impl<F: Future> Driver<F> {
 
     fn with(cell: ScopeCell, inner: F, link_eagerly: bool, due_on_entry: bool) -> Self {
         Driver {
-            cell,
+            scope: ScopeState {
+                cell,
+                timer: None,
+                parent: 0,
+                epoch: u32::MAX,
+                phase: Phase::Fresh,
+                link_eagerly,
+                due_on_entry,
+                foreign: None,
+            },
             inner,
-            timer: None,
-            parent: 0,
-            epoch: u32::MAX,
-            armed: None,
-            phase: Phase::Fresh,
-            link_eagerly,
-            due_on_entry,
-            foreign: None,
         }
+    }
+
+    /// The future that runs inside the scope.
+    pub(crate) fn inner(self: Pin<&mut Self>) -> Pin<&mut F> {
+        self.project().inner
     }
 
     /// The scope's node, if it has one.
     pub(crate) fn node(&self) -> Option<&Arc<Node>> {
-        self.cell.node()
+        self.scope.cell.node()
     }
 
     /// Sets the deadline of a private scope before it is entered (`fail_after` computes
     /// its deadline on entry).
     pub(crate) fn set_private_deadline(self: Pin<&mut Self>, deadline: Option<Instant>, due: bool) {
-        let this = self.project();
-        this.cell.set_lazy_deadline(deadline);
-        *this.due_on_entry = due;
+        let scope = self.project().scope;
+        scope.cell.set_lazy_deadline(deadline);
+        scope.due_on_entry = due;
     }
 
     /// Polled outside any anyio task (inside a plain tokio or smol task): this scope is the
@@ -124,6 +141,7 @@ impl<F: Future> Driver<F> {
         let root = self
             .as_mut()
             .project()
+            .scope
             .foreign
             .get_or_insert_with(foreign_root)
             .clone();
@@ -138,156 +156,158 @@ impl<F: Future> Future for Driver<F> {
         if !context::in_task() {
             return self.poll_foreign(cx);
         }
-        let mut this = self.project();
-        if *this.phase != Phase::Running {
-            enter(
-                this.cell,
-                this.phase,
-                *this.due_on_entry,
-                *this.link_eagerly,
-                this.parent,
-            );
-        }
-        if let Some(node) = this.cell.node() {
-            before_poll(node, this.parent, *this.armed);
-        }
-        let entry = ScopeEntry::new(this.cell);
+        let this = self.project();
+        this.scope.before_poll();
+        let entry = ScopeEntry::new(&this.scope.cell);
         let pushed = entry.push();
-        let poll = this.inner.as_mut().poll(cx);
+        let poll = this.inner.poll(cx);
         drop(pushed);
         match poll {
-            Poll::Ready(out) => {
-                let catches = leave(this.cell, this.timer);
-                *this.phase = Phase::Done;
-                Poll::Ready((out, catches))
-            }
+            Poll::Ready(out) => Poll::Ready((out, this.scope.leave())),
             Poll::Pending => {
-                let node = link_on_wait(this.cell, this.parent, cx);
-                arm_deadline(node, this.timer, this.epoch, this.armed, cx);
+                this.scope.wait(cx);
                 Poll::Pending
             }
         }
     }
 }
 
-/// The first poll: marks the scope entered, cancels it if its deadline has passed, and
-/// links it at once if other tasks will hang under it.
-fn enter(
-    cell: &ScopeCell,
-    phase: &mut Phase,
-    due_on_entry: bool,
-    link_eagerly: bool,
-    parent: &mut usize,
-) {
-    assert!(
-        *phase == Phase::Fresh,
-        "a cancel scope future was polled after it completed"
-    );
-    *phase = Phase::Running;
-    if due_on_entry {
-        cell.node_or_make().cancel();
-    } else if let Some(node) = cell.node() {
-        assert!(
-            node.enter(),
-            "a CancelScope can only be entered once (it is single-use)"
-        );
-        // A deadline already past cancels the scope on entry.
-        if node.deadline().is_some_and(|d| context::now() >= d) {
-            node.cancel();
+impl ScopeState {
+    /// Before each poll of the body: enters the scope the first time, follows the future if
+    /// it moved to another scope or task since it was linked, and cancels the scope if its
+    /// deadline has passed.
+    fn before_poll(&mut self) {
+        if self.phase != Phase::Running {
+            self.enter();
         }
-    }
-    if link_eagerly {
-        if let Some(node) = cell.node() {
-            let parent_node = current::innermost_scope().expect("polled inside a task");
-            node.link(&parent_node);
-            *parent = addr(&parent_node);
+        let Some(node) = self.cell.node() else {
+            return;
+        };
+        if self.parent != 0 && node.is_linked() {
+            let parent = &mut self.parent;
+            current::with_innermost(|now_under| {
+                if *parent != addr(now_under) {
+                    // The future moved to another scope or task: follow it.
+                    node.relink(now_under);
+                    *parent = addr(now_under);
+                }
+            });
         }
-    }
-}
-
-/// Before each poll of the body: follows the future if it moved to another scope or task
-/// since it was linked, and cancels the scope if its deadline has passed.
-fn before_poll(node: &Arc<Node>, parent: &mut usize, armed: Option<Instant>) {
-    if *parent != 0 && node.is_linked() {
-        current::with_innermost(|now_under| {
-            if *parent != addr(now_under) {
-                // The future moved to another scope or task: follow it.
-                node.relink(now_under);
-                *parent = addr(now_under);
+        if let Some(armed) = &self.timer {
+            if !node.cancel_called() && context::now() >= armed.deadline {
+                node.cancel();
             }
-        });
-    }
-    if let Some(deadline) = armed {
-        if !node.cancel_called() && context::now() >= deadline {
-            node.cancel();
         }
     }
-}
 
-/// The body returned: whether the scope catches, and the scope leaves the tree.
-fn leave(cell: &ScopeCell, mut timer: Pin<&mut Option<Timer>>) -> bool {
-    let Some(node) = cell.node() else {
-        return false;
-    };
-    let catches = node.cancel_called() && (node.shield() || !current::is_cancelled());
-    node.exit();
-    node.unlink();
-    if timer.is_some() {
-        timer.set(None);
-    }
-    catches
-}
-
-/// The body waits: the scope (and every scope around it) joins the tree, if it has not yet.
-fn link_on_wait<'a>(cell: &'a ScopeCell, parent: &mut usize, cx: &Context<'_>) -> &'a Arc<Node> {
-    let node = cell.node_or_make();
-    if *parent == 0 {
-        let parent_node = current::innermost_scope().expect("polled inside a task");
-        if !node.is_linked() {
-            node.link(&parent_node);
+    /// The first poll: marks the scope entered, cancels it if its deadline has passed, and
+    /// links it at once if other tasks will hang under it.
+    fn enter(&mut self) {
+        assert!(
+            self.phase == Phase::Fresh,
+            "a cancel scope future was polled after it completed"
+        );
+        self.phase = Phase::Running;
+        if self.due_on_entry {
+            self.cell.node_or_make().cancel();
+        } else if let Some(node) = self.cell.node() {
+            assert!(
+                node.enter(),
+                "a CancelScope can only be entered once (it is single-use)"
+            );
+            // A deadline already past cancels the scope on entry.
+            if node.deadline().is_some_and(|d| context::now() >= d) {
+                node.cancel();
+            }
         }
-        *parent = addr(&parent_node);
-        node.set_driver(cx.waker());
+        if self.link_eagerly {
+            if let Some(node) = self.cell.node() {
+                let parent = current::innermost_scope().expect("polled inside a task");
+                node.link(&parent);
+                self.parent = addr(&parent);
+            }
+        }
     }
-    node
+
+    /// The body returned: whether the scope catches, and the scope leaves the tree.
+    fn leave(&mut self) -> bool {
+        self.phase = Phase::Done;
+        self.timer = None;
+        let Some(node) = self.cell.node() else {
+            return false;
+        };
+        let catches = node.cancel_called() && (node.shield() || !current::is_cancelled());
+        node.exit();
+        node.unlink();
+        catches
+    }
+
+    /// The driver is dropped: a scope left mid-way leaves the tree.
+    fn dropped(&mut self) {
+        if let Some(node) = self.cell.node() {
+            if self.phase == Phase::Running {
+                node.exit();
+            }
+            node.unlink();
+        }
+    }
+
+    /// The body waits: the scope (and every scope around it) joins the tree if it has not
+    /// yet, and the deadline timer is (re-)armed.
+    fn wait(&mut self, cx: &mut Context<'_>) {
+        let node = self.cell.node_or_make();
+        if self.parent == 0 {
+            let parent = current::innermost_scope().expect("polled inside a task");
+            if !node.is_linked() {
+                node.link(&parent);
+            }
+            self.parent = addr(&parent);
+            node.set_driver(cx.waker());
+        }
+        arm_deadline(node, &mut self.timer, &mut self.epoch, cx);
+    }
 }
 
 /// (Re-)arms the deadline timer when the deadline changed, and cancels the node when it
 /// fires. The clock is read only when the deadline changes.
 fn arm_deadline(
     node: &Node,
-    mut timer: Pin<&mut Option<Timer>>,
+    timer: &mut Option<Pin<Box<Armed>>>,
     epoch: &mut u32,
-    armed: &mut Option<Instant>,
     cx: &mut Context<'_>,
 ) {
     let current = node.deadline_epoch();
     if current != *epoch {
         *epoch = current;
-        *armed = None;
         match node.deadline() {
-            None => timer.set(None),
-            Some(_) if node.cancel_called() => timer.set(None),
+            None => *timer = None,
+            Some(_) if node.cancel_called() => *timer = None,
             Some(deadline) => {
                 let rt = context::current_runtime().expect("polled inside a task");
                 if rt.now() >= deadline {
-                    timer.set(None);
+                    *timer = None;
                     node.cancel();
                 } else {
-                    *armed = Some(deadline);
-                    if let Some(t) = timer.as_mut().as_pin_mut() {
-                        t.reset(deadline);
-                    } else {
-                        timer.set(Some(rt.timer(deadline)));
+                    match timer {
+                        Some(armed) => {
+                            let armed = armed.as_mut().project();
+                            *armed.deadline = deadline;
+                            armed.timer.reset(deadline);
+                        }
+                        None => {
+                            *timer = Some(Box::pin(Armed {
+                                deadline,
+                                timer: rt.timer(deadline),
+                            }))
+                        }
                     }
                 }
             }
         }
     }
-    if let Some(t) = timer.as_mut().as_pin_mut() {
-        if t.poll(cx).is_ready() {
-            timer.set(None);
-            *armed = None;
+    if let Some(armed) = timer {
+        if armed.as_mut().project().timer.poll(cx).is_ready() {
+            *timer = None;
             node.cancel();
         }
     }

@@ -4,20 +4,18 @@
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::pin::Pin;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::Context;
 
 use atomic_waker::AtomicWaker;
 
 use super::child::{Child, ChildOutcome};
-use super::error::{GroupClosed, StartError, TaskGroupError};
+use super::group_future::TaskGroupFuture;
+use super::error::{GroupClosed, StartError};
 use super::start::{self, TaskStatus};
 use crate::cancel::current;
-use crate::cancel::driver::Driver;
 use crate::cancel::error::{BoxError, IsCancelled};
 use crate::cancel::node::Node;
 use crate::cancel::scope::CancelScope;
@@ -69,58 +67,13 @@ use crate::context::{RunCtx, TaskData, TaskName};
 /// .unwrap();
 /// # }).unwrap();
 /// ```
-pub fn task_group<E, T, F, Fut>(
-    body: F,
-) -> impl Future<Output = Result<Option<T>, TaskGroupError<E>>>
+pub fn task_group<E, T, F, Fut>(body: F) -> TaskGroupFuture<F, Fut, T, E>
 where
     F: FnOnce(TaskGroup<E>) -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: IsCancelled + Send + 'static,
 {
-    let node = Node::new_scope(None, false);
-    let driver = Driver::eager(node.clone(), run_group(node, body));
-    async move {
-        let (exit, catches) = driver.await;
-        exit.finish(catches)
-    }
-}
-
-/// The body of a group inside its scope: run the body, then wait for the tasks.
-async fn run_group<E, T, F, Fut>(node: Arc<Node>, body: F) -> GroupExit<T, E>
-where
-    F: FnOnce(TaskGroup<E>) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    E: IsCancelled + Send + 'static,
-{
-    let shared = GroupShared::new(node);
-    let mut abort = AbortOnDrop(Some(shared.clone()));
-    let tg = TaskGroup {
-        shared: shared.clone(),
-    };
-    let value = match (CatchUnwind { fut: body(tg) }).await {
-        Ok(Ok(value)) => Some(value),
-        Ok(Err(e)) => {
-            shared.report(ChildOutcome::Done(Err(e)));
-            None
-        }
-        Err(panic) => {
-            shared.report(ChildOutcome::Panicked(panic));
-            None
-        }
-    };
-    shared.task_done();
-    WaitTasks {
-        shared: &shared,
-        yielded: false,
-    }
-    .await;
-    abort.0 = None;
-    let outcome = std::mem::take(&mut *shared.outcome.lock().unwrap_or_else(|e| e.into_inner()));
-    GroupExit {
-        value,
-        outcome,
-        node: shared.node.clone(),
-    }
+    TaskGroupFuture::new(body)
 }
 
 /// A handle to a running task group, used to start tasks in it.
@@ -145,6 +98,12 @@ impl<E> fmt::Debug for TaskGroup<E> {
             .field("tasks", &self.shared.count.load(Acquire))
             .field("cancel_called", &self.shared.node.cancel_called())
             .finish()
+    }
+}
+
+impl<E> TaskGroup<E> {
+    pub(crate) fn from_shared(shared: Arc<GroupShared<E>>) -> Self {
+        TaskGroup { shared }
     }
 }
 
@@ -327,10 +286,11 @@ pub(crate) struct GroupShared<E> {
     outcome: Mutex<Outcome<E>>,
 }
 
+/// How the body and the tasks of a group ended, apart from plain successes.
 pub(crate) struct Outcome<E> {
-    errors: Vec<E>,
-    panic: Option<Box<dyn Any + Send>>,
-    cancelled: bool,
+    pub(crate) errors: Vec<E>,
+    pub(crate) panic: Option<Box<dyn Any + Send>>,
+    pub(crate) cancelled: bool,
 }
 
 impl<E> Default for Outcome<E> {
@@ -345,7 +305,7 @@ impl<E> Default for Outcome<E> {
 
 impl<E: IsCancelled> GroupShared<E> {
     /// Called inside the group's scope, in the host task.
-    fn new(node: Arc<Node>) -> Arc<Self> {
+    pub(crate) fn new(node: Arc<Node>) -> Arc<Self> {
         let (host_id, run) = current::with_current(|cur| {
             let task = cur.expect("a task group runs inside a task").task_data();
             (task.id, task.run.clone())
@@ -372,6 +332,21 @@ impl<E: IsCancelled> GroupShared<E> {
                 Err(actual) => n = actual,
             }
         }
+    }
+
+    /// Whether every task and the body have finished; if not, the host is woken when they
+    /// have.
+    pub(crate) fn all_done(&self, cx: &Context<'_>) -> bool {
+        if self.count.load(Acquire) == 0 {
+            return true;
+        }
+        self.host.register(cx.waker());
+        self.count.load(Acquire) == 0
+    }
+
+    /// How the group's tasks ended, taken once they all have.
+    pub(crate) fn take_outcome(&self) -> Outcome<E> {
+        std::mem::take(&mut *self.outcome.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// One task (or the body) has finished.
@@ -413,93 +388,13 @@ impl<E: IsCancelled> GroupShared<E> {
     }
 }
 
-struct AbortOnDrop<E: IsCancelled>(Option<Arc<GroupShared<E>>>);
+/// Aborts the group's tasks if the group's future is dropped before they all finished.
+pub(crate) struct AbortOnDrop<E: IsCancelled>(pub(crate) Option<Arc<GroupShared<E>>>);
 
 impl<E: IsCancelled> Drop for AbortOnDrop<E> {
     fn drop(&mut self) {
         if let Some(shared) = self.0.take() {
             shared.abort();
         }
-    }
-}
-
-/// Waits until every task of the group has finished. Not a cancellation point: when the
-/// host is cancelled, the cancellation reaches the tasks through the scope tree, and the
-/// host keeps waiting for them (AnyIO's shielded wait). It always yields once, so even an
-/// empty group lets other tasks run.
-struct WaitTasks<'a, E> {
-    shared: &'a GroupShared<E>,
-    yielded: bool,
-}
-
-impl<E> Future for WaitTasks<'_, E> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.yielded {
-            self.yielded = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        if self.shared.count.load(Acquire) == 0 {
-            return Poll::Ready(());
-        }
-        self.shared.host.register(cx.waker());
-        if self.shared.count.load(Acquire) == 0 {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Catches a panic of the body so the group can wait for its tasks before resuming it.
-    struct CatchUnwind<F> {
-        #[pin]
-        fut: F,
-    }
-}
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let fut = self.project().fut;
-        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(panic) => Poll::Ready(Err(panic)),
-        }
-    }
-}
-
-/// How a group ended, before the scope's verdict on cancellation is applied.
-struct GroupExit<T, E> {
-    value: Option<T>,
-    outcome: Outcome<E>,
-    node: Arc<Node>,
-}
-
-impl<T, E> GroupExit<T, E> {
-    fn finish(self, catches: bool) -> Result<Option<T>, TaskGroupError<E>> {
-        let Outcome {
-            errors,
-            panic,
-            cancelled,
-        } = self.outcome;
-        if let Some(panic) = panic {
-            resume_unwind(panic);
-        }
-        if !errors.is_empty() {
-            return Err(TaskGroupError::failed(errors));
-        }
-        if cancelled {
-            if !catches {
-                return Err(TaskGroupError::cancelled());
-            }
-            self.node.set_caught();
-        }
-        Ok(self.value)
     }
 }

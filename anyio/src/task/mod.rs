@@ -3,6 +3,7 @@
 pub(crate) mod child;
 pub(crate) mod error;
 pub(crate) mod group;
+pub(crate) mod group_future;
 pub(crate) mod info;
 pub(crate) mod root;
 pub(crate) mod start;
