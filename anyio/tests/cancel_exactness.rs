@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
 use anyio::{
-    BoxError, CancelScope, Cancelled, EffectiveDeadline, Event, StartError, TaskGroup,
-    TaskStatus, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
-    current_effective_deadline, current_time, move_on_after, sleep, task_group,
+    BoxError, CancelScope, Cancelled, EffectiveDeadline, Event, StartError, TaskGroup, TaskStatus,
+    cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled, current_effective_deadline,
+    current_time, move_on_after, sleep, task_group,
 };
 use futures_lite::future::poll_once;
 
@@ -58,8 +58,8 @@ async fn outer_cancel_is_seen_inside_an_inner_scope() -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn effective_deadline_is_already_cancelled_again_after_a_shield_ends()
--> Result<(), BoxError> {
+async fn effective_deadline_is_already_cancelled_again_after_a_shield_ends() -> Result<(), BoxError>
+{
     for wait in [false, true] {
         let far = current_time() + Duration::from_secs(3600);
         let outer = CancelScope::with_deadline(far);
@@ -244,9 +244,15 @@ on_every_flavour!(
 
 async fn a_deadline_passing_after_exit_does_not_cancel() -> Result<(), BoxError> {
     let scope = CancelScope::with_deadline(current_time() + Duration::from_millis(30));
-    assert_eq!(scope.run(async { Ok::<_, Cancelled>(1) }).await, Ok(Some(1)));
+    assert_eq!(
+        scope.run(async { Ok::<_, Cancelled>(1) }).await,
+        Ok(Some(1))
+    );
     sleep(Duration::from_millis(60)).await?;
-    assert!(!scope.cancel_called(), "the deadline passed after the scope exited");
+    assert!(
+        !scope.cancel_called(),
+        "the deadline passed after the scope exited"
+    );
     // Moving the deadline into the past after exit cancels nothing either.
     scope.set_deadline(Some(current_time()));
     assert!(!scope.cancel_called());
@@ -264,8 +270,8 @@ async fn a_past_deadline_set_before_entry_cancels_on_entry() -> Result<(), BoxEr
     Ok(())
 }
 
-async fn a_deadline_that_passed_while_busy_is_seen_by_the_next_checkpoint()
--> Result<(), BoxError> {
+async fn a_deadline_that_passed_while_busy_is_seen_by_the_next_checkpoint() -> Result<(), BoxError>
+{
     let reached = Arc::new(AtomicBool::new(false));
     let r = reached.clone();
     let scope = CancelScope::with_deadline(current_time() + Duration::from_millis(30));
@@ -326,7 +332,10 @@ async fn start_in_a_cancelled_scope_returns_the_tasks_error_not_to_the_group()
             Err(StartError::Failed(e)) => assert_eq!(e.to_string(), "boom"),
             other => panic!("start returned {other:?}"),
         }
-        assert!(!tg.cancel_scope().cancel_called(), "the group saw the failure");
+        assert!(
+            !tg.cancel_scope().cancel_called(),
+            "the group saw the failure"
+        );
         Ok(())
     })
     .await;

@@ -12,8 +12,8 @@ use std::task::Context;
 use atomic_waker::AtomicWaker;
 
 use super::child::{Child, ChildOutcome};
-use super::group_future::TaskGroupFuture;
 use super::error::{GroupClosed, StartError};
+use super::group_future::TaskGroupFuture;
 use super::start::{self, TaskStatus};
 use crate::cancel::current;
 use crate::cancel::error::{BoxError, IsCancelled};
@@ -383,8 +383,10 @@ impl<E: IsCancelled> GroupShared<E> {
     /// dropped, not polled, whatever it was waiting for.
     fn abort(&self) {
         self.aborted.store(true, Release);
-        self.node.cancel();
+        // Marked before the cancellation wakes anything: a task woken on another worker
+        // must find itself aborted, not merely cancelled.
         self.node.abort_tree();
+        self.node.cancel();
     }
 }
 

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
@@ -77,8 +77,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut driver = self.project().driver;
-        let ((), catches) = ready!(driver.as_mut().poll(cx));
-        Poll::Ready(driver.inner().project().finish(catches))
+        match driver.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(((), catches)) => finish(driver, catches),
+        }
     }
 }
 
@@ -118,111 +120,107 @@ where
 {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut this = self.project();
-        if *this.phase == Phase::Start {
-            start(
-                this.node,
-                this.make,
-                this.shared,
-                this.abort,
-                this.body.as_mut(),
-            );
-            *this.phase = Phase::Body;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.phase == Phase::Start {
+            self.as_mut().start();
         }
-        if *this.phase == Phase::Body {
-            let mut body = this.body.as_mut();
-            let polled = catch_unwind(AssertUnwindSafe(|| {
-                body.as_mut()
-                    .as_pin_mut()
-                    .expect("the body runs until it ends")
-                    .poll(cx)
-            }));
-            let ended = match polled {
+        if self.phase == Phase::Body {
+            let body = self.as_mut().project().body;
+            let polled = catch_unwind(AssertUnwindSafe(|| poll_body(body, cx)));
+            match polled {
                 Ok(Poll::Pending) => return Poll::Pending,
-                Ok(Poll::Ready(out)) => Ok(out),
-                Err(panic) => Err(panic),
-            };
-            body_ended(ended, this.value, this.shared, body);
-            *this.phase = Phase::Yield;
+                ended => self.as_mut().body_ended(ended),
+            }
         }
-        wait_tasks(this.shared, this.phase, this.abort, cx)
+        self.wait_tasks(cx)
     }
 }
 
-/// The first poll, inside the group's scope and its host task: the group's shared state
-/// and the body's future.
-fn start<F, Fut, T, E>(
-    node: &Arc<Node>,
-    make: &mut Option<F>,
-    shared: &mut Option<Arc<GroupShared<E>>>,
-    abort: &mut AbortOnDrop<E>,
-    mut body: Pin<&mut Option<Fut>>,
-) where
+fn poll_body<Fut: Future>(body: Pin<&mut Option<Fut>>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
+    body.as_pin_mut()
+        .expect("the body runs until it ends")
+        .poll(cx)
+}
+
+impl<F, Fut, T, E> GroupBody<F, Fut, T, E>
+where
     F: FnOnce(TaskGroup<E>) -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: IsCancelled + Send + 'static,
 {
-    let group = GroupShared::new(node.clone());
-    abort.0 = Some(group.clone());
-    let make = make.take().expect("a group starts once");
-    body.set(Some(make(TaskGroup::from_shared(group.clone()))));
-    *shared = Some(group);
-}
+    /// The first poll, inside the group's scope and its host task: the group's shared
+    /// state and the body's future.
+    fn start(self: Pin<&mut Self>) {
+        let mut this = self.project();
+        let group = GroupShared::new(this.node.clone());
+        this.abort.0 = Some(group.clone());
+        let make = this.make.take().expect("a group starts once");
+        this.body
+            .set(Some(make(TaskGroup::from_shared(group.clone()))));
+        *this.shared = Some(group);
+        *this.phase = Phase::Body;
+    }
 
-/// The body returned or panicked: its value is kept, a failure is reported to the group
-/// (which cancels it), and its future is dropped before the wait.
-fn body_ended<Fut, T, E>(
-    ended: Result<Result<T, E>, Box<dyn Any + Send>>,
-    value: &mut Option<T>,
-    shared: &Option<Arc<GroupShared<E>>>,
-    body: Pin<&mut Option<Fut>>,
-) where
-    E: IsCancelled,
-{
-    let shared = shared.as_ref().expect("the group has started");
-    match ended {
-        Ok(Ok(v)) => *value = Some(v),
-        Ok(Err(e)) => shared.report(ChildOutcome::Done(Err(e))),
-        Err(panic) => shared.report(ChildOutcome::Panicked(panic)),
+    /// The body returned or panicked: its value is kept, a failure is reported to the
+    /// group (which cancels it), and its future is dropped before the wait.
+    fn body_ended(self: Pin<&mut Self>, ended: Result<Poll<Result<T, E>>, Box<dyn Any + Send>>) {
+        let mut this = self.project();
+        let shared = this.shared.as_ref().expect("the group has started");
+        match ended {
+            Ok(Poll::Ready(Ok(v))) => *this.value = Some(v),
+            Ok(Poll::Ready(Err(e))) => shared.report(ChildOutcome::Done(Err(e))),
+            Ok(Poll::Pending) => unreachable!("the body has ended"),
+            Err(panic) => shared.report(ChildOutcome::Panicked(panic)),
+        }
+        let body = this.body.as_mut();
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop_body(body))) {
+            shared.report(ChildOutcome::Panicked(panic));
+        }
+        shared.task_done();
+        *this.phase = Phase::Yield;
     }
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop_body(body))) {
-        shared.report(ChildOutcome::Panicked(panic));
+
+    /// Waits until every task of the group has finished.
+    fn wait_tasks(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let shared = this.shared.as_ref().expect("the group has started");
+        match *this.phase {
+            Phase::Yield => {
+                *this.phase = Phase::Wait;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Phase::Wait => {}
+            _ => unreachable!("the group waits for its tasks after its body"),
+        }
+        if !shared.all_done(cx) {
+            return Poll::Pending;
+        }
+        this.abort.0 = None;
+        *this.phase = Phase::Done;
+        Poll::Ready(())
     }
-    shared.task_done();
 }
 
 fn drop_body<Fut>(mut body: Pin<&mut Option<Fut>>) {
     body.set(None);
 }
 
-/// Waits until every task of the group has finished.
-fn wait_tasks<E: IsCancelled>(
-    shared: &Option<Arc<GroupShared<E>>>,
-    phase: &mut Phase,
-    abort: &mut AbortOnDrop<E>,
-    cx: &mut Context<'_>,
-) -> Poll<()> {
-    let shared = shared.as_ref().expect("the group has started");
-    match *phase {
-        Phase::Yield => {
-            *phase = Phase::Wait;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        Phase::Wait => {}
-        _ => unreachable!("the group waits for its tasks after its body"),
-    }
-    if !shared.all_done(cx) {
-        return Poll::Pending;
-    }
-    abort.0 = None;
-    *phase = Phase::Done;
-    Poll::Ready(())
+/// How the group ends, once the scope has said whether it catches a cancellation.
+fn finish<F, Fut, T, E>(
+    driver: Pin<&mut Driver<GroupBody<F, Fut, T, E>>>,
+    catches: bool,
+) -> Poll<Result<Option<T>, TaskGroupError<E>>>
+where
+    F: FnOnce(TaskGroup<E>) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: IsCancelled + Send + 'static,
+{
+    let body = driver.inner().project();
+    Poll::Ready(body.finish(catches))
 }
 
 impl<F, Fut, T, E: IsCancelled> GroupBodyProj<'_, F, Fut, T, E> {
-    /// How the group ends, once the scope has said whether it catches a cancellation.
     fn finish(self, catches: bool) -> Result<Option<T>, TaskGroupError<E>> {
         let shared = self.shared.as_ref().expect("the group has started");
         let Outcome {
