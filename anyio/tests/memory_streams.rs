@@ -904,6 +904,8 @@ async fn blocked_operations_of_a_cancelled_group_are_passed_over() -> Result<(),
     // that the host then cancels.
     let (to_receiver, receiving_end) = stream::<u32>(0)?;
     let (sending_end, from_sender) = stream::<u32>(0)?;
+    // Kept open, whenever the tasks end.
+    let _ends = (receiving_end.clone(), sending_end.clone());
     let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
     let o = outcomes.clone();
     anyio::task_group(|tg: TaskGroup| async move {
