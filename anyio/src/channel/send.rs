@@ -15,7 +15,7 @@ use crate::cancel::context;
 use crate::loom::lock;
 use crate::loom::sync::AtomicBool;
 use crate::resource::ClosedResourceError;
-use crate::sync::wait_queue::{Cancelled as Left, WaiterKey};
+use crate::sync::wait_queue::{Cancelled as Left, Polled, WaiterKey};
 
 /// The sending end of a memory object stream, made by
 /// [`create_memory_object_stream`](super::create_memory_object_stream).
@@ -232,8 +232,13 @@ impl<T> SendFuture<'_, T> {
         if entered.is_err() {
             return Poll::Ready(Err(SendError::new(SendErrorKind::Cancelled, item)));
         }
-        let shared = &self.tx.shared;
-        let mut state = lock(&shared.state);
+        self.send_or_queue(item, cx)
+    }
+
+    /// `send_nowait`, or, where that would block, queueing (with the innermost scope, so a
+    /// receiver passes this send over once it is cancelled) and registering with that scope.
+    fn send_or_queue(&mut self, item: T, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
+        let mut state = lock(&self.tx.shared.state);
         let item = match state.try_send(item, self.tx.closed.load(SeqCst)) {
             Err(e) if e.is_would_block() => e.into_inner(),
             done => return Poll::Ready(done),
@@ -242,7 +247,8 @@ impl<T> SendFuture<'_, T> {
             item,
             handle: self.tx.id,
         };
-        self.key = Some(state.send_waiters.push(waiter, cx.waker()));
+        let scope = context::innermost_scope();
+        self.key = Some(state.send_waiters.push(waiter, scope, cx.waker()));
         drop(state);
         match self.wait.register(cx) {
             Ok(()) => Poll::Pending,
@@ -256,7 +262,7 @@ impl<T> SendFuture<'_, T> {
         let key = self.key.take().expect("a waiting send has a key");
         let left = lock(&self.tx.shared.state).send_waiters.cancel(key);
         match left {
-            Left::Queued(waiter) => Err(SendError::new(why, waiter.item)),
+            Left::NotGranted(waiter) => Err(SendError::new(why, waiter.item)),
             Left::Granted(grant) => settled(grant),
             // Never left so: a waiter is taken off the queue and granted at once.
             Left::Popped => Ok(()),
@@ -281,17 +287,29 @@ impl<T> Future for SendFuture<'_, T> {
             return this.start(cx);
         };
         let registered = this.wait.register(cx);
-        let mut state = lock(&this.tx.shared.state);
-        // Settled counts even if the scope was cancelled since (rule 2): a delivered item
-        // stays delivered.
-        if let Some(grant) = state.send_waiters.poll_grant(key, cx.waker()) {
-            this.key = None;
-            return Poll::Ready(settled(grant));
-        }
-        drop(state);
-        match registered {
-            Ok(()) => Poll::Pending,
-            Err(_) => Poll::Ready(this.leave(SendErrorKind::Cancelled)),
+        let polled = lock(&this.tx.shared.state)
+            .send_waiters
+            .poll_grant(key, cx.waker());
+        match (polled, registered) {
+            // Settled counts even if the scope was cancelled since (rule 2): a delivered
+            // item stays delivered.
+            (Polled::Granted(grant), _) => {
+                this.key = None;
+                Poll::Ready(settled(grant))
+            }
+            (Polled::Waiting, Ok(())) => Poll::Pending,
+            (Polled::Waiting, Err(_)) => Poll::Ready(this.leave(SendErrorKind::Cancelled)),
+            (Polled::Skipped(waiter), registered) => {
+                this.key = None;
+                match registered {
+                    Err(_) => {
+                        Poll::Ready(Err(SendError::new(SendErrorKind::Cancelled, waiter.item)))
+                    }
+                    // Passed over while its scope was cancelled, and a shield has lifted
+                    // that cancellation since: it sends after all.
+                    Ok(()) => this.send_or_queue(waiter.item, cx),
+                }
+            }
         }
     }
 }

@@ -201,7 +201,15 @@ impl Future for EventWait<'_> {
             // The second half of the checkpoint.
             Step::Yielded if context::is_cancelled() => Poll::Ready(Err(Cancelled)),
             Step::Yielded => Poll::Ready(Ok(())),
-            Step::Waiting => this.waiter.poll(event, cx),
+            Step::Waiting => match this.waiter.poll(event, cx) {
+                Poll::Ready(Some(res)) => Poll::Ready(res),
+                // Passed over by `set` while cancelled, and not cancelled any more.
+                Poll::Ready(None) => {
+                    this.step = Step::Start;
+                    return Pin::new(this).poll(cx);
+                }
+                Poll::Pending => Poll::Pending,
+            },
             Step::Done => panic!("`EventWait` polled after completion"),
         };
         if out.is_ready() {

@@ -688,7 +688,16 @@ impl<'a> Future for LimiterAcquire<'a> {
                     Poll::Ready(Ok((borrower, this.loan)))
                 }
             }
-            Step::Waiting => this.waiter.poll(limiter, cx).map_err(LimiterError::from),
+            Step::Waiting => match this.waiter.poll(limiter, cx) {
+                Poll::Ready(Some(res)) => Poll::Ready(res.map_err(LimiterError::from)),
+                // Passed over while cancelled, and not cancelled any more: a token may be
+                // free now (and the borrower may have borrowed one elsewhere meanwhile).
+                Poll::Ready(None) => {
+                    this.step = Step::Start;
+                    return Pin::new(this).poll(cx);
+                }
+                Poll::Pending => Poll::Pending,
+            },
             Step::Done => panic!("`LimiterAcquire` polled after completion"),
         };
         match out {

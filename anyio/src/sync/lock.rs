@@ -198,7 +198,7 @@ impl<T: ?Sized> Lock<T> {
             lock: self,
             step: Step::Start,
             shielded: true,
-            waiter: Waiter::new(),
+            waiter: Waiter::shielded(),
         }
     }
 
@@ -330,9 +330,6 @@ impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
                         this.waiter.push::<Lock<T>>(&mut state, me, cx);
                         drop(state);
                         this.step = Step::Waiting;
-                        if this.shielded {
-                            return Poll::Pending;
-                        }
                         this.waiter.register(lock_ref, cx)
                     }
                 }
@@ -345,8 +342,16 @@ impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
                     Poll::Ready(Ok(()))
                 }
             }
-            Step::Waiting if this.shielded => this.waiter.poll_shielded(lock_ref, cx).map(Ok),
-            Step::Waiting => this.waiter.poll(lock_ref, cx),
+            Step::Waiting => match this.waiter.poll(lock_ref, cx) {
+                Poll::Ready(Some(res)) => Poll::Ready(res),
+                // Passed over while cancelled, and not cancelled any more: the lock may
+                // be free now.
+                Poll::Ready(None) => {
+                    this.step = Step::Start;
+                    return Pin::new(this).poll(cx);
+                }
+                Poll::Pending => Poll::Pending,
+            },
             Step::Done => panic!("`LockAcquire` polled after completion"),
         };
         match out {

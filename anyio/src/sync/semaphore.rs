@@ -378,7 +378,16 @@ impl<'a> Future for SemaphoreAcquire<'a> {
                     Poll::Ready(Ok(()))
                 }
             }
-            Step::Waiting => this.waiter.poll(semaphore, cx),
+            Step::Waiting => match this.waiter.poll(semaphore, cx) {
+                Poll::Ready(Some(res)) => Poll::Ready(res),
+                // Passed over while cancelled, and not cancelled any more: a permit may
+                // be free now.
+                Poll::Ready(None) => {
+                    this.step = Step::Start;
+                    return Pin::new(this).poll(cx);
+                }
+                Poll::Pending => Poll::Pending,
+            },
             Step::Done => panic!("`SemaphoreAcquire` polled after completion"),
         };
         match out {
