@@ -83,9 +83,11 @@ impl<T> MemoryObjectReceiveStream<T> {
     /// First moves the oldest blocked sender's item into the buffer (on a rendezvous
     /// stream: takes it from that sender, whose `send` then completes), then takes the
     /// oldest buffered item. With nothing to take it fails with
-    /// [`ReceiveError::EndOfStream`] if every send handle is closed, else with
-    /// [`ReceiveError::WouldBlock`]. On a closed handle it fails with
-    /// [`ReceiveError::Closed`].
+    /// [`ReceiveError::EndOfStream`] if every send handle is closed and every item sent has
+    /// been received, else with [`ReceiveError::WouldBlock`]: an item handed to a blocked
+    /// receive that has not returned it yet is not received, since that receive may still
+    /// be dropped and give it back. On a closed handle it fails with
+    /// [`ReceiveError::Closed`]. Blocked senders whose scope is cancelled are passed over.
     ///
     /// # Cancel safety
     ///
@@ -101,9 +103,10 @@ impl<T> MemoryObjectReceiveStream<T> {
     /// [`receive_nowait`](Self::receive_nowait) does and, where that would fail with
     /// `WouldBlock`, waits in line for a sender to hand it an item.
     ///
-    /// While waiting it fails with [`ReceiveError::EndOfStream`] when the last send handle
-    /// is closed (everything sent before has been received by then), and with
-    /// [`ReceiveError::Closed`] when this handle is closed.
+    /// While waiting it fails with [`ReceiveError::EndOfStream`] once the last send handle
+    /// is closed and every item sent has been received (an item handed to another receive
+    /// counts once that receive returns it; if it is dropped instead, the item comes back,
+    /// possibly to this one), and with [`ReceiveError::Closed`] when this handle is closed.
     ///
     /// One that can complete at once yields to the scheduler only when the task has used up
     /// its cooperative budget (128 such operations per poll of the task), as

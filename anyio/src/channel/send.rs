@@ -29,7 +29,9 @@ use crate::sync::wait_queue::{Cancelled as Left, Polled, WaiterKey};
 /// Each handle (the first one and every clone) counts as one open sender. A handle is
 /// closed by [`close`](Self::close) or by dropping it; the *end* is closed once every
 /// handle is. Then receivers drain the buffer and get
-/// [`EndOfStream`](crate::EndOfStream), and blocked receivers are woken with it.
+/// [`EndOfStream`](crate::EndOfStream), and blocked receivers are woken with it, once every
+/// item sent has been received (an item handed to a receive that has not returned it yet
+/// may still come back).
 ///
 /// A handle you closed yourself fails every later operation with
 /// [`SendErrorKind::Closed`], and so does a send blocked on that same handle when it is
@@ -100,6 +102,7 @@ impl<T> MemoryObjectSendStream<T> {
     /// - Cancelled by a scope: it fails with [`SendErrorKind::Cancelled`] and gives the
     ///   item back, unless a receiver had already taken the item, in which case the send
     ///   succeeded and returns `Ok(())` (the next checkpoint reports the cancellation).
+    ///   Receivers do not take the item of a send whose scope is already cancelled.
     /// - Dropped before it completed: the item is dropped with the future, undelivered,
     ///   unless a receiver had already taken it.
     ///
@@ -118,7 +121,7 @@ impl<T> MemoryObjectSendStream<T> {
     /// Later operations on this handle fail with [`SendErrorKind::Closed`], and so do sends
     /// blocked on it (they are woken). Clones of this handle are not affected. When the
     /// last open send handle closes, receivers get [`EndOfStream`](crate::EndOfStream)
-    /// once the buffer is drained.
+    /// once every item sent has been received.
     ///
     /// # Cancel safety
     ///

@@ -10,6 +10,9 @@
 //!   (a cancellation that arrives during that yield gives the lock back).
 //! - **Not reentrant.** A task that holds the lock and acquires it again waits forever
 //!   (or until its scope is cancelled).
+//! - **No hand-off to a cancelled waiter.** A release passes over waiters whose cancel
+//!   scope is cancelled by then (they return `Err(Cancelled)`): the lock goes to the next
+//!   waiter, or is unlocked.
 //! - **Cancel safe.** A waiter that is cancelled or dropped leaves the queue; a lock handed
 //!   to a waiter that is dropped before it noticed goes to the next waiter.
 
@@ -173,9 +176,10 @@ impl<T: ?Sized> Lock<T> {
     ///
     /// # Errors
     ///
-    /// [`Cancelled`] if the calling code is cancelled before it got the lock. If the lock
-    /// was handed to it just before the cancellation, it returns the guard instead, and
-    /// the next checkpoint reports the cancellation.
+    /// [`Cancelled`] if the calling code is cancelled before it got the lock: a lock
+    /// released after the cancellation is never handed to it, but to the next waiter. If
+    /// the lock was handed to it just before the cancellation, it returns the guard
+    /// instead, and the next checkpoint reports the cancellation.
     ///
     /// # Cancel safety
     ///
