@@ -199,18 +199,21 @@ impl<D, G> WaitQueue<D, G> {
     /// waker is remembered.
     pub(crate) fn poll_grant(&mut self, key: WaiterKey, waker: &Waker) -> Polled<D, G> {
         let w = &mut self.waiters[key.0];
-        if w.grant.is_none() && (w.queued || w.data.is_none()) {
-            if !w.waker.will_wake(waker) {
-                w.waker = waker.clone();
-            }
-            return Polled::Waiting;
-        }
-        let w = self.waiters.remove(key.0);
-        match (w.grant, w.data) {
+        let off_queue = !w.queued;
+        // A waiter off the queue that still has its data was skipped (a granted one's data
+        // was taken when it was popped).
+        let polled = match (w.grant.take(), w.data.take_if(|_| off_queue)) {
             (Some(g), _) => Polled::Granted(g),
             (None, Some(d)) => Polled::Skipped(d),
-            (None, None) => unreachable!("a waiter neither granted nor skipped is waiting"),
-        }
+            (None, None) => {
+                if !w.waker.will_wake(waker) {
+                    w.waker = waker.clone();
+                }
+                return Polled::Waiting;
+            }
+        };
+        self.waiters.remove(key.0);
+        polled
     }
 
     /// Whether a waiter has been taken off the queue (granted, about to be, or skipped).
