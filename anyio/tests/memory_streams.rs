@@ -821,6 +821,182 @@ async fn sends_raced_against_timeouts_lose_and_duplicate_nothing() -> Result<(),
 }
 
 // ---------------------------------------------------------------------------------------
+// Cancelled waiters are passed over; `EndOfStream` means everything sent was received
+//
+// Each of these runs on every backend, on one thread and on two worker threads.
+
+/// Runs each test body on every backend, on one thread and on two worker threads: the
+/// tests `body::one_thread::tokio`, `body::two_workers::smol`, and so on.
+macro_rules! on_every_flavour {
+    ($($body:ident),* $(,)?) => {$(
+        mod $body {
+            use super::*;
+
+            #[anyio::test(tokio(current_thread), smol(current_thread))]
+            async fn one_thread() -> Result<(), BoxError> {
+                super::$body().await
+            }
+
+            #[anyio::test(tokio(worker_threads = 2), smol(worker_threads = 2))]
+            async fn two_workers() -> Result<(), BoxError> {
+                super::$body().await
+            }
+        }
+    )*};
+}
+
+on_every_flavour!(
+    receive_nowait_skips_senders_whose_scope_is_cancelled,
+    a_skipped_sender_whose_scope_is_uncancelled_sends_after_all,
+    blocked_operations_of_a_cancelled_group_are_passed_over,
+    receive_nowait_is_not_end_of_stream_while_a_handed_item_is_uncollected,
+    a_blocked_receiver_gets_the_item_a_dropped_receive_gives_back_after_the_close,
+    blocked_receivers_get_end_of_stream_once_the_handed_item_is_collected,
+);
+
+async fn receive_nowait_skips_senders_whose_scope_is_cancelled() -> Result<(), BoxError> {
+    let (tx, rx) = stream::<u32>(0)?;
+    let scope = CancelScope::new();
+    let handle = scope.clone();
+    // The first sender waits inside `scope`, the second outside it.
+    let mut first = pin!(scope.run(async {
+        tx.send(1).await.map_err(|e| {
+            assert_eq!(e.into_parts(), (SendErrorKind::Cancelled, 1));
+            Cancelled
+        })
+    }));
+    assert!(poll_once(first.as_mut()).await.is_none());
+    let mut second = pin!(tx.send(2));
+    assert!(poll_once(second.as_mut()).await.is_none());
+    assert_eq!(rx.statistics().tasks_waiting_send, 2);
+    handle.cancel();
+    assert_eq!(rx.receive_nowait(), Ok(2));
+    assert_eq!(rx.statistics().tasks_waiting_send, 0);
+    assert!(second.await.is_ok());
+    // The first one delivered nothing and got its item back; its scope absorbed the
+    // cancellation.
+    assert_eq!(first.await, Ok(None));
+    assert_eq!(rx.receive_nowait(), Err(ReceiveError::WouldBlock));
+    Ok(())
+}
+
+async fn a_skipped_sender_whose_scope_is_uncancelled_sends_after_all() -> Result<(), BoxError> {
+    let (tx, rx) = stream::<u32>(0)?;
+    let (outer, inner) = (CancelScope::new(), CancelScope::new());
+    let (outer_handle, inner_handle) = (outer.clone(), inner.clone());
+    let mut sending = pin!(outer.run(inner.run(tx.send(1))));
+    assert!(poll_once(sending.as_mut()).await.is_none());
+    outer_handle.cancel();
+    // Passed over while cancelled: nothing to receive.
+    assert_eq!(rx.receive_nowait(), Err(ReceiveError::WouldBlock));
+    assert_eq!(rx.statistics().tasks_waiting_send, 0);
+    // A shield lifts the cancellation before the sender ran: it waits in line again.
+    inner_handle.set_shield(true);
+    assert!(poll_once(sending.as_mut()).await.is_none());
+    assert_eq!(rx.statistics().tasks_waiting_send, 1);
+    assert_eq!(rx.receive_nowait(), Ok(1));
+    assert!(matches!(sending.await, Ok(Some(Some(())))));
+    Ok(())
+}
+
+async fn blocked_operations_of_a_cancelled_group_are_passed_over() -> Result<(), BoxError> {
+    // A receive blocks on one rendezvous stream and a send on another, in a task group
+    // that the host then cancels.
+    let (to_receiver, receiving_end) = stream::<u32>(0)?;
+    let (sending_end, from_sender) = stream::<u32>(0)?;
+    // Kept open, whenever the tasks end.
+    let _ends = (receiving_end.clone(), sending_end.clone());
+    let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let o = outcomes.clone();
+    anyio::task_group(|tg: TaskGroup| async move {
+        let o1 = o.clone();
+        tg.start_soon(async move {
+            let got = receiving_end.receive().await;
+            o1.lock().unwrap().push(format!("receive: {got:?}"));
+            Ok(())
+        })?;
+        let o2 = o.clone();
+        tg.start_soon(async move {
+            let sent = sending_end.send(7).await.map_err(|e| e.into_parts());
+            o2.lock().unwrap().push(format!("send: {sent:?}"));
+            Ok(())
+        })?;
+        wait_all_tasks_blocked().await?;
+        assert_eq!(to_receiver.statistics().tasks_waiting_receive, 1);
+        assert_eq!(from_sender.statistics().tasks_waiting_send, 1);
+        tg.cancel();
+        CancelScope::new()
+            .shielded(true)
+            .run(async {
+                let refused = to_receiver.send_nowait(1).unwrap_err();
+                assert_eq!(refused.into_parts(), (SendErrorKind::WouldBlock, 1));
+                assert_eq!(from_sender.receive_nowait(), Err(ReceiveError::WouldBlock));
+                Ok::<_, Cancelled>(())
+            })
+            .await?;
+        Ok(())
+    })
+    .await?;
+    let mut outcomes = outcomes.lock().unwrap().clone();
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        ["receive: Err(Cancelled)", "send: Err((Cancelled, 7))"]
+    );
+    Ok(())
+}
+
+async fn receive_nowait_is_not_end_of_stream_while_a_handed_item_is_uncollected()
+-> Result<(), BoxError> {
+    let (tx, rx) = stream::<u32>(0)?;
+    let other = rx.clone();
+    let mut receiving = Box::pin(rx.receive());
+    assert!(poll_once(receiving.as_mut()).await.is_none());
+    tx.send_nowait(1)?; // handed to `receiving`
+    drop(tx); // the last sender
+    // The item is not received yet, and may come back: the stream has not ended.
+    assert_eq!(other.receive_nowait(), Err(ReceiveError::WouldBlock));
+    drop(receiving);
+    assert_eq!(other.receive_nowait(), Ok(1));
+    assert_eq!(other.receive_nowait(), Err(ReceiveError::EndOfStream));
+    Ok(())
+}
+
+async fn a_blocked_receiver_gets_the_item_a_dropped_receive_gives_back_after_the_close()
+-> Result<(), BoxError> {
+    let (tx, rx) = stream::<u32>(0)?;
+    let mut first = Box::pin(rx.receive());
+    assert!(poll_once(first.as_mut()).await.is_none());
+    let mut second = pin!(rx.receive());
+    assert!(poll_once(second.as_mut()).await.is_none());
+    tx.send_nowait(1)?; // handed to `first`
+    drop(tx);
+    // `second` is not told that the stream ended while `first` may give its item back.
+    assert_eq!(rx.statistics().tasks_waiting_receive, 1);
+    drop(first);
+    assert_eq!(second.await, Ok(1));
+    assert_eq!(rx.receive().await, Err(ReceiveError::EndOfStream));
+    Ok(())
+}
+
+async fn blocked_receivers_get_end_of_stream_once_the_handed_item_is_collected()
+-> Result<(), BoxError> {
+    let (tx, rx) = stream::<u32>(0)?;
+    let mut first = pin!(rx.receive());
+    assert!(poll_once(first.as_mut()).await.is_none());
+    let mut second = pin!(rx.receive());
+    assert!(poll_once(second.as_mut()).await.is_none());
+    tx.send_nowait(1)?; // handed to `first`
+    drop(tx);
+    assert_eq!(rx.statistics().tasks_waiting_receive, 1);
+    assert_eq!(first.await, Ok(1));
+    // Every item sent has been received now.
+    assert_eq!(rx.statistics().tasks_waiting_receive, 0);
+    assert_eq!(second.await, Err(ReceiveError::EndOfStream));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
 // Several producers and consumers
 
 #[anyio::test]

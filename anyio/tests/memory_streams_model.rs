@@ -6,6 +6,9 @@
 //! After each step the outcome of every operation that completed, and the statistics, must
 //! be what the model predicts; at the end every value sent must be accounted for exactly
 //! once: received, given back in an error, dropped with its send, or still in the stream.
+//! The model keeps the rules that every wait follows: an operation whose scope is
+//! cancelled is passed over (never handed anything), and `EndOfStream` comes only once
+//! every item sent has been received.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -91,6 +94,9 @@ struct Model {
     /// What blocked operations were granted and have not collected yet.
     grants: HashMap<u64, Outcome>,
     cancelled: HashSet<u64>,
+    /// Blocked operations passed over, and taken off their queue, because their scope was
+    /// cancelled: they end with `Cancelled` (a send gives its item back).
+    skipped: HashSet<u64>,
     // Where every value went.
     received: Vec<u32>,
     given_back: Vec<u32>,
@@ -130,6 +136,33 @@ impl Model {
         }
     }
 
+    /// Items handed to receives that have not collected them.
+    fn handed_out(&self) -> usize {
+        self.grants
+            .values()
+            .filter(|g| matches!(g, Outcome::Received(Ok(_))))
+            .count()
+    }
+
+    /// Every sender closed and every item sent received.
+    fn ended(&self) -> bool {
+        self.open_senders == 0 && self.buffer.is_empty() && self.handed_out() == 0
+    }
+
+    fn end_if_ended(&mut self) {
+        if self.ended() {
+            while let Some((id, _)) = pop_live(
+                &mut self.recv_q,
+                |_| true,
+                &self.cancelled,
+                &mut self.skipped,
+            ) {
+                self.grants
+                    .insert(id, Outcome::Received(Err(ReceiveError::EndOfStream)));
+            }
+        }
+    }
+
     fn try_send(&mut self, handle: usize, item: u32) -> Result<(), (SendErrorKind, u32)> {
         if self.senders[handle] {
             return Err((SendErrorKind::Closed, item));
@@ -137,12 +170,12 @@ impl Model {
         if self.open_receivers == 0 {
             return Err((SendErrorKind::Broken, item));
         }
-        let eligible = self
-            .recv_q
-            .iter()
-            .position(|(id, _)| !self.cancelled.contains(id));
-        if let Some(pos) = eligible {
-            let (id, _) = self.recv_q.remove(pos).unwrap();
+        if let Some((id, _)) = pop_live(
+            &mut self.recv_q,
+            |_| true,
+            &self.cancelled,
+            &mut self.skipped,
+        ) {
             self.grants.insert(id, Outcome::Received(Ok(item)));
             return Ok(());
         }
@@ -157,14 +190,19 @@ impl Model {
         if self.receivers[handle] {
             return Err(ReceiveError::Closed);
         }
-        if let Some((id, item, _)) = self.send_q.pop_front() {
+        if let Some((id, item, _)) = pop_live(
+            &mut self.send_q,
+            |_| true,
+            &self.cancelled,
+            &mut self.skipped,
+        ) {
             self.grants.insert(id, Outcome::Sent(Ok(())));
             self.buffer.push_back(item);
         }
         if let Some(item) = self.buffer.pop_front() {
             return Ok(item);
         }
-        if self.open_senders == 0 {
+        if self.ended() {
             return Err(ReceiveError::EndOfStream);
         }
         Err(ReceiveError::WouldBlock)
@@ -191,38 +229,31 @@ impl Model {
 
     fn poll(&mut self, id: u64, kind: Kind) -> Option<Outcome> {
         if let Some(outcome) = self.grants.remove(&id) {
+            if let Outcome::Received(Ok(_)) = outcome {
+                // Collected: that may have been the last item.
+                self.end_if_ended();
+            }
             return Some(outcome);
         }
-        let cancelled = self.cancelled.contains(&id);
-        match kind {
-            Kind::Send { .. } => {
-                if !cancelled {
-                    return None;
-                }
-                let pos = self.send_q.iter().position(|w| w.0 == id).unwrap();
-                let (_, item, _) = self.send_q.remove(pos).unwrap();
-                Some(Outcome::Sent(Err((SendErrorKind::Cancelled, item))))
-            }
-            Kind::Receive { handle } => {
-                let retry =
-                    !self.buffer.is_empty() || !self.send_q.is_empty() || self.open_senders == 0;
-                if !cancelled && !retry {
-                    return None;
-                }
-                let pos = self.recv_q.iter().position(|w| w.0 == id).unwrap();
-                self.recv_q.remove(pos);
-                if cancelled {
-                    return Some(Outcome::Received(Err(ReceiveError::Cancelled)));
-                }
-                match self.try_recv(handle) {
-                    Err(ReceiveError::WouldBlock) => {
-                        self.recv_q.push_back((id, handle));
-                        None
-                    }
-                    r => Some(Outcome::Received(r)),
-                }
-            }
+        // Nothing here lifts a cancellation: a skipped operation ends cancelled.
+        let skipped = self.skipped.remove(&id);
+        if !skipped && !self.cancelled.contains(&id) {
+            return None;
         }
+        Some(match kind {
+            Kind::Send { item, .. } => {
+                if !skipped {
+                    self.send_q.retain(|w| w.0 != id);
+                }
+                Outcome::Sent(Err((SendErrorKind::Cancelled, item)))
+            }
+            Kind::Receive { .. } => {
+                if !skipped {
+                    self.recv_q.retain(|w| w.0 != id);
+                }
+                Outcome::Received(Err(ReceiveError::Cancelled))
+            }
+        })
     }
 
     fn drop_op(&mut self, id: u64, kind: Kind) {
@@ -235,27 +266,25 @@ impl Model {
             }
             return;
         }
+        self.skipped.remove(&id);
         match kind {
-            Kind::Send { .. } => {
-                let pos = self.send_q.iter().position(|w| w.0 == id).unwrap();
-                let (_, item, _) = self.send_q.remove(pos).unwrap();
+            // Queued or skipped, its item is dropped with its future.
+            Kind::Send { item, .. } => {
+                self.send_q.retain(|w| w.0 != id);
                 self.dropped.push(item);
             }
-            Kind::Receive { .. } => {
-                let pos = self.recv_q.iter().position(|w| w.0 == id).unwrap();
-                self.recv_q.remove(pos);
-            }
+            Kind::Receive { .. } => self.recv_q.retain(|w| w.0 != id),
         }
     }
 
     fn put_back(&mut self, item: u32) {
-        let eligible = self
-            .recv_q
-            .iter()
-            .position(|(id, _)| !self.cancelled.contains(id));
-        match eligible {
-            Some(pos) => {
-                let (id, _) = self.recv_q.remove(pos).unwrap();
+        match pop_live(
+            &mut self.recv_q,
+            |_| true,
+            &self.cancelled,
+            &mut self.skipped,
+        ) {
+            Some((id, _)) => {
                 self.grants.insert(id, Outcome::Received(Ok(item)));
             }
             None => self.buffer.push_front(item),
@@ -283,18 +312,14 @@ impl Model {
             return;
         }
         self.open_senders -= 1;
-        let (mine, others) = self.send_q.drain(..).partition(|w| w.2 == handle);
-        self.send_q = others;
-        for (id, item, _) in mine {
+        let mine = |w: &(u64, u32, usize)| w.2 == handle;
+        while let Some((id, item, _)) =
+            pop_live(&mut self.send_q, mine, &self.cancelled, &mut self.skipped)
+        {
             let refusal = Outcome::Sent(Err((SendErrorKind::Closed, item)));
             self.grants.insert(id, refusal);
         }
-        if self.open_senders == 0 && self.buffer.is_empty() && self.send_q.is_empty() {
-            for (id, _) in self.recv_q.drain(..) {
-                let end = Outcome::Received(Err(ReceiveError::EndOfStream));
-                self.grants.insert(id, end);
-            }
-        }
+        self.end_if_ended();
     }
 
     fn close_receiver(&mut self, handle: usize) {
@@ -302,19 +327,61 @@ impl Model {
             return;
         }
         self.open_receivers -= 1;
-        let (mine, others) = self.recv_q.drain(..).partition(|w| w.1 == handle);
-        self.recv_q = others;
-        for (id, _) in mine {
+        let mine = |w: &(u64, usize)| w.1 == handle;
+        while let Some((id, _)) =
+            pop_live(&mut self.recv_q, mine, &self.cancelled, &mut self.skipped)
+        {
             let closed = Outcome::Received(Err(ReceiveError::Closed));
             self.grants.insert(id, closed);
         }
         if self.open_receivers == 0 {
-            for (id, item, _) in self.send_q.drain(..) {
+            while let Some((id, item, _)) = pop_live(
+                &mut self.send_q,
+                |_| true,
+                &self.cancelled,
+                &mut self.skipped,
+            ) {
                 let refusal = Outcome::Sent(Err((SendErrorKind::Broken, item)));
                 self.grants.insert(id, refusal);
             }
             self.discarded.extend(self.buffer.drain(..));
         }
+    }
+}
+
+/// The wait queue's rule: takes off `queue` the oldest waiter that `pred` accepts and whose
+/// scope is not cancelled; those `pred` accepts whose scope is cancelled, on the way, are
+/// taken off too and recorded as skipped.
+fn pop_live<W: Waiting>(
+    queue: &mut VecDeque<W>,
+    pred: impl Fn(&W) -> bool,
+    cancelled: &HashSet<u64>,
+    skipped: &mut HashSet<u64>,
+) -> Option<W> {
+    while let Some(pos) = queue.iter().position(&pred) {
+        let w = queue.remove(pos).unwrap();
+        if !cancelled.contains(&w.id()) {
+            return Some(w);
+        }
+        skipped.insert(w.id());
+    }
+    None
+}
+
+/// A queued operation of the model: its id comes first.
+trait Waiting {
+    fn id(&self) -> u64;
+}
+
+impl Waiting for (u64, usize) {
+    fn id(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Waiting for (u64, u32, usize) {
+    fn id(&self) -> u64 {
+        self.0
     }
 }
 

@@ -3,15 +3,17 @@
 //! Waiters are lined up deterministically: each test starts one waiter at a time and waits
 //! (with `until`) until the primitive's statistics show it queued before starting the next.
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyio::{
-    Borrower, BoxError, BusyResourceError, CancelScope, Cancelled, CapacityLimiter, Condition,
-    Event, IsCancelled, LimiterError, Lock, ResourceGuard, Semaphore, SemaphoreError, TaskGroup,
-    TaskId, TryAcquireError, WouldBlock, checkpoint, get_current_task, move_on_after, task_group,
-    wait_all_tasks_blocked,
+    Borrower, BoxError, BusyResourceError, CancelScope, Cancelled, CapacityLimiter,
+    CapacityLimiterToken, Condition, Event, IsCancelled, LimiterError, Lock, ResourceGuard,
+    Semaphore, SemaphoreError, SemaphorePermit, TaskGroup, TaskId, TryAcquireError, WouldBlock,
+    checkpoint, fail_after, get_current_task, move_on_after, task_group, wait_all_tasks_blocked,
 };
 use futures_lite::FutureExt;
 use futures_lite::future::poll_once;
@@ -895,6 +897,547 @@ async fn limiter_is_never_oversubscribed_under_random_acquire_and_cancel() -> Re
     assert_eq!(holders.load(SeqCst), 0);
     let stats = limiter.statistics();
     assert_eq!((stats.borrowed_tokens, stats.tasks_waiting), (0, 0));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// No grant to a waiter that is already cancelled
+//
+// A waiter whose scope is cancelled before it is granted is never granted: the lock,
+// permit, token or notification goes to the next eligible waiter. A grant made before the
+// cancellation is kept (rule 2). Each of these runs on every backend, on one thread (where
+// nothing runs between the host's steps, so the grant always meets a cancelled waiter that
+// has not left yet) and on two worker threads.
+
+/// Runs each test body on every backend, on one thread and on two worker threads: the
+/// tests `body::one_thread::tokio`, `body::two_workers::smol`, and so on.
+macro_rules! on_every_flavour {
+    ($($body:ident),* $(,)?) => {$(
+        mod $body {
+            use super::*;
+
+            #[anyio::test(tokio(current_thread), smol(current_thread))]
+            async fn one_thread() -> Result<(), BoxError> {
+                super::$body().await
+            }
+
+            #[anyio::test(tokio(worker_threads = 2), smol(worker_threads = 2))]
+            async fn two_workers() -> Result<(), BoxError> {
+                super::$body().await
+            }
+        }
+    )*};
+}
+
+on_every_flavour!(
+    lock_released_after_its_waiters_group_is_cancelled_ends_unlocked,
+    lock_passes_over_a_waiter_whose_scope_is_cancelled_to_the_next,
+    lock_waiter_passed_over_then_shielded_takes_the_lock,
+    semaphore_released_after_its_waiters_group_is_cancelled_keeps_its_value,
+    semaphore_permit_handed_over_just_before_a_cancel_is_kept,
+    semaphore_waiter_passed_over_then_shielded_takes_a_permit,
+    event_set_after_a_waiters_scope_is_cancelled_reports_the_cancellation,
+    event_waiter_passed_over_then_shielded_sees_the_event,
+    condition_notify_passes_over_a_waiter_whose_scope_is_cancelled,
+    condition_notified_just_before_a_cancel_returns_the_guard,
+    condition_waiter_passed_over_then_shielded_waits_again,
+    condition_waiter_dropped_while_retaking_the_lock_passes_its_notification_on,
+    condition_notification_passed_on_skips_cancelled_and_late_waiters,
+    condition_notify_all_passed_on_never_reaches_a_later_waiter,
+    condition_notify_passed_on_never_reaches_a_later_waiter,
+    limiter_never_lends_a_token_to_a_waiter_whose_scope_is_cancelled,
+    limiter_token_handed_over_just_before_a_cancel_is_kept,
+    limiter_waiter_passed_over_then_shielded_borrows_a_token,
+);
+
+/// How long a test waits for something that only a regression would keep from happening.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// [`until`], failing with a `TimeoutError` if `cond` does not hold within [`PATIENCE`].
+async fn soon(cond: impl FnMut() -> bool) -> Result<(), BoxError> {
+    fail_after(PATIENCE, async { Ok::<_, BoxError>(until(cond).await?) }).await
+}
+
+/// Runs `body` in a shielded scope: how the host of a cancelled group keeps working.
+async fn shielded<T>(
+    body: impl Future<Output = Result<T, BoxError>>,
+) -> Result<Option<T>, BoxError> {
+    CancelScope::new().shielded(true).run(body).await
+}
+
+async fn lock_released_after_its_waiters_group_is_cancelled_ends_unlocked() -> Result<(), BoxError>
+{
+    let lock = Arc::new(Lock::new(Vec::new()));
+    let outcome = Arc::new(Mutex::new(None));
+    let (l, o) = (lock.clone(), outcome.clone());
+    task_group(|tg: TaskGroup| async move {
+        let guard = l.acquire().await?;
+        let (l2, o2) = (l.clone(), o.clone());
+        tg.start_soon(async move {
+            let got = l2.acquire().await.map(|mut guard| guard.push("waiter"));
+            *o2.lock().unwrap() = Some(got);
+            Ok(())
+        })?;
+        until(|| l.statistics().tasks_waiting == 1).await?;
+        tg.cancel();
+        shielded(async {
+            drop(guard);
+            // Not handed to the cancelled waiter: unlocked at once.
+            let stats = l.statistics();
+            assert_eq!(
+                (stats.locked, stats.owner, stats.tasks_waiting),
+                (false, None, 0)
+            );
+            soon(|| o.lock().unwrap().is_some()).await
+        })
+        .await?;
+        Ok(())
+    })
+    .await?;
+    assert_eq!(*outcome.lock().unwrap(), Some(Err(Cancelled)));
+    assert!(
+        lock.try_acquire()?.is_empty(),
+        "the waiter never had the lock"
+    );
+    Ok(())
+}
+
+async fn lock_passes_over_a_waiter_whose_scope_is_cancelled_to_the_next() -> Result<(), BoxError> {
+    let lock = Arc::new(Lock::new(Vec::new()));
+    let second_id = Arc::new(Mutex::new(None));
+    let scope = CancelScope::new();
+    let (l, id, handle) = (lock.clone(), second_id.clone(), scope.clone());
+    task_group(|tg: TaskGroup| async move {
+        let guard = l.acquire().await?;
+        let l1 = l.clone();
+        tg.start_soon(async move {
+            scope
+                .run(async { l1.acquire().await.map(|mut g| g.push("first")) })
+                .await?;
+            Ok(())
+        })?;
+        until(|| l.statistics().tasks_waiting == 1).await?;
+        let (l2, id2) = (l.clone(), id.clone());
+        tg.start_soon(async move {
+            *id2.lock().unwrap() = Some(me());
+            l2.acquire().await?.push("second");
+            Ok(())
+        })?;
+        until(|| l.statistics().tasks_waiting == 2).await?;
+        handle.cancel();
+        drop(guard);
+        // Handed straight to the second waiter.
+        let stats = l.statistics();
+        assert!(stats.locked);
+        assert_eq!(stats.owner, *id.lock().unwrap());
+        assert_eq!(stats.tasks_waiting, 0);
+        Ok(())
+    })
+    .await?;
+    assert_eq!(*lock.acquire().await?, ["second"]);
+    Ok(())
+}
+
+async fn lock_waiter_passed_over_then_shielded_takes_the_lock() -> Result<(), BoxError> {
+    let lock = Lock::new(());
+    let guard = lock.acquire().await?;
+    let (outer, inner) = (CancelScope::new(), CancelScope::new());
+    let (outer_handle, inner_handle) = (outer.clone(), inner.clone());
+    let mut acquiring = pin!(outer.run(inner.run(async { lock.acquire().await.map(drop) })));
+    assert!(poll_once(acquiring.as_mut()).await.is_none());
+    outer_handle.cancel();
+    drop(guard);
+    // Passed over while cancelled: the lock is free and nobody waits.
+    assert!(!lock.locked());
+    assert_eq!(lock.statistics().tasks_waiting, 0);
+    // The shield lifts the cancellation before the waiter ran: it takes the lock after all.
+    inner_handle.set_shield(true);
+    assert_eq!(acquiring.await, Ok(Some(Some(()))));
+    assert!(!lock.locked());
+    Ok(())
+}
+
+async fn semaphore_released_after_its_waiters_group_is_cancelled_keeps_its_value()
+-> Result<(), BoxError> {
+    let semaphore = Arc::new(Semaphore::new(1)?);
+    let outcome = Arc::new(Mutex::new(None));
+    let (s, o) = (semaphore.clone(), outcome.clone());
+    task_group(|tg: TaskGroup| async move {
+        let permit = s.acquire().await?;
+        let (s2, o2) = (s.clone(), o.clone());
+        tg.start_soon(async move {
+            let got = s2.acquire().await.map(SemaphorePermit::forget);
+            *o2.lock().unwrap() = Some(got);
+            Ok(())
+        })?;
+        until(|| s.statistics().tasks_waiting == 1).await?;
+        tg.cancel();
+        shielded(async {
+            drop(permit);
+            // Not handed to the cancelled waiter: back in the semaphore at once.
+            assert_eq!(s.value(), 1);
+            assert_eq!(s.statistics().tasks_waiting, 0);
+            soon(|| o.lock().unwrap().is_some()).await
+        })
+        .await?;
+        Ok(())
+    })
+    .await?;
+    assert_eq!(*outcome.lock().unwrap(), Some(Err(Cancelled)));
+    // A permit the waiter had taken would have been forgotten.
+    assert_eq!(semaphore.value(), 1);
+    Ok(())
+}
+
+async fn semaphore_permit_handed_over_just_before_a_cancel_is_kept() -> Result<(), BoxError> {
+    let semaphore = Semaphore::new(1)?;
+    let permit = semaphore.acquire().await?;
+    let scope = CancelScope::new();
+    let handle = scope.clone();
+    let out = scope
+        .run(async {
+            let mut acquire = semaphore.acquire();
+            assert!(poll_once(&mut acquire).await.is_none());
+            drop(permit);
+            handle.cancel();
+            let permit = acquire.await.expect("the permit was handed over first");
+            assert_eq!(semaphore.value(), 0);
+            drop(permit);
+            checkpoint().await
+        })
+        .await?;
+    assert_eq!(out, None);
+    assert_eq!(semaphore.value(), 1);
+    Ok(())
+}
+
+async fn semaphore_waiter_passed_over_then_shielded_takes_a_permit() -> Result<(), BoxError> {
+    let semaphore = Semaphore::new(1)?;
+    let permit = semaphore.acquire().await?;
+    let (outer, inner) = (CancelScope::new(), CancelScope::new());
+    let (outer_handle, inner_handle) = (outer.clone(), inner.clone());
+    let mut acquiring = pin!(
+        outer.run(inner.run(async { semaphore.acquire().await.map(SemaphorePermit::forget) }))
+    );
+    assert!(poll_once(acquiring.as_mut()).await.is_none());
+    outer_handle.cancel();
+    drop(permit);
+    assert_eq!(semaphore.value(), 1);
+    assert_eq!(semaphore.statistics().tasks_waiting, 0);
+    inner_handle.set_shield(true);
+    assert_eq!(acquiring.await, Ok(Some(Some(()))));
+    assert_eq!(semaphore.value(), 0);
+    Ok(())
+}
+
+async fn event_set_after_a_waiters_scope_is_cancelled_reports_the_cancellation()
+-> Result<(), BoxError> {
+    let event = Event::new();
+    let scope = CancelScope::new();
+    let handle = scope.clone();
+    let out = scope
+        .run(async {
+            let mut wait = event.wait();
+            assert_eq!(poll_once(&mut wait).await, None);
+            handle.cancel();
+            event.set();
+            assert_eq!(event.statistics().tasks_waiting, 0);
+            wait.await
+        })
+        .await?;
+    // The wait ended with the cancellation, which the scope caught.
+    assert_eq!(out, None);
+    Ok(())
+}
+
+async fn event_waiter_passed_over_then_shielded_sees_the_event() -> Result<(), BoxError> {
+    let event = Event::new();
+    let (outer, inner) = (CancelScope::new(), CancelScope::new());
+    let (outer_handle, inner_handle) = (outer.clone(), inner.clone());
+    let mut waiting = pin!(outer.run(inner.run(event.wait())));
+    assert!(poll_once(waiting.as_mut()).await.is_none());
+    outer_handle.cancel();
+    event.set();
+    inner_handle.set_shield(true);
+    assert_eq!(waiting.await, Ok(Some(Some(()))));
+    Ok(())
+}
+
+/// Starts a task that waits on `cond` (in `scope`, if given) and records `name` in the
+/// protected value if it is notified; returns once it waits with the lock released.
+async fn start_condition_waiter(
+    tg: &TaskGroup,
+    cond: &Arc<Condition<Vec<&'static str>>>,
+    name: &'static str,
+    scope: Option<CancelScope>,
+) -> Result<(), BoxError> {
+    let waiting = cond.statistics().tasks_waiting;
+    let c = cond.clone();
+    tg.start_soon(async move {
+        let wait = async {
+            let guard = c.acquire().await?;
+            c.wait(guard).await?.push(name);
+            Ok::<_, Cancelled>(())
+        };
+        match scope {
+            Some(scope) => drop(scope.run(wait).await?),
+            None => wait.await?,
+        }
+        Ok(())
+    })?;
+    until(|| cond.statistics().tasks_waiting == waiting + 1 && !cond.locked()).await?;
+    Ok(())
+}
+
+async fn condition_notify_passes_over_a_waiter_whose_scope_is_cancelled() -> Result<(), BoxError> {
+    let cond = Arc::new(Condition::new(Vec::new()));
+    let scope = CancelScope::new();
+    let (c, handle) = (cond.clone(), scope.clone());
+    task_group(|tg: TaskGroup| async move {
+        start_condition_waiter(&tg, &c, "first", Some(scope)).await?;
+        start_condition_waiter(&tg, &c, "second", None).await?;
+        handle.cancel();
+        c.notify(1);
+        // The notification went past the cancelled waiter to the second one.
+        assert_eq!(c.statistics().tasks_waiting, 0);
+        Ok(())
+    })
+    .await?;
+    assert_eq!(*cond.acquire().await?, ["second"]);
+    Ok(())
+}
+
+async fn condition_notified_just_before_a_cancel_returns_the_guard() -> Result<(), BoxError> {
+    let cond = Condition::new(0u8);
+    let scope = CancelScope::new();
+    let handle = scope.clone();
+    let out = scope
+        .run(async {
+            let guard = cond.acquire().await?;
+            let mut wait = cond.wait(guard);
+            assert!(poll_once(&mut wait).await.is_none());
+            cond.notify(1);
+            handle.cancel();
+            let mut guard = wait.await.expect("notified before the cancel");
+            *guard = 1;
+            drop(guard);
+            checkpoint().await
+        })
+        .await?;
+    assert_eq!(out, None);
+    assert_eq!(*cond.try_acquire()?, 1);
+    Ok(())
+}
+
+async fn condition_waiter_passed_over_then_shielded_waits_again() -> Result<(), BoxError> {
+    // A fast lock, so that the first poll goes straight on to waiting.
+    let cond = Condition::with_lock(Arc::new(Lock::new_fast(0u8)));
+    let (outer, inner) = (CancelScope::new(), CancelScope::new());
+    let (outer_handle, inner_handle) = (outer.clone(), inner.clone());
+    let mut waiting = pin!(outer.run(inner.run(async {
+        let guard = cond.acquire().await?;
+        let mut guard = cond.wait(guard).await?;
+        *guard += 1;
+        Ok::<_, Cancelled>(())
+    })));
+    assert!(poll_once(waiting.as_mut()).await.is_none());
+    assert_eq!(cond.statistics().tasks_waiting, 1);
+    outer_handle.cancel();
+    cond.notify(1);
+    assert_eq!(cond.statistics().tasks_waiting, 0);
+    // Shielded before it ran: the notification it was passed over for is gone, so it
+    // waits again, for the next one.
+    inner_handle.set_shield(true);
+    assert!(poll_once(waiting.as_mut()).await.is_none());
+    assert_eq!(cond.statistics().tasks_waiting, 1);
+    cond.notify(1);
+    assert_eq!(waiting.await, Ok(Some(Some(()))));
+    assert_eq!(*cond.try_acquire()?, 1);
+    Ok(())
+}
+
+async fn condition_waiter_dropped_while_retaking_the_lock_passes_its_notification_on()
+-> Result<(), BoxError> {
+    let cond = Arc::new(Condition::new(Vec::new()));
+    let c = cond.clone();
+    task_group(|tg: TaskGroup| async move {
+        let guard = c.acquire().await?;
+        let mut first = c.wait(guard);
+        assert!(poll_once(&mut first).await.is_none());
+        start_condition_waiter(&tg, &c, "second", None).await?;
+        let guard = c.acquire().await?;
+        c.notify(1);
+        // `first` notices its notification and queues for the lock, which this task holds.
+        assert!(poll_once(&mut first).await.is_none());
+        assert_eq!(c.statistics().lock_statistics.tasks_waiting, 1);
+        drop(first);
+        // Its notification went on to the second waiter.
+        assert_eq!(c.statistics().tasks_waiting, 0);
+        drop(guard);
+        Ok(())
+    })
+    .await?;
+    assert_eq!(*cond.acquire().await?, ["second"]);
+    Ok(())
+}
+
+async fn condition_notification_passed_on_skips_cancelled_and_late_waiters() -> Result<(), BoxError>
+{
+    let cond = Arc::new(Condition::new(Vec::new()));
+    let scope = CancelScope::new();
+    let (c, handle) = (cond.clone(), scope.clone());
+    task_group(|tg: TaskGroup| async move {
+        let guard = c.acquire().await?;
+        let mut first = c.wait(guard);
+        assert!(poll_once(&mut first).await.is_none());
+        start_condition_waiter(&tg, &c, "second", Some(scope)).await?;
+        start_condition_waiter(&tg, &c, "third", None).await?;
+        c.notify(1);
+        // Waiting since after the notify: not one of the tasks it was for.
+        start_condition_waiter(&tg, &c, "late", None).await?;
+        handle.cancel();
+        drop(first);
+        // Passed on to the oldest live task that was waiting at the notify.
+        soon(|| c.lock().try_acquire().is_ok_and(|g| *g == ["third"])).await?;
+        wait_all_tasks_blocked().await?;
+        assert_eq!(c.statistics().tasks_waiting, 1);
+        c.notify(1);
+        Ok(())
+    })
+    .await?;
+    assert_eq!(*cond.acquire().await?, ["third", "late"]);
+    Ok(())
+}
+
+/// A notified waiter dropped before it noticed, then a task that starts waiting after the
+/// notification: the dropped waiter's notification must not reach it.
+async fn late_waiter_after_a_passed_on_notification(
+    notify: fn(&Condition<Vec<&'static str>>),
+) -> Result<(), BoxError> {
+    let cond = Arc::new(Condition::new(Vec::new()));
+    let c = cond.clone();
+    task_group(|tg: TaskGroup| async move {
+        let guard = c.acquire().await?;
+        let mut first = c.wait(guard);
+        assert!(poll_once(&mut first).await.is_none());
+        notify(&c);
+        start_condition_waiter(&tg, &c, "late", None).await?;
+        drop(first);
+        wait_all_tasks_blocked().await?;
+        assert_eq!(c.statistics().tasks_waiting, 1, "the late waiter was woken");
+        assert!(c.lock().try_acquire()?.is_empty());
+        c.notify(1);
+        Ok(())
+    })
+    .await?;
+    assert_eq!(*cond.acquire().await?, ["late"]);
+    Ok(())
+}
+
+async fn condition_notify_all_passed_on_never_reaches_a_later_waiter() -> Result<(), BoxError> {
+    late_waiter_after_a_passed_on_notification(|c| c.notify_all()).await
+}
+
+async fn condition_notify_passed_on_never_reaches_a_later_waiter() -> Result<(), BoxError> {
+    late_waiter_after_a_passed_on_notification(|c| c.notify(1)).await
+}
+
+async fn limiter_never_lends_a_token_to_a_waiter_whose_scope_is_cancelled() -> Result<(), BoxError>
+{
+    const TOTAL: usize = 3;
+    const WAITERS: usize = 50;
+    let limiter = Arc::new(CapacityLimiter::new(TOTAL)?);
+    let lent = Arc::new(Mutex::new(Vec::new()));
+    let cancelled = Arc::new(Mutex::new(Vec::new()));
+    let (l, le, ca) = (limiter.clone(), lent.clone(), cancelled.clone());
+    task_group(|tg: TaskGroup| async move {
+        let mut host = Vec::new();
+        for n in 0..TOTAL {
+            host.push(l.acquire_on_behalf_of(("host", n)).await?);
+        }
+        let mut scopes = Vec::new();
+        for n in 0..WAITERS {
+            let scope = CancelScope::new();
+            scopes.push(scope.clone());
+            let (l2, le2, ca2) = (l.clone(), le.clone(), ca.clone());
+            tg.start_soon(async move {
+                let out = scope
+                    .run(async {
+                        let token = l2.acquire_on_behalf_of(n).await?;
+                        le2.lock().unwrap().push(n);
+                        checkpoint().await?;
+                        drop(token);
+                        Ok::<_, LimiterError>(())
+                    })
+                    .await?;
+                if out.is_none() {
+                    ca2.lock().unwrap().push(n);
+                }
+                Ok(())
+            })?;
+            until(|| l.statistics().tasks_waiting == n + 1).await?;
+        }
+        for scope in scopes.iter().step_by(3) {
+            scope.cancel();
+        }
+        drop(host);
+        Ok(())
+    })
+    .await?;
+    let mut lent = lent.lock().unwrap().clone();
+    let mut cancelled = cancelled.lock().unwrap().clone();
+    lent.sort_unstable();
+    cancelled.sort_unstable();
+    let live: Vec<usize> = (0..WAITERS).filter(|n| n % 3 != 0).collect();
+    let every_third: Vec<usize> = (0..WAITERS).step_by(3).collect();
+    assert_eq!(lent, live, "a cancelled waiter was lent a token");
+    assert_eq!(cancelled, every_third);
+    let stats = limiter.statistics();
+    assert_eq!((stats.borrowed_tokens, stats.tasks_waiting), (0, 0));
+    Ok(())
+}
+
+async fn limiter_token_handed_over_just_before_a_cancel_is_kept() -> Result<(), BoxError> {
+    let limiter = CapacityLimiter::new(1)?;
+    let token = limiter.acquire_on_behalf_of("host").await?;
+    let scope = CancelScope::new();
+    let handle = scope.clone();
+    let out = scope
+        .run(async {
+            let mut acquire = limiter.acquire_on_behalf_of("waiter");
+            assert!(poll_once(&mut acquire).await.is_none());
+            drop(token);
+            handle.cancel();
+            let token = acquire.await.expect("the token was lent first");
+            assert_eq!(token.borrower(), &Borrower::new("waiter"));
+            drop(token);
+            Ok::<_, LimiterError>(checkpoint().await?)
+        })
+        .await?;
+    assert_eq!(out, None);
+    assert_eq!(limiter.borrowed_tokens(), 0);
+    Ok(())
+}
+
+async fn limiter_waiter_passed_over_then_shielded_borrows_a_token() -> Result<(), BoxError> {
+    let limiter = CapacityLimiter::new(1)?;
+    let token = limiter.acquire_on_behalf_of("host").await?;
+    let (outer, inner) = (CancelScope::new(), CancelScope::new());
+    let (outer_handle, inner_handle) = (outer.clone(), inner.clone());
+    let mut acquiring = pin!(outer.run(inner.run(async {
+        limiter
+            .acquire_on_behalf_of("waiter")
+            .await
+            .map(CapacityLimiterToken::forget)
+    })));
+    assert!(poll_once(acquiring.as_mut()).await.is_none());
+    outer_handle.cancel();
+    drop(token);
+    assert_eq!(limiter.borrowed_tokens(), 0);
+    assert_eq!(limiter.statistics().tasks_waiting, 0);
+    inner_handle.set_shield(true);
+    assert_eq!(acquiring.await, Ok(Some(Some(()))));
+    assert_eq!(limiter.statistics().borrowers, [Borrower::new("waiter")]);
     Ok(())
 }
 

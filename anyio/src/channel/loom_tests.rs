@@ -127,3 +127,21 @@ fn loom_closing_a_handle_wakes_its_own_blocked_send() {
         assert_eq!(rx.receive_nowait(), Err(ReceiveError::EndOfStream));
     });
 }
+
+#[test]
+fn loom_end_of_stream_waits_for_an_item_handed_out_and_given_back() {
+    loom::model(|| {
+        let (tx, rx) = create_memory_object_stream::<u32>(0).unwrap();
+        let rx2 = rx.try_clone().unwrap();
+        let mut first = Box::pin(rx.receive());
+        assert!(poll_once(&mut first).is_pending());
+        // Queues before or after the send and the close, or finds the item given back.
+        let second = thread::spawn(move || block_on(rx2.receive()));
+        tx.send_nowait(5).unwrap(); // handed to `first`, the oldest
+        drop(tx);
+        // `first` gives the item back: the stream had not ended.
+        drop(first);
+        assert_eq!(second.join().unwrap(), Ok(5));
+        assert_eq!(rx.receive_nowait(), Err(ReceiveError::EndOfStream));
+    });
+}

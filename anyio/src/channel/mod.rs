@@ -10,7 +10,8 @@
 //!
 //! Everything that waits is a checkpoint and cancel safe: a cancelled send delivers nothing
 //! and gives its item back, a cancelled receive consumes nothing, and an item handed to a
-//! receiver that then goes away is passed on, never lost.
+//! receiver that then goes away is passed on, never lost. `EndOfStream` means that every
+//! item sent has been received.
 
 mod error;
 mod queue;
@@ -217,10 +218,11 @@ pub struct MemoryObjectStreamStatistics {
     pub open_send_streams: usize,
     /// Receive handles not closed yet.
     pub open_receive_streams: usize,
-    /// Sends blocked waiting for room or a receiver.
+    /// Sends blocked waiting for room or a receiver. A send whose scope was cancelled is
+    /// counted until its task runs and leaves, or a receiver passes it over.
     pub tasks_waiting_send: usize,
     /// Receives blocked waiting for an item. A receive whose scope was cancelled is counted
-    /// until its task runs and leaves.
+    /// until its task runs and leaves, or a sender passes it over.
     pub tasks_waiting_receive: usize,
 }
 

@@ -17,7 +17,7 @@ use crate::cancel::current;
 use crate::loom::lock;
 use crate::loom::sync::AtomicBool;
 use crate::resource::ClosedResourceError;
-use crate::sync::wait_queue::{Cancelled as Left, WaiterKey};
+use crate::sync::wait_queue::{Cancelled as Left, Polled, WaiterKey};
 
 /// The receiving end of a memory object stream, made by
 /// [`create_memory_object_stream`](super::create_memory_object_stream).
@@ -83,9 +83,11 @@ impl<T> MemoryObjectReceiveStream<T> {
     /// First moves the oldest blocked sender's item into the buffer (on a rendezvous
     /// stream: takes it from that sender, whose `send` then completes), then takes the
     /// oldest buffered item. With nothing to take it fails with
-    /// [`ReceiveError::EndOfStream`] if every send handle is closed, else with
-    /// [`ReceiveError::WouldBlock`]. On a closed handle it fails with
-    /// [`ReceiveError::Closed`].
+    /// [`ReceiveError::EndOfStream`] if every send handle is closed and every item sent has
+    /// been received, else with [`ReceiveError::WouldBlock`]: an item handed to a blocked
+    /// receive that has not returned it yet is not received, since that receive may still
+    /// be dropped and give it back. On a closed handle it fails with
+    /// [`ReceiveError::Closed`]. Blocked senders whose scope is cancelled are passed over.
     ///
     /// # Cancel safety
     ///
@@ -101,9 +103,10 @@ impl<T> MemoryObjectReceiveStream<T> {
     /// [`receive_nowait`](Self::receive_nowait) does and, where that would fail with
     /// `WouldBlock`, waits in line for a sender to hand it an item.
     ///
-    /// While waiting it fails with [`ReceiveError::EndOfStream`] when the last send handle
-    /// is closed (everything sent before has been received by then), and with
-    /// [`ReceiveError::Closed`] when this handle is closed.
+    /// While waiting it fails with [`ReceiveError::EndOfStream`] once the last send handle
+    /// is closed and every item sent has been received (an item handed to another receive
+    /// counts once that receive returns it; if it is dropped instead, the item comes back,
+    /// possibly to this one), and with [`ReceiveError::Closed`] when this handle is closed.
     ///
     /// One that can complete at once yields to the scheduler only when the task has used up
     /// its cooperative budget (128 such operations per poll of the task), as
@@ -306,60 +309,66 @@ fn poll_receive<T>(
         if std::task::ready!(current::poll_checkpoint(cx)).is_err() {
             return Poll::Ready(Err(ReceiveError::Cancelled));
         }
-        let mut state = lock(&shared.state);
-        match state.try_recv(closed.load(SeqCst)) {
-            Err(ReceiveError::WouldBlock) => {}
-            done => return Poll::Ready(done),
-        }
-        let waiter = RecvWaiter {
-            handle: id,
-            scope: current::innermost_scope(),
-        };
-        op.key = Some(state.recv_waiters.push(waiter, cx.waker()));
-        drop(state);
-        return match op.wait.register(cx) {
-            Ok(()) => Poll::Pending,
-            Err(_) => Poll::Ready(leave(shared, op, ReceiveError::Cancelled)),
-        };
+        return receive_or_queue(shared, id, closed, op, cx);
     };
     let registered = op.wait.register(cx);
     let mut state = lock(&shared.state);
-    // An item handed over is returned even if the scope was cancelled since (rule 2).
-    if let Some(outcome) = state.recv_waiters.poll_grant(key, cx.waker()) {
-        op.key = None;
-        return Poll::Ready(outcome);
-    }
-    if registered.is_err() {
-        drop(state);
-        return Poll::Ready(leave(shared, op, ReceiveError::Cancelled));
-    }
-    if !state.receiver_should_retry() {
-        return Poll::Pending;
-    }
-    // Still queued, but something is there for it (it was skipped while its scope was
-    // cancelled, and a shield has un-cancelled it since), or the stream ended while items
-    // were still buffered: look again.
-    let _ = state.recv_waiters.cancel(key);
-    op.key = None;
-    match state.try_recv(closed.load(SeqCst)) {
-        Err(ReceiveError::WouldBlock) => {
-            let waiter = RecvWaiter {
-                handle: id,
-                scope: current::innermost_scope(),
-            };
-            op.key = Some(state.recv_waiters.push(waiter, cx.waker()));
-            Poll::Pending
+    match state.recv_waiters.poll_grant(key, cx.waker()) {
+        // An item handed over is returned even if the scope was cancelled since (rule 2).
+        Polled::Granted(outcome) => {
+            op.key = None;
+            Poll::Ready(state.collect(outcome))
         }
-        done => Poll::Ready(done),
+        Polled::Waiting if registered.is_ok() => Poll::Pending,
+        Polled::Waiting => {
+            drop(state);
+            Poll::Ready(leave(shared, op, ReceiveError::Cancelled))
+        }
+        Polled::Skipped(_) => {
+            op.key = None;
+            drop(state);
+            match registered {
+                Err(_) => Poll::Ready(Err(ReceiveError::Cancelled)),
+                // Passed over while its scope was cancelled, and a shield has lifted that
+                // cancellation since: what it missed may still be there.
+                Ok(()) => receive_or_queue(shared, id, closed, op, cx),
+            }
+        }
+    }
+}
+
+/// `receive_nowait` through handle `id`, or, where that would block, queueing (with the
+/// innermost scope, so a sender passes this receive over once it is cancelled) and
+/// registering with that scope.
+fn receive_or_queue<T>(
+    shared: &Shared<T>,
+    id: u64,
+    closed: &AtomicBool,
+    op: &mut RecvOp,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, ReceiveError>> {
+    let mut state = lock(&shared.state);
+    match state.try_recv(closed.load(SeqCst)) {
+        Err(ReceiveError::WouldBlock) => {}
+        done => return Poll::Ready(done),
+    }
+    let waiter = RecvWaiter { handle: id };
+    let scope = current::innermost_scope();
+    op.key = Some(state.recv_waiters.push(waiter, scope, cx.waker()));
+    drop(state);
+    match op.wait.register(cx) {
+        Ok(()) => Poll::Pending,
+        Err(_) => Poll::Ready(leave(shared, op, ReceiveError::Cancelled)),
     }
 }
 
 /// Leaves the queue for `why`, returning the item handed over meanwhile if there is one.
 fn leave<T>(shared: &Shared<T>, op: &mut RecvOp, why: ReceiveError) -> Result<T, ReceiveError> {
     let key = op.key.take().expect("a waiting receive has a key");
-    match lock(&shared.state).recv_waiters.cancel(key) {
-        Left::Granted(outcome) => outcome,
-        Left::Queued(_) | Left::Popped => Err(why),
+    let mut state = lock(&shared.state);
+    match state.recv_waiters.cancel(key) {
+        Left::Granted(outcome) => state.collect(outcome),
+        Left::NotGranted(_) | Left::Popped => Err(why),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::cancel::current;
 use crate::loom::lock;
 use crate::loom::sync::AtomicBool;
 use crate::resource::ClosedResourceError;
-use crate::sync::wait_queue::{Cancelled as Left, WaiterKey};
+use crate::sync::wait_queue::{Cancelled as Left, Polled, WaiterKey};
 
 /// The sending end of a memory object stream, made by
 /// [`create_memory_object_stream`](super::create_memory_object_stream).
@@ -29,7 +29,9 @@ use crate::sync::wait_queue::{Cancelled as Left, WaiterKey};
 /// Each handle (the first one and every clone) counts as one open sender. A handle is
 /// closed by [`close`](Self::close) or by dropping it; the *end* is closed once every
 /// handle is. Then receivers drain the buffer and get
-/// [`EndOfStream`](crate::EndOfStream), and blocked receivers are woken with it.
+/// [`EndOfStream`](crate::EndOfStream), and blocked receivers are woken with it, once every
+/// item sent has been received (an item handed to a receive that has not returned it yet
+/// may still come back).
 ///
 /// A handle you closed yourself fails every later operation with
 /// [`SendErrorKind::Closed`], and so does a send blocked on that same handle when it is
@@ -100,6 +102,7 @@ impl<T> MemoryObjectSendStream<T> {
     /// - Cancelled by a scope: it fails with [`SendErrorKind::Cancelled`] and gives the
     ///   item back, unless a receiver had already taken the item, in which case the send
     ///   succeeded and returns `Ok(())` (the next checkpoint reports the cancellation).
+    ///   Receivers do not take the item of a send whose scope is already cancelled.
     /// - Dropped before it completed: the item is dropped with the future, undelivered,
     ///   unless a receiver had already taken it.
     ///
@@ -118,7 +121,7 @@ impl<T> MemoryObjectSendStream<T> {
     /// Later operations on this handle fail with [`SendErrorKind::Closed`], and so do sends
     /// blocked on it (they are woken). Clones of this handle are not affected. When the
     /// last open send handle closes, receivers get [`EndOfStream`](crate::EndOfStream)
-    /// once the buffer is drained.
+    /// once every item sent has been received.
     ///
     /// # Cancel safety
     ///
@@ -232,8 +235,13 @@ impl<T> SendFuture<'_, T> {
         if entered.is_err() {
             return Poll::Ready(Err(SendError::new(SendErrorKind::Cancelled, item)));
         }
-        let shared = &self.tx.shared;
-        let mut state = lock(&shared.state);
+        self.send_or_queue(item, cx)
+    }
+
+    /// `send_nowait`, or, where that would block, queueing (with the innermost scope, so a
+    /// receiver passes this send over once it is cancelled) and registering with that scope.
+    fn send_or_queue(&mut self, item: T, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
+        let mut state = lock(&self.tx.shared.state);
         let item = match state.try_send(item, self.tx.closed.load(SeqCst)) {
             Err(e) if e.is_would_block() => e.into_inner(),
             done => return Poll::Ready(done),
@@ -242,7 +250,8 @@ impl<T> SendFuture<'_, T> {
             item,
             handle: self.tx.id,
         };
-        self.key = Some(state.send_waiters.push(waiter, cx.waker()));
+        let scope = current::innermost_scope();
+        self.key = Some(state.send_waiters.push(waiter, scope, cx.waker()));
         drop(state);
         match self.wait.register(cx) {
             Ok(()) => Poll::Pending,
@@ -256,7 +265,7 @@ impl<T> SendFuture<'_, T> {
         let key = self.key.take().expect("a waiting send has a key");
         let left = lock(&self.tx.shared.state).send_waiters.cancel(key);
         match left {
-            Left::Queued(waiter) => Err(SendError::new(why, waiter.item)),
+            Left::NotGranted(waiter) => Err(SendError::new(why, waiter.item)),
             Left::Granted(grant) => settled(grant),
             // Never left so: a waiter is taken off the queue and granted at once.
             Left::Popped => Ok(()),
@@ -281,17 +290,29 @@ impl<T> Future for SendFuture<'_, T> {
             return this.start(cx);
         };
         let registered = this.wait.register(cx);
-        let mut state = lock(&this.tx.shared.state);
-        // Settled counts even if the scope was cancelled since (rule 2): a delivered item
-        // stays delivered.
-        if let Some(grant) = state.send_waiters.poll_grant(key, cx.waker()) {
-            this.key = None;
-            return Poll::Ready(settled(grant));
-        }
-        drop(state);
-        match registered {
-            Ok(()) => Poll::Pending,
-            Err(_) => Poll::Ready(this.leave(SendErrorKind::Cancelled)),
+        let polled = lock(&this.tx.shared.state)
+            .send_waiters
+            .poll_grant(key, cx.waker());
+        match (polled, registered) {
+            // Settled counts even if the scope was cancelled since (rule 2): a delivered
+            // item stays delivered.
+            (Polled::Granted(grant), _) => {
+                this.key = None;
+                Poll::Ready(settled(grant))
+            }
+            (Polled::Waiting, Ok(())) => Poll::Pending,
+            (Polled::Waiting, Err(_)) => Poll::Ready(this.leave(SendErrorKind::Cancelled)),
+            (Polled::Skipped(waiter), registered) => {
+                this.key = None;
+                match registered {
+                    Err(_) => {
+                        Poll::Ready(Err(SendError::new(SendErrorKind::Cancelled, waiter.item)))
+                    }
+                    // Passed over while its scope was cancelled, and a shield has lifted
+                    // that cancellation since: it sends after all.
+                    Ok(()) => this.send_or_queue(waiter.item, cx),
+                }
+            }
         }
     }
 }

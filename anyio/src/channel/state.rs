@@ -7,15 +7,23 @@
 //! the item. Whoever is granted owns the result from that moment, so a waiter that goes
 //! away later either completes anyway (a sender: its item was delivered) or passes its item
 //! on (a receiver: [`State::put_back`]). Nothing is lost between "granted" and "noticed".
+//!
+//! Both queues pass over waiters whose cancel scope is cancelled (the rule of
+//! [`WaitQueue`]): a sender never hands its item to such a receiver, nor a receiver take
+//! such a sender's item. So while a live receiver waits, nothing is buffered.
+//!
+//! An item handed to a receiver that has not collected it yet is not received: that
+//! receiver may still go away and give it back. The stream ends (`EndOfStream`) only once
+//! every sender is closed and every item sent has been received: none buffered, none handed
+//! out and not collected.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::BufferSize;
 use super::error::{ReceiveError, SendError, SendErrorKind};
-use crate::cancel::node::Node;
 use crate::loom::sync::Mutex;
-use crate::sync::wait_queue::WaitQueue;
+use crate::sync::wait_queue::{WaitQueue, WaiterKey};
 
 /// What a blocked sender is granted: its item was taken by a receiver, or it is refused
 /// (its handle or every receiver was closed) and gets its item back.
@@ -32,20 +40,10 @@ pub(crate) struct SendWaiter<T> {
     pub(crate) handle: u64,
 }
 
-/// What a blocked receiver brings: which handle it receives through, and the innermost
-/// scope it waits in, so a sender can skip it if that scope is already cancelled.
+/// What a blocked receiver brings: which handle it receives through.
 #[derive(Debug)]
 pub(crate) struct RecvWaiter {
     pub(crate) handle: u64,
-    pub(crate) scope: Option<Arc<Node>>,
-}
-
-impl RecvWaiter {
-    /// Whether an item may be handed to this receiver: not if its scope is cancelled
-    /// already, since it would only have to give the item back (rule 12).
-    fn eligible(&self) -> bool {
-        self.scope.as_ref().is_none_or(|s| !s.is_cancelled())
-    }
 }
 
 #[derive(Debug)]
@@ -60,6 +58,8 @@ pub(crate) struct State<T> {
     pub(crate) send_waiters: WaitQueue<SendWaiter<T>, SendGrant<T>>,
     /// Granted an item, or the error that ended the wait (`Closed`, `EndOfStream`).
     pub(crate) recv_waiters: WaitQueue<RecvWaiter, Result<T, ReceiveError>>,
+    /// Items granted to receivers that have not collected them yet.
+    handed_out: usize,
 }
 
 /// The shared half of a memory object stream.
@@ -88,6 +88,7 @@ impl<T> Shared<T> {
                 next_handle: 2,
                 send_waiters: WaitQueue::new(),
                 recv_waiters: WaitQueue::new(),
+                handed_out: 0,
             }),
         })
     }
@@ -108,8 +109,9 @@ impl<T> State<T> {
         }
     }
 
-    /// `send_nowait` (rule 12): to the oldest eligible waiting receiver, else into the
-    /// buffer, else `WouldBlock`. `closed` is the sending handle's own flag.
+    /// `send_nowait` (rule 12): to the oldest waiting receiver whose scope is not
+    /// cancelled, else into the buffer, else `WouldBlock`. `closed` is the sending handle's
+    /// own flag.
     pub(crate) fn try_send(&mut self, item: T, closed: bool) -> Result<(), SendError<T>> {
         if closed {
             return Err(SendError::new(SendErrorKind::Closed, item));
@@ -117,11 +119,9 @@ impl<T> State<T> {
         if self.open_receivers == 0 {
             return Err(SendError::new(SendErrorKind::Broken, item));
         }
-        if !self.recv_waiters.is_empty() {
-            if let Some((key, _)) = self.recv_waiters.pop_first(RecvWaiter::eligible) {
-                self.recv_waiters.grant(key, Ok(item));
-                return Ok(());
-            }
+        if let Some((key, _)) = self.recv_waiters.pop_front() {
+            self.hand_over(key, item);
+            return Ok(());
         }
         if self.buffer.len() < self.max {
             self.buffer.push_back(item);
@@ -130,10 +130,11 @@ impl<T> State<T> {
         Err(SendError::new(SendErrorKind::WouldBlock, item))
     }
 
-    /// `receive_nowait` (rule 12): first moves the oldest blocked sender's item into the
-    /// buffer (taking it directly when the buffer is empty: the rendezvous), then takes the
-    /// oldest buffered item; with nothing to take, `EndOfStream` once every sender is
-    /// closed, else `WouldBlock`. `closed` is the receiving handle's own flag.
+    /// `receive_nowait` (rule 12): first moves the item of the oldest blocked sender whose
+    /// scope is not cancelled into the buffer (taking it directly when the buffer is empty:
+    /// the rendezvous), then takes the oldest buffered item; with nothing to take,
+    /// `EndOfStream` once the stream [ended](Self::ended), else `WouldBlock`. `closed` is
+    /// the receiving handle's own flag.
     pub(crate) fn try_recv(&mut self, closed: bool) -> Result<T, ReceiveError> {
         if closed {
             return Err(ReceiveError::Closed);
@@ -148,26 +149,53 @@ impl<T> State<T> {
         if let Some(item) = self.buffer.pop_front() {
             return Ok(item);
         }
-        if self.open_senders == 0 {
+        if self.ended() {
             return Err(ReceiveError::EndOfStream);
         }
         Err(ReceiveError::WouldBlock)
     }
 
-    /// Whether a queued receiver should stop waiting and look again: something became
-    /// available without being handed to it (it was skipped while its scope was cancelled,
-    /// then the scope was un-cancelled by a shield), or the stream ended.
-    pub(crate) fn receiver_should_retry(&self) -> bool {
-        !self.buffer.is_empty() || !self.send_waiters.is_empty() || self.open_senders == 0
+    /// Whether the stream has ended: every sender is closed and every item sent has been
+    /// received, so none is buffered and none is handed to a receiver that has not
+    /// collected it. (No blocked send is left once every sender is closed: closing a handle
+    /// refuses its own.)
+    fn ended(&self) -> bool {
+        self.open_senders == 0 && self.buffer.is_empty() && self.handed_out == 0
+    }
+
+    /// Gives the blocked receivers `EndOfStream` if the stream has [ended](Self::ended).
+    fn end_if_ended(&mut self) {
+        if self.ended() {
+            while let Some((key, _)) = self.recv_waiters.pop_front() {
+                self.recv_waiters.grant(key, Err(ReceiveError::EndOfStream));
+            }
+        }
+    }
+
+    /// Grants `item` to the receiver `key`, taken off the queue.
+    fn hand_over(&mut self, key: WaiterKey, item: T) {
+        self.recv_waiters.grant(key, Ok(item));
+        self.handed_out += 1;
+    }
+
+    /// A receiver collected what it was granted (`outcome`), which it returns: if that was
+    /// an item, the stream may have ended with it.
+    pub(crate) fn collect(&mut self, outcome: Result<T, ReceiveError>) -> Result<T, ReceiveError> {
+        if outcome.is_ok() {
+            self.handed_out -= 1;
+            self.end_if_ended();
+        }
+        outcome
     }
 
     /// A receiver that was handed `item` went away without taking it: hand it to the oldest
-    /// eligible waiting receiver, else put it back at the front of the buffer, where it was
-    /// first in line. (The buffer may then hold one item over its size for a moment: the
-    /// item must go somewhere, and FIFO order is kept.)
+    /// waiting receiver whose scope is not cancelled, else put it back at the front of the
+    /// buffer, where it was first in line. (The buffer may then hold one item over its size
+    /// for a moment: the item must go somewhere, and FIFO order is kept.)
     pub(crate) fn put_back(&mut self, item: T) {
-        if let Some((key, _)) = self.recv_waiters.pop_first(RecvWaiter::eligible) {
-            self.recv_waiters.grant(key, Ok(item));
+        self.handed_out -= 1;
+        if let Some((key, _)) = self.recv_waiters.pop_front() {
+            self.hand_over(key, item);
         } else {
             self.buffer.push_front(item);
         }
@@ -175,23 +203,16 @@ impl<T> State<T> {
 
     /// One send handle was closed. Its own blocked sends are refused with `Closed` (their
     /// items leave the queue at once, so no receiver can take them any more). When it was
-    /// the last one, blocked receivers get `EndOfStream`, or, if items are still buffered,
-    /// are woken to drain them first.
+    /// the last one, and every item sent has been received, blocked receivers get
+    /// `EndOfStream`; while an item is still handed out, they wait until it is collected
+    /// (or given back, to one of them).
     pub(crate) fn close_sender(&mut self, handle: u64) {
         self.open_senders -= 1;
         while let Some((key, w)) = self.send_waiters.pop_first(|w| w.handle == handle) {
             let refusal = SendGrant::Refused(SendErrorKind::Closed, w.item);
             self.send_waiters.grant(key, refusal);
         }
-        if self.open_senders == 0 {
-            if self.buffer.is_empty() && self.send_waiters.is_empty() {
-                while let Some((key, _)) = self.recv_waiters.pop_front() {
-                    self.recv_waiters.grant(key, Err(ReceiveError::EndOfStream));
-                }
-            } else {
-                self.recv_waiters.wake_all();
-            }
-        }
+        self.end_if_ended();
     }
 
     /// One receive handle was closed. Its own blocked receives end with `Closed`. When it

@@ -8,10 +8,16 @@
 //!   after the lock was re-taken).
 //! - [`notify(n)`](Condition::notify) wakes the `n` oldest waiters, in order;
 //!   [`notify_all`](Condition::notify_all) wakes them all. A notification reaches only
-//!   tasks already waiting.
-//! - **Cancel safe.** A notified waiter that is dropped before it noticed passes the
-//!   notification on to the next waiter, so `notify(1)` always wakes a live waiter if
-//!   there is one.
+//!   tasks already waiting, and passes over those whose scope is cancelled by then.
+//! - **No wake-up is lost.** A notified waiter that is dropped before it returned (still
+//!   waiting to notice, or taking the lock back) passes the notification on to the oldest
+//!   live task that was already waiting when it was sent, so `notify(1)` always wakes a
+//!   live waiter if there is one, and never one that started waiting after it.
+//!
+//! To keep that last rule, each waiter queues with a *ticket* (the order in which it
+//! started waiting) and is granted the *bound* of its notification: the first ticket not
+//! yet given out when the notification was sent. A notification passed on goes only to a
+//! waiter whose ticket is below its bound.
 
 use std::fmt;
 use std::future::Future;
@@ -61,8 +67,30 @@ use crate::resource::WouldBlock;
 /// # }).unwrap().unwrap();
 /// ```
 pub struct Condition<T: ?Sized = ()> {
-    waiters: Mutex<WaitQueue<(), ()>>,
+    waiters: Mutex<Waiters>,
     lock: Arc<Lock<T>>,
+}
+
+/// The tasks waiting for a notification: each brings its ticket and is granted the bound of
+/// the notification that woke it (see the [module docs](self)).
+#[derive(Debug, Default)]
+pub(crate) struct Waiters {
+    queue: WaitQueue<u64, u64>,
+    next_ticket: u64,
+}
+
+impl Waiters {
+    /// Notifies the oldest live task that was waiting when the notification with `bound`
+    /// was sent; `false` if there is none.
+    fn notify_one(&mut self, bound: u64) -> bool {
+        match self.queue.pop_first(|&ticket| ticket < bound) {
+            Some((key, _)) => {
+                self.queue.grant(key, bound);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// A snapshot of a [`Condition`]'s state, from [`Condition::statistics`].
@@ -88,7 +116,7 @@ impl<T: ?Sized> Condition<T> {
     /// A condition over a lock shared with other code.
     pub fn with_lock(lock: Arc<Lock<T>>) -> Self {
         Condition {
-            waiters: Mutex::new(WaitQueue::new()),
+            waiters: Mutex::new(Waiters::default()),
             lock,
         }
     }
@@ -125,18 +153,20 @@ impl<T: ?Sized> Condition<T> {
         self.lock.locked()
     }
 
-    /// Wakes the `n` tasks that have waited longest. Call it holding the lock, so the
-    /// change it announces and the waiters' checks of it do not race.
+    /// Wakes the `n` tasks that have waited longest, passing over those whose cancel scope
+    /// is cancelled (they return `Err(Cancelled)`). Call it holding the lock, so the change
+    /// it announces and the waiters' checks of it do not race.
     pub fn notify(&self, n: usize) {
         let mut waiters = lock(&self.waiters);
+        let bound = waiters.next_ticket;
         for _ in 0..n {
-            if waiters.grant_front(()).is_err() {
+            if !waiters.notify_one(bound) {
                 break;
             }
         }
     }
 
-    /// Wakes every waiting task.
+    /// Wakes every waiting task (but those whose cancel scope is cancelled).
     pub fn notify_all(&self) {
         self.notify(usize::MAX);
     }
@@ -163,9 +193,12 @@ impl<T: ?Sized> Condition<T> {
     /// # Cancel safety
     ///
     /// Cancel safe, in that nothing is lost: a dropped waiter leaves the queue, and a
-    /// notification it received without noticing goes to the next waiter. But a future
-    /// dropped after the lock was released does not take it back (nothing can wait in
-    /// `Drop`): the caller holds no lock afterwards, as the guard was moved in.
+    /// notification it received and did not return (it had not noticed it yet, or was
+    /// taking the lock back) goes to the oldest live task that was already waiting when it
+    /// was sent. A waiter whose scope is cancelled before it is notified is passed over,
+    /// so it never uses up a notification. But a future dropped after the lock was
+    /// released does not take it back (nothing can wait in `Drop`): the caller holds no
+    /// lock afterwards, as the guard was moved in.
     pub fn wait<'a>(&'a self, guard: LockGuard<'a, T>) -> ConditionWait<'a, T> {
         ConditionWait {
             condition: self,
@@ -204,7 +237,7 @@ impl<T: ?Sized> Condition<T> {
     /// The condition's state: how many tasks wait for a notification, and its lock's.
     pub fn statistics(&self) -> ConditionStatistics {
         ConditionStatistics {
-            tasks_waiting: lock(&self.waiters).len(),
+            tasks_waiting: lock(&self.waiters).queue.len(),
             lock_statistics: self.lock.statistics(),
         }
     }
@@ -219,27 +252,29 @@ impl<T: Default> Default for Condition<T> {
 impl<T: ?Sized> fmt::Debug for Condition<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Condition")
-            .field("tasks_waiting", &lock(&self.waiters).len())
+            .field("tasks_waiting", &lock(&self.waiters).queue.len())
             .field("lock", &self.lock)
             .finish()
     }
 }
 
 impl<T: ?Sized> Queued for Condition<T> {
-    type State = WaitQueue<(), ()>;
-    type Data = ();
-    type Grant = ();
+    type State = Waiters;
+    /// The waiter's ticket.
+    type Data = u64;
+    /// The bound of the notification.
+    type Grant = u64;
 
-    fn state(&self) -> &Mutex<WaitQueue<(), ()>> {
+    fn state(&self) -> &Mutex<Waiters> {
         &self.waiters
     }
 
-    fn queue(state: &mut WaitQueue<(), ()>) -> &mut WaitQueue<(), ()> {
-        state
+    fn queue(state: &mut Waiters) -> &mut WaitQueue<u64, u64> {
+        &mut state.queue
     }
 
-    fn pass_on(state: &mut WaitQueue<(), ()>, (): ()) {
-        let _ = state.grant_front(());
+    fn pass_on(state: &mut Waiters, bound: u64) {
+        state.notify_one(bound);
     }
 }
 
@@ -249,8 +284,9 @@ enum WaitStep<'a, T: ?Sized> {
     Start,
     /// Waiting for a notification, with the lock released.
     Waiting,
-    /// Taking the lock back; `Err` if a cancellation is to be returned afterwards.
-    Reacquiring(LockAcquire<'a, T>, Result<(), Cancelled>),
+    /// Taking the lock back, after a notification with this bound, or after a cancellation
+    /// to be returned afterwards.
+    Reacquiring(LockAcquire<'a, T>, Result<u64, Cancelled>),
     Done,
 }
 
@@ -297,12 +333,7 @@ impl<'a, T: ?Sized> Future for ConditionWait<'a, T> {
                         this.guard = None;
                         return Poll::Ready(Err(Cancelled));
                     }
-                    // Queue first, then release the lock: a notification sent by the next
-                    // holder of the lock finds this waiter queued.
-                    this.waiter
-                        .push::<Condition<T>>(&mut lock(&condition.waiters), (), cx);
-                    this.guard = None;
-                    this.step = WaitStep::Waiting;
+                    this.queue(cx);
                     match this.waiter.register(condition, cx) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(res) => this.reacquire(res),
@@ -310,7 +341,11 @@ impl<'a, T: ?Sized> Future for ConditionWait<'a, T> {
                 }
                 WaitStep::Waiting => match this.waiter.poll(condition, cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(res) => this.reacquire(res),
+                    Poll::Ready(Some(res)) => this.reacquire(res),
+                    // Passed over while cancelled, and not cancelled any more: the
+                    // notification it missed went to another task, so it waits again
+                    // (and registers with its scope on the next turn of the loop).
+                    Poll::Ready(None) => this.queue(cx),
                 },
                 WaitStep::Reacquiring(acquire, res) => {
                     let res = *res;
@@ -329,16 +364,33 @@ impl<'a, T: ?Sized> Future for ConditionWait<'a, T> {
 }
 
 impl<T: ?Sized> ConditionWait<'_, T> {
+    /// Queues for a notification with the next ticket, then releases the lock (if still
+    /// held): a notification sent by the next holder of the lock finds this waiter queued.
+    fn queue(&mut self, cx: &Context<'_>) {
+        let mut waiters = lock(&self.condition.waiters);
+        let ticket = waiters.next_ticket;
+        waiters.next_ticket += 1;
+        self.waiter.push::<Condition<T>>(&mut waiters, ticket, cx);
+        drop(waiters);
+        self.guard = None;
+        self.step = WaitStep::Waiting;
+    }
+
     /// Starts taking the lock back after the wait ended with `res`.
-    fn reacquire(&mut self, res: Result<(), Cancelled>) {
+    fn reacquire(&mut self, res: Result<u64, Cancelled>) {
         self.step = WaitStep::Reacquiring(self.lock.acquire_shielded(), res);
     }
 }
 
 impl<T: ?Sized> Drop for ConditionWait<'_, T> {
     fn drop(&mut self) {
-        if let WaitStep::Waiting = self.step {
-            self.waiter.abandon(self.condition);
+        match self.step {
+            WaitStep::Waiting => self.waiter.abandon(self.condition),
+            // Notified, but dropped before it could return: the notification goes on.
+            WaitStep::Reacquiring(_, Ok(bound)) => {
+                lock(&self.condition.waiters).notify_one(bound);
+            }
+            WaitStep::Start | WaitStep::Reacquiring(_, Err(_)) | WaitStep::Done => {}
         }
     }
 }

@@ -4,7 +4,8 @@
 //! good and wakes every waiter; waiting is a checkpoint even when the event is already set
 //! (it checks for cancellation, then yields once); a waiter that was woken by `set` just
 //! before its scope was cancelled returns `Ok` (the next checkpoint reports the
-//! cancellation).
+//! cancellation), and one whose scope was cancelled before the `set` returns
+//! `Err(Cancelled)`.
 
 use std::fmt;
 use std::future::Future;
@@ -101,9 +102,10 @@ impl Event {
     ///
     /// # Errors
     ///
-    /// [`Cancelled`] if the calling code is cancelled before the event is set. If the
-    /// event was set just before the cancellation, it returns `Ok` and the next
-    /// checkpoint reports the cancellation.
+    /// [`Cancelled`] if the calling code is cancelled before the event is set (also when
+    /// the event is set after the cancellation, before the waiter ran). If the event was
+    /// set just before the cancellation, it returns `Ok` and the next checkpoint reports
+    /// the cancellation.
     ///
     /// # Cancel safety
     ///
@@ -201,7 +203,15 @@ impl Future for EventWait<'_> {
             // The second half of the checkpoint.
             Step::Yielded if current::is_cancelled() => Poll::Ready(Err(Cancelled)),
             Step::Yielded => Poll::Ready(Ok(())),
-            Step::Waiting => this.waiter.poll(event, cx),
+            Step::Waiting => match this.waiter.poll(event, cx) {
+                Poll::Ready(Some(res)) => Poll::Ready(res),
+                // Passed over by `set` while cancelled, and not cancelled any more.
+                Poll::Ready(None) => {
+                    this.step = Step::Start;
+                    return Pin::new(this).poll(cx);
+                }
+                Poll::Pending => Poll::Pending,
+            },
             Step::Done => panic!("`EventWait` polled after completion"),
         };
         if out.is_ready() {

@@ -14,6 +14,8 @@
 //!   token is lent.
 //! - **A checkpoint.** `acquire` checks for cancellation first and yields once even when a
 //!   token is free (a cancellation during that yield gives the token back).
+//! - **No loan to a cancelled waiter.** A freed token passes over waiters whose cancel
+//!   scope is cancelled by then (they return `LimiterError::Cancelled`).
 //! - **Cancel safe.** A waiter that is cancelled or dropped leaves the queue; a token
 //!   reserved for a waiter that is dropped before it noticed goes to the next waiter.
 
@@ -450,7 +452,8 @@ impl CapacityLimiter {
     /// # Errors
     ///
     /// - [`LimiterError::Cancelled`] if the calling code is cancelled before it got a
-    ///   token. If a token was lent to it just before the cancellation, it returns the
+    ///   token: a token freed after the cancellation is never lent to it, but to the next
+    ///   waiter. If a token was lent to it just before the cancellation, it returns the
     ///   token instead, and the next checkpoint reports the cancellation.
     /// - [`LimiterError::AlreadyBorrowing`] ("this borrower is already holding one of this
     ///   CapacityLimiter's tokens") or [`LimiterError::AlreadyWaiting`].
@@ -688,7 +691,16 @@ impl<'a> Future for LimiterAcquire<'a> {
                     Poll::Ready(Ok((borrower, this.loan)))
                 }
             }
-            Step::Waiting => this.waiter.poll(limiter, cx).map_err(LimiterError::from),
+            Step::Waiting => match this.waiter.poll(limiter, cx) {
+                Poll::Ready(Some(res)) => Poll::Ready(res.map_err(LimiterError::from)),
+                // Passed over while cancelled, and not cancelled any more: a token may be
+                // free now (and the borrower may have borrowed one elsewhere meanwhile).
+                Poll::Ready(None) => {
+                    this.step = Step::Start;
+                    return Pin::new(this).poll(cx);
+                }
+                Poll::Pending => Poll::Pending,
+            },
             Step::Done => panic!("`LimiterAcquire` polled after completion"),
         };
         match out {

@@ -10,6 +10,9 @@
 //!   (a cancellation that arrives during that yield gives the lock back).
 //! - **Not reentrant.** A task that holds the lock and acquires it again waits forever
 //!   (or until its scope is cancelled).
+//! - **No hand-off to a cancelled waiter.** A release passes over waiters whose cancel
+//!   scope is cancelled by then (they return `Err(Cancelled)`): the lock goes to the next
+//!   waiter, or is unlocked.
 //! - **Cancel safe.** A waiter that is cancelled or dropped leaves the queue; a lock handed
 //!   to a waiter that is dropped before it noticed goes to the next waiter.
 
@@ -173,9 +176,10 @@ impl<T: ?Sized> Lock<T> {
     ///
     /// # Errors
     ///
-    /// [`Cancelled`] if the calling code is cancelled before it got the lock. If the lock
-    /// was handed to it just before the cancellation, it returns the guard instead, and
-    /// the next checkpoint reports the cancellation.
+    /// [`Cancelled`] if the calling code is cancelled before it got the lock: a lock
+    /// released after the cancellation is never handed to it, but to the next waiter. If
+    /// the lock was handed to it just before the cancellation, it returns the guard
+    /// instead, and the next checkpoint reports the cancellation.
     ///
     /// # Cancel safety
     ///
@@ -198,7 +202,7 @@ impl<T: ?Sized> Lock<T> {
             lock: self,
             step: Step::Start,
             shielded: true,
-            waiter: Waiter::new(),
+            waiter: Waiter::shielded(),
         }
     }
 
@@ -330,9 +334,6 @@ impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
                         this.waiter.push::<Lock<T>>(&mut state, me, cx);
                         drop(state);
                         this.step = Step::Waiting;
-                        if this.shielded {
-                            return Poll::Pending;
-                        }
                         this.waiter.register(lock_ref, cx)
                     }
                 }
@@ -345,8 +346,16 @@ impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
                     Poll::Ready(Ok(()))
                 }
             }
-            Step::Waiting if this.shielded => this.waiter.poll_shielded(lock_ref, cx).map(Ok),
-            Step::Waiting => this.waiter.poll(lock_ref, cx),
+            Step::Waiting => match this.waiter.poll(lock_ref, cx) {
+                Poll::Ready(Some(res)) => Poll::Ready(res),
+                // Passed over while cancelled, and not cancelled any more: the lock may
+                // be free now.
+                Poll::Ready(None) => {
+                    this.step = Step::Start;
+                    return Pin::new(this).poll(cx);
+                }
+                Poll::Pending => Poll::Pending,
+            },
             Step::Done => panic!("`LockAcquire` polled after completion"),
         };
         match out {

@@ -6,14 +6,16 @@
 //! a waiter that goes away (polled once, then dropped), over every interleaving, and checks
 //! that nothing is lost: every remaining waiter finishes (loom reports a deadlock if one
 //! is never woken) and the primitive ends up free. Futures are driven by loom's `block_on`
-//! or polled by hand; outside an anyio task nothing cancels them.
+//! or polled by hand; outside an anyio task nothing cancels them, so the rule that a
+//! cancelled waiter is passed over is modelled on the shared wait queue itself.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use loom::future::block_on;
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::thread;
 
 use super::condition::Condition;
@@ -21,6 +23,10 @@ use super::event::Event;
 use super::limiter::CapacityLimiter;
 use super::lock::Lock;
 use super::semaphore::Semaphore;
+use super::wait_queue::{Polled, WaitQueue};
+use crate::cancel::node::Node;
+use crate::loom::lock;
+use crate::loom::sync::Mutex;
 
 /// Polls `fut` once with a waker that does nothing, then drops it (and whatever it
 /// returned): what a timeout or a `select!` does to a waiter.
@@ -229,5 +235,62 @@ fn loom_limiter_total_lowered_while_a_task_waits() {
         waiter.join().unwrap();
         let stats = limiter.statistics();
         assert_eq!((stats.borrowed_tokens, stats.tasks_waiting), (0, 0));
+    });
+}
+
+/// A waker that counts its wake-ups.
+#[derive(Default)]
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn loom_a_grant_racing_a_cancel_never_reaches_the_cancelled_waiter() {
+    loom::model(|| {
+        let scope = Node::new_scope(None, false);
+        let count = Arc::new(CountingWaker::default());
+        let waker = Waker::from(count.clone());
+        let queue = Arc::new(Mutex::new(WaitQueue::<&str, u32>::new()));
+        // `a` waits in `scope` and is registered with it, as a `Waiter` would be; `b`
+        // waits where nothing cancels it.
+        let (a, b) = {
+            let mut q = lock(&queue);
+            (
+                q.push("a", Some(scope.clone()), &waker),
+                q.push("b", None, &waker),
+            )
+        };
+        let mut registration = None;
+        scope.register_waiter(&mut registration, &waker).unwrap();
+        let s = scope.clone();
+        let canceller = thread::spawn(move || s.cancel());
+        let q = queue.clone();
+        let granter = thread::spawn(move || lock(&q).grant_front(1));
+        canceller.join().unwrap();
+        let granted = granter.join().unwrap();
+        let mut q = lock(&queue);
+        match q.poll_grant(a, &waker) {
+            // Granted before the cancel: kept, and `b` waits on.
+            Polled::Granted(1) => {
+                assert_eq!(granted, Ok("a"));
+                assert_eq!(q.poll_grant(b, &waker), Polled::Waiting);
+            }
+            // Cancelled first: passed over, and the grant went to `b`.
+            Polled::Skipped("a") => {
+                assert_eq!(granted, Ok("b"));
+                assert_eq!(q.poll_grant(b, &waker), Polled::Granted(1));
+            }
+            other => panic!("`a` ended {other:?}"),
+        }
+        // Either way `a` was woken to notice.
+        assert!(count.0.load(SeqCst) >= 1);
     });
 }

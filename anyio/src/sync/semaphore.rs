@@ -9,6 +9,9 @@
 //!   was made with fast acquisition, yields once even when a permit is free (a
 //!   cancellation during that yield gives the permit back).
 //! - **Bounded if asked.** With a `max_value`, releasing beyond it is an error.
+//! - **No hand-off to a cancelled waiter.** A released permit passes over waiters whose
+//!   cancel scope is cancelled by then (they return `Err(Cancelled)`): it goes to the next
+//!   waiter, or back to the value.
 //! - **Cancel safe.** A waiter that is cancelled or dropped leaves the queue; a permit
 //!   handed to a waiter that is dropped before it noticed goes to the next waiter.
 
@@ -229,9 +232,10 @@ impl Semaphore {
     ///
     /// # Errors
     ///
-    /// [`Cancelled`] if the calling code is cancelled before it got a permit. If a permit
-    /// was handed to it just before the cancellation, it returns the permit instead, and
-    /// the next checkpoint reports the cancellation.
+    /// [`Cancelled`] if the calling code is cancelled before it got a permit: a permit
+    /// released after the cancellation is never handed to it, but to the next waiter. If a
+    /// permit was handed to it just before the cancellation, it returns the permit
+    /// instead, and the next checkpoint reports the cancellation.
     ///
     /// # Cancel safety
     ///
@@ -378,7 +382,16 @@ impl<'a> Future for SemaphoreAcquire<'a> {
                     Poll::Ready(Ok(()))
                 }
             }
-            Step::Waiting => this.waiter.poll(semaphore, cx),
+            Step::Waiting => match this.waiter.poll(semaphore, cx) {
+                Poll::Ready(Some(res)) => Poll::Ready(res),
+                // Passed over while cancelled, and not cancelled any more: a permit may
+                // be free now.
+                Poll::Ready(None) => {
+                    this.step = Step::Start;
+                    return Pin::new(this).poll(cx);
+                }
+                Poll::Pending => Poll::Pending,
+            },
             Step::Done => panic!("`SemaphoreAcquire` polled after completion"),
         };
         match out {

@@ -4,18 +4,23 @@
 //! A primitive keeps its state (and its queue) behind one mutex and implements [`Queued`];
 //! its waiting future keeps a [`Waiter`]. The rules of the crate live here, once:
 //!
-//! - while pending, the waiter is registered with the innermost cancel scope, so a
-//!   cancellation wakes it;
+//! - the waiter queues with the innermost cancel scope it waits in, so a grant passes it
+//!   over once that scope is cancelled (see [`WaitQueue`]), and while pending it is
+//!   registered with that scope, so a cancellation wakes it;
 //! - on each poll it looks for its grant *before* it looks at cancellation, so an operation
 //!   that already completed is reported as completed (rule 2: the next checkpoint raises);
+//! - a waiter that was passed over while its scope was cancelled, and finds that scope no
+//!   longer cancelled when it runs (a shield was raised meanwhile), starts its operation
+//!   over rather than report a cancellation that is not in effect;
 //! - a waiter that gives up (its scope cancelled, or its future dropped) leaves the queue;
 //!   if it is dropped after being granted something, the grant is passed on with
 //!   [`Queued::pass_on`], so nothing (a lock, a permit, a token) is ever leaked.
 
 use std::task::{Context, Poll};
 
-use super::wait_queue::{Cancelled as Left, WaitQueue, WaiterKey};
+use super::wait_queue::{Cancelled as Left, Polled, WaitQueue, WaiterKey};
 use crate::cancel::checkpoint::CancelWait;
+use crate::cancel::current;
 use crate::cancel::error::Cancelled;
 use crate::loom::lock;
 use crate::loom::sync::Mutex;
@@ -23,7 +28,7 @@ use crate::loom::sync::Mutex;
 /// Where an acquisition stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
-    /// Not polled yet.
+    /// Not polled yet, or starting over.
     Start,
     /// Took a free lock (permit, token) and yielded once; the next poll returns it.
     Yielded,
@@ -58,17 +63,26 @@ pub(crate) trait Queued {
 pub(crate) struct Waiter {
     key: Option<WaiterKey>,
     cancel: CancelWait,
+    /// Nothing can cancel this wait (a condition taking its lock back): it queues with no
+    /// scope and registers with none.
+    shielded: bool,
 }
 
 impl Waiter {
     pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// A waiter that no cancellation reaches.
+    pub(crate) fn shielded() -> Self {
         Waiter {
-            key: None,
-            cancel: CancelWait::new(),
+            shielded: true,
+            ..Self::default()
         }
     }
 
-    /// Queues the waiter at the back; the caller holds the primitive's mutex (`state`).
+    /// Queues the waiter at the back, with the innermost scope of the calling code; the
+    /// caller holds the primitive's mutex (`state`).
     pub(crate) fn push<P: Queued + ?Sized>(
         &mut self,
         state: &mut P::State,
@@ -76,7 +90,12 @@ impl Waiter {
         cx: &Context<'_>,
     ) {
         debug_assert!(self.key.is_none());
-        self.key = Some(P::queue(state).push(data, cx.waker()));
+        let scope = if self.shielded {
+            None
+        } else {
+            current::innermost_scope()
+        };
+        self.key = Some(P::queue(state).push(data, scope, cx.waker()));
     }
 
     /// Registers with the innermost cancel scope after [`push`](Self::push), with the
@@ -87,44 +106,39 @@ impl Waiter {
         primitive: &P,
         cx: &Context<'_>,
     ) -> Poll<Result<P::Grant, Cancelled>> {
+        if self.shielded {
+            return Poll::Pending;
+        }
         match self.cancel.register(cx) {
             Ok(()) => Poll::Pending,
             Err(c) => Poll::Ready(self.give_up(primitive, c)),
         }
     }
 
-    /// Polls a queued waiter: its grant if it has one, else `Err(Cancelled)` if its scope is
-    /// cancelled (the waiter then leaves the queue), else `Pending`.
+    /// Polls a queued waiter: `Some(Ok(grant))` if it has been granted, else
+    /// `Some(Err(Cancelled))` if its scope is cancelled (the waiter then leaves the queue),
+    /// else `Pending`. `None` means it was passed over while its scope was cancelled and
+    /// that scope is no longer cancelled: it has left the queue, and the caller starts the
+    /// operation over.
     pub(crate) fn poll<P: Queued + ?Sized>(
         &mut self,
         primitive: &P,
         cx: &Context<'_>,
-    ) -> Poll<Result<P::Grant, Cancelled>> {
+    ) -> Poll<Option<Result<P::Grant, Cancelled>>> {
         let key = self.key.expect("polled a waiter that is not queued");
-        let grant = P::queue(&mut lock(primitive.state())).poll_grant(key, cx.waker());
-        if let Some(g) = grant {
-            self.key = None;
-            self.cancel.clear();
-            return Poll::Ready(Ok(g));
-        }
-        self.register(primitive, cx)
-    }
-
-    /// Polls a queued waiter that no cancellation can reach (a shielded wait): its grant
-    /// if it has one, else `Pending`.
-    pub(crate) fn poll_shielded<P: Queued + ?Sized>(
-        &mut self,
-        primitive: &P,
-        cx: &Context<'_>,
-    ) -> Poll<P::Grant> {
-        let key = self.key.expect("polled a waiter that is not queued");
-        let grant = P::queue(&mut lock(primitive.state())).poll_grant(key, cx.waker());
-        match grant {
-            Some(g) => {
+        let polled = P::queue(&mut lock(primitive.state())).poll_grant(key, cx.waker());
+        match polled {
+            Polled::Waiting => self.register(primitive, cx).map(Some),
+            Polled::Granted(g) => {
                 self.key = None;
-                Poll::Ready(g)
+                self.cancel.clear();
+                Poll::Ready(Some(Ok(g)))
             }
-            None => Poll::Pending,
+            Polled::Skipped(_) => {
+                self.key = None;
+                self.cancel.clear();
+                Poll::Ready(current::is_cancelled().then_some(Err(Cancelled)))
+            }
         }
     }
 
@@ -141,7 +155,7 @@ impl Waiter {
         };
         match P::queue(&mut lock(primitive.state())).cancel(key) {
             Left::Granted(g) => Ok(g),
-            Left::Queued(_) | Left::Popped => Err(c),
+            Left::NotGranted(_) | Left::Popped => Err(c),
         }
     }
 
