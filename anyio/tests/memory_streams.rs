@@ -1,5 +1,9 @@
 //! Memory object streams and the 1.x Queue: AnyIO's rules 12 and 13, on every backend.
 
+#[macro_use]
+#[path = "support/flavours.rs"]
+mod flavours;
+
 use std::collections::HashSet;
 use std::io;
 use std::pin::pin;
@@ -824,26 +828,6 @@ async fn sends_raced_against_timeouts_lose_and_duplicate_nothing() -> Result<(),
 // Cancelled waiters are passed over; `EndOfStream` means everything sent was received
 //
 // Each of these runs on every backend, on one thread and on two worker threads.
-
-/// Runs each test body on every backend, on one thread and on two worker threads: the
-/// tests `body::one_thread::tokio`, `body::two_workers::smol`, and so on.
-macro_rules! on_every_flavour {
-    ($($body:ident),* $(,)?) => {$(
-        mod $body {
-            use super::*;
-
-            #[anyio::test(tokio(current_thread), smol(current_thread))]
-            async fn one_thread() -> Result<(), BoxError> {
-                super::$body().await
-            }
-
-            #[anyio::test(tokio(worker_threads = 2), smol(worker_threads = 2))]
-            async fn two_workers() -> Result<(), BoxError> {
-                super::$body().await
-            }
-        }
-    )*};
-}
 
 on_every_flavour!(
     receive_nowait_skips_senders_whose_scope_is_cancelled,

@@ -3,6 +3,10 @@
 //! Waiters are lined up deterministically: each test starts one waiter at a time and waits
 //! (with `until`) until the primitive's statistics show it queued before starting the next.
 
+#[macro_use]
+#[path = "support/flavours.rs"]
+mod flavours;
+
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -909,26 +913,6 @@ async fn limiter_is_never_oversubscribed_under_random_acquire_and_cancel() -> Re
 // nothing runs between the host's steps, so the grant always meets a cancelled waiter that
 // has not left yet) and on two worker threads.
 
-/// Runs each test body on every backend, on one thread and on two worker threads: the
-/// tests `body::one_thread::tokio`, `body::two_workers::smol`, and so on.
-macro_rules! on_every_flavour {
-    ($($body:ident),* $(,)?) => {$(
-        mod $body {
-            use super::*;
-
-            #[anyio::test(tokio(current_thread), smol(current_thread))]
-            async fn one_thread() -> Result<(), BoxError> {
-                super::$body().await
-            }
-
-            #[anyio::test(tokio(worker_threads = 2), smol(worker_threads = 2))]
-            async fn two_workers() -> Result<(), BoxError> {
-                super::$body().await
-            }
-        }
-    )*};
-}
-
 on_every_flavour!(
     lock_released_after_its_waiters_group_is_cancelled_ends_unlocked,
     lock_passes_over_a_waiter_whose_scope_is_cancelled_to_the_next,
@@ -1006,6 +990,8 @@ async fn lock_passes_over_a_waiter_whose_scope_is_cancelled_to_the_next() -> Res
     let lock = Arc::new(Lock::new(Vec::new()));
     let second_id = Arc::new(Mutex::new(None));
     let scope = CancelScope::new();
+    // The second waiter holds the lock until the host has looked at it.
+    let checked = Arc::new(Event::new());
     let (l, id, handle) = (lock.clone(), second_id.clone(), scope.clone());
     task_group(|tg: TaskGroup| async move {
         let guard = l.acquire().await?;
@@ -1017,10 +1003,12 @@ async fn lock_passes_over_a_waiter_whose_scope_is_cancelled_to_the_next() -> Res
             Ok(())
         })?;
         until(|| l.statistics().tasks_waiting == 1).await?;
-        let (l2, id2) = (l.clone(), id.clone());
+        let (l2, id2, c2) = (l.clone(), id.clone(), checked.clone());
         tg.start_soon(async move {
             *id2.lock().unwrap() = Some(me());
-            l2.acquire().await?.push("second");
+            let mut guard = l2.acquire().await?;
+            guard.push("second");
+            c2.wait().await?;
             Ok(())
         })?;
         until(|| l.statistics().tasks_waiting == 2).await?;
@@ -1028,6 +1016,7 @@ async fn lock_passes_over_a_waiter_whose_scope_is_cancelled_to_the_next() -> Res
         drop(guard);
         // Handed straight to the second waiter.
         let stats = l.statistics();
+        checked.set();
         assert!(stats.locked);
         assert_eq!(stats.owner, *id.lock().unwrap());
         assert_eq!(stats.tasks_waiting, 0);

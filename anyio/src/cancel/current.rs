@@ -312,7 +312,7 @@ pub(crate) fn with_innermost<R>(f: impl FnOnce(&Arc<Node>) -> R) -> Option<R> {
 
 /// The node of the current task's innermost scope (made and linked if needed), or `None`
 /// outside any anyio task: what a blocked operation records so that others can tell
-/// whether it is about to be cancelled (a memory stream skips such receivers).
+/// whether it is about to be cancelled (the wait queues pass such waiters over).
 pub(crate) fn innermost_scope() -> Option<Arc<Node>> {
     let top = TOP.get();
     (!top.is_null()).then(|| linked_node_of(top).clone())
