@@ -87,6 +87,22 @@
 //! Arguments pick backends and options: `#[anyio::test(tokio(current_thread), smol(worker_threads = 2))]`.
 //! The variable `ANYIO_BACKENDS=smol` restricts a whole test run; see [`testing`].
 //!
+//! ## How the crate is built
+//!
+//! The modules form floors, bottom to top; a module imports only from its own floor or
+//! below:
+//!
+//! 1. `backend`: the only place that spawns, sleeps, registers I/O or names a runtime
+//!    crate. It imports nothing of the crate above it; the runner hands it plain options.
+//! 2. `context`: the run's and the task's context (the runtime, task identities, which
+//!    task this thread is polling, the cooperative budget). The floors above keep their
+//!    per-run state here as run-locals, so it names none of them.
+//! 3. `cancel` (scopes, the scope tree, checkpoints) and `time`.
+//! 4. `task` (groups, `start`, the root task, introspection) and the runner ([`run`],
+//!    [`Runner`]), which runs a root task.
+//! 5. `sync`, then `channel`, `thread` and `signal`.
+//! 6. [`stream`], then [`net`], [`fs`] and [`tls`].
+//!
 //! ## Features
 //!
 //! - `tokio` (default): the tokio backend.

@@ -191,16 +191,8 @@ fn cancelled_from(mut entry: *const Entry) -> bool {
             Slot::Task(root) => return unsafe { &*root }.is_cancelled(),
             // SAFETY: as above.
             Slot::Scope(cell) => {
-                if let Some(node) = unsafe { &*cell }.node() {
-                    if node.is_linked() {
-                        return node.is_cancelled();
-                    }
-                    if node.cancel_called() {
-                        return true;
-                    }
-                    if node.shield() {
-                        return false;
-                    }
+                if let Some(answer) = unsafe { &*cell }.node().and_then(|n| n.chain_state()) {
+                    return answer;
                 }
             }
         }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::task::{Wake, Waker};
 
-use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
 use super::node::Node;
 
@@ -39,7 +39,7 @@ fn expected(node: &Node, parent_cancelled: bool) -> bool {
 #[test]
 fn loom_cancel_racing_a_waiters_registration_is_never_lost() {
     loom::model(|| {
-        let parent = Node::new_scope(None, false);
+        let parent = Node::new_root();
         let child = Node::new_scope(None, false);
         child.link(&parent);
         let (count, waker) = waker();
@@ -77,7 +77,7 @@ fn loom_cancel_racing_a_dropped_waiter() {
 #[test]
 fn loom_shield_toggled_during_a_cancel_leaves_a_consistent_tree() {
     loom::model(|| {
-        let root = Node::new_scope(None, false);
+        let root = Node::new_root();
         let mid = Node::new_scope(None, false);
         let leaf = Node::new_scope(None, false);
         mid.link(&root);
@@ -99,7 +99,7 @@ fn loom_shield_toggled_during_a_cancel_leaves_a_consistent_tree() {
 #[test]
 fn loom_unshielding_during_a_cancel_redelivers_it() {
     loom::model(|| {
-        let root = Node::new_scope(None, false);
+        let root = Node::new_root();
         let mid = Node::new_scope(None, true);
         let leaf = Node::new_scope(None, false);
         mid.link(&root);
@@ -119,7 +119,7 @@ fn loom_unshielding_during_a_cancel_redelivers_it() {
 #[test]
 fn loom_linking_racing_a_cancel_takes_it_on() {
     loom::model(|| {
-        let parent = Node::new_scope(None, false);
+        let parent = Node::new_root();
         let child = Node::new_scope(None, false);
         let p = parent.clone();
         let canceller = loom::thread::spawn(move || p.cancel());
@@ -133,11 +133,46 @@ fn loom_linking_racing_a_cancel_takes_it_on() {
 #[test]
 fn loom_an_unlinked_scope_never_loses_its_own_cancel() {
     loom::model(|| {
+        let parent = Node::new_root();
         let node = Node::new_scope(None, false);
         let n = node.clone();
         let canceller = loom::thread::spawn(move || n.cancel());
-        node.refresh_unlinked(false);
         canceller.join().unwrap();
+        // Seen by the code polling it before it is linked, and by everyone after.
+        assert_eq!(node.chain_state(), Some(true));
+        node.link(&parent);
         assert!(node.is_cancelled());
+    });
+}
+
+/// The first poll of a nested scope (its body checks for cancellation, then waits, which
+/// links the scope and registers the wait) racing a cancel of the enclosing scope: a cancel
+/// that happened before the check is seen by it, and whenever it happens the wait ends.
+#[test]
+fn loom_cancel_racing_the_first_poll_of_a_nested_scope() {
+    loom::model(|| {
+        let parent = Node::new_root();
+        let inner = Node::new_scope(None, false);
+        let done = Arc::new(AtomicBool::new(false));
+        let (p, d) = (parent.clone(), done.clone());
+        let canceller = loom::thread::spawn(move || {
+            p.cancel();
+            d.store(true, SeqCst);
+        });
+        let cancel_happened = done.load(SeqCst);
+        let seen = inner
+            .chain_state()
+            .unwrap_or_else(|| parent.is_cancelled());
+        if cancel_happened {
+            assert!(seen, "a cancel made before the check was missed");
+        }
+        inner.link(&parent);
+        let (count, waker) = waker();
+        let mut key = None;
+        let registered = inner.register_waiter(&mut key, &waker);
+        canceller.join().unwrap();
+        assert!(inner.is_cancelled());
+        assert!(registered.is_err() || count.0.load(SeqCst) == 1);
+        inner.unlink();
     });
 }

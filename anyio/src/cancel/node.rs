@@ -101,6 +101,14 @@ impl Node {
         Self::with(None, deadline, shield)
     }
 
+    /// A root without a task, for the loom models.
+    #[cfg(all(test, anyio_loom))]
+    pub(crate) fn new_root() -> Arc<Node> {
+        let node = Self::with(None, None, false);
+        node.linked.store(true, Release);
+        node
+    }
+
     /// A task's root node at the top of a tree of its own (the root of a run).
     pub(crate) fn new_task(task: TaskData) -> Arc<Node> {
         Self::with(Some(task), None, false)
@@ -186,6 +194,23 @@ impl Node {
 
     pub(crate) fn set_caught(&self) {
         self.caught.store(true, Release);
+    }
+
+    /// This node's answer to "is the code inside it effectively cancelled?", as the chain
+    /// of scopes around that code is walked outwards: exact for a linked node; for a node
+    /// not linked yet, `true` if its own `cancel()` was called, `false` if it is shielded,
+    /// and `None` when the answer is its parent's.
+    #[inline]
+    pub(crate) fn chain_state(&self) -> Option<bool> {
+        if self.is_linked() {
+            Some(self.is_cancelled())
+        } else if self.cancel_called() {
+            Some(true)
+        } else if self.shield() {
+            Some(false)
+        } else {
+            None
+        }
     }
 
     /// Whether the tree keeps this node's state exact (a root, or linked under a parent).

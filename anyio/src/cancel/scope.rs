@@ -13,7 +13,7 @@ use super::current;
 use super::driver::Driver;
 use super::error::IsCancelled;
 use super::node::Node;
-use crate::time::current_time;
+use crate::context;
 
 /// A region of code that can be cancelled as a whole, by a call or a deadline.
 ///
@@ -30,7 +30,7 @@ use crate::time::current_time;
 /// - **Shield**: a shielded scope is not cancelled by its enclosing scopes, so cleanup can
 ///   await inside it. Its own [`cancel`](CancelScope::cancel) and deadline still apply.
 ///   Clearing the shield re-delivers an enclosing cancellation that is still pending.
-/// - **Deadline**: absolute, on the backend's clock ([`current_time`]). Moving it re-arms
+/// - **Deadline**: absolute, on the backend's clock ([`current_time`](crate::current_time)). Moving it re-arms
 ///   it; a deadline already past when the scope is entered cancels it on entry.
 ///
 /// # Examples
@@ -98,7 +98,7 @@ impl CancelScope {
     /// A delay too large for the clock means no deadline.
     pub fn with_timeout(delay: Duration) -> Self {
         CancelScope {
-            node: Node::new_scope(current_time().checked_add(delay), false),
+            node: Node::new_scope(context::now().checked_add(delay), false),
         }
     }
 
@@ -137,7 +137,7 @@ impl CancelScope {
     /// A scope cancelled by [`cancel`](CancelScope::cancel) before its deadline did not
     /// time out.
     pub fn timed_out(&self) -> bool {
-        self.cancelled_caught() && self.deadline().is_some_and(|d| current_time() >= d)
+        self.cancelled_caught() && self.deadline().is_some_and(|d| context::now() >= d)
     }
 
     /// The deadline, if any.
@@ -150,7 +150,7 @@ impl CancelScope {
     /// not entered yet when it is entered; it does nothing to a scope that has exited.
     pub fn set_deadline(&self, deadline: Option<Instant>) {
         self.node.set_deadline(deadline);
-        if self.node.is_active() && deadline.is_some_and(|d| current_time() >= d) {
+        if self.node.is_active() && deadline.is_some_and(|d| context::now() >= d) {
             self.node.cancel();
         }
     }
@@ -280,7 +280,7 @@ pub fn current_effective_deadline() -> EffectiveDeadline {
             }
         }
         match earliest {
-            Some(d) if current_time() >= d => EffectiveDeadline::AlreadyCancelled,
+            Some(d) if context::now() >= d => EffectiveDeadline::AlreadyCancelled,
             Some(d) => EffectiveDeadline::At(d),
             None => EffectiveDeadline::Unbounded,
         }
