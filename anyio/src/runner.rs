@@ -11,7 +11,7 @@ use std::io;
 
 use crate::backend::{self, Backend, Runtime};
 use crate::cancel::context;
-use crate::task::root::RootTask;
+use crate::task::root::{RootFuture, RootTask};
 
 /// Runs `fut` to completion on the default backend (tokio, multi-threaded) and returns its
 /// output.
@@ -143,6 +143,8 @@ impl Runner {
             return Err(RunError::AlreadyRunning(running));
         }
         let _running = RunningGuard::enter(self.backend);
+        // Boxed before anything else moves it: see `RootTask`.
+        let fut: RootFuture<'_, F::Output> = Box::pin(fut);
         backend::block_on(self, |rt| RootTask::new(rt, fut))
     }
 }

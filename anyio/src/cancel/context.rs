@@ -14,9 +14,10 @@
 use std::cell::{Cell, OnceCell};
 use std::marker::PhantomData;
 use std::ptr;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, OnceLock, Weak};
+use std::task::{Context, Wake, Waker};
 use std::time::Instant;
 
 use atomic_waker::AtomicWaker;
@@ -103,7 +104,9 @@ pub(crate) struct TaskData {
     pub(crate) run: Arc<RunCtx>,
     /// Incremented when a poll of the task starts and when it ends: odd while running.
     polls: AtomicU64,
-    /// The task's own waker, used to abort it.
+    /// Whether the task was woken since its last poll began (see [`TaskData::wake`]).
+    woken: AtomicBool,
+    /// The waker of the runtime's task that polls this one, registered as each poll begins.
     waker: AtomicWaker,
 }
 
@@ -120,6 +123,8 @@ impl TaskData {
             name,
             run,
             polls: AtomicU64::new(0),
+            // A new task is ready to run.
+            woken: AtomicBool::new(true),
             waker: AtomicWaker::new(),
         }
     }
@@ -132,17 +137,43 @@ impl TaskData {
         self.parent_id.store(id, SeqCst);
     }
 
+    /// The poll counter: odd while the task is being polled.
     pub(crate) fn polls(&self) -> u64 {
         self.polls.load(SeqCst)
     }
 
-    /// Remembers the task's waker so the task can be aborted; cheap when it is unchanged.
-    pub(crate) fn register_waker(&self, waker: &std::task::Waker) {
-        self.waker.register(waker);
+    /// Whether the task is ready to run: woken (or new) and not polled since.
+    ///
+    /// The rule that makes this exact: a wake marks the task, then wakes the runtime's
+    /// waker registered for it; a poll first makes its counter odd, then registers the
+    /// runtime's waker, then clears the mark. So a marked task always has a poll coming
+    /// (a wake after the registration finds the new waker, or one taken by an earlier wake
+    /// whose poll is still to come), and a mark seen cleared means the counter has already
+    /// moved: two reads of (mark, counter) that agree, with the mark clear and the counter
+    /// even, show a task that was blocked for the whole time between them.
+    pub(crate) fn is_woken(&self) -> bool {
+        self.woken.load(SeqCst)
     }
 
+    /// Wakes the task: marks it ready to run, then wakes the runtime's task that polls it.
+    /// Every waker the task's futures get does this, and so does aborting it.
     pub(crate) fn wake(&self) {
+        self.woken.store(true, SeqCst);
         self.waker.wake();
+    }
+}
+
+/// The waker of a task's futures: a task's root node wakes its task. (A scope's node is
+/// never made into a waker; waking one would do nothing.)
+impl Wake for Node {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(task) = self.task() {
+            task.wake();
+        }
     }
 }
 
@@ -255,8 +286,49 @@ impl Drop for RestoreEntry<'_> {
 }
 
 /// Runs `f` (a poll of the task whose root node is `root`) with the task installed as the
-/// current one on this thread.
-pub(crate) fn enter_task<R>(root: &Arc<Node>, f: impl FnOnce() -> R) -> R {
+/// current one on this thread, and with a context whose waker marks the task woken before
+/// it wakes `cx`'s (see [`TaskData::is_woken`]).
+pub(crate) fn enter_task<R>(
+    root: &Arc<Node>,
+    cx: &mut Context<'_>,
+    f: impl FnOnce(&mut Context<'_>) -> R,
+) -> R {
+    let task = root.task();
+    // Only the thread polling the task writes the counter, so a load and a store suffice.
+    if let Some(t) = task {
+        t.polls.store(t.polls.load(Relaxed) + 1, SeqCst);
+        t.waker.register(cx.waker());
+        t.woken.store(false, SeqCst);
+    }
+    let out = enter(root, || {
+        f(&mut Context::from_waker(&Waker::from(root.clone())))
+    });
+    if let Some(t) = task {
+        t.polls.store(t.polls.load(Relaxed) + 1, SeqCst);
+    }
+    out
+}
+
+/// As [`enter_task`] when the task has been woken (or is new) since its last poll;
+/// otherwise `None`, without polling: for a future that its executor may poll without a
+/// wake, which must not count as the task running.
+pub(crate) fn enter_task_if_woken<R>(
+    root: &Arc<Node>,
+    cx: &mut Context<'_>,
+    f: impl FnOnce(&mut Context<'_>) -> R,
+) -> Option<R> {
+    if let Some(t) = root.task() {
+        // Registered first: a wake after the check finds this waker.
+        t.waker.register(cx.waker());
+        if !t.is_woken() {
+            return None;
+        }
+    }
+    Some(enter_task(root, cx, f))
+}
+
+/// Runs `f` with the task whose root node is `root` installed as the current one.
+fn enter<R>(root: &Arc<Node>, f: impl FnOnce() -> R) -> R {
     let entry = Entry {
         slot: Slot::Task(root),
         prev: ptr::null(),
@@ -267,16 +339,7 @@ pub(crate) fn enter_task<R>(root: &Arc<Node>, f: impl FnOnce() -> R) -> R {
         budget: Cell::new(BUDGET),
     };
     let _restore = RestoreFrame(FRAME.replace(&frame));
-    let task = root.task();
-    // Only the thread polling the task writes the counter, so a load and a store suffice.
-    if let Some(t) = task {
-        t.polls.store(t.polls.load(Relaxed) + 1, Relaxed);
-    }
-    let out = f();
-    if let Some(t) = task {
-        t.polls.store(t.polls.load(Relaxed) + 1, Relaxed);
-    }
-    out
+    f()
 }
 
 /// Runs `f` (a poll of a scope's body) with `cell` as the innermost scope. Outside any

@@ -242,7 +242,7 @@ impl<F: Future> Future for Driver<F> {
             .foreign
             .get_or_insert_with(foreign_root)
             .clone();
-        context::enter_task(&root, || self.poll_in_task(cx))
+        context::enter_task(&root, cx, |cx| self.poll_in_task(cx))
     }
 }
 

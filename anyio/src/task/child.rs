@@ -84,7 +84,7 @@ where
         } else {
             let mut fut = this.fut.as_mut();
             let root = this.root.as_ref().expect("polled after completion");
-            let polled = context::enter_task(root, || {
+            let polled = context::enter_task(root, cx, |cx| {
                 catch_unwind(AssertUnwindSafe(|| {
                     fut.as_mut()
                         .as_pin_mut()
@@ -94,9 +94,8 @@ where
             });
             match polled {
                 Ok(Poll::Pending) => {
-                    let task = root.task().expect("a task's root node has task data");
-                    task.register_waker(cx.waker());
-                    // An abort between the check above and the registration woke nobody.
+                    // An abort between the check above and the registration of the waker
+                    // (as the poll began) woke nobody.
                     if this.group.is_aborted() {
                         cx.waker().wake_by_ref();
                     }

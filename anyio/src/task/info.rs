@@ -2,7 +2,6 @@
 //! other tasks are blocked.
 
 use std::fmt;
-use std::time::{Duration, Instant};
 
 use crate::cancel::checkpoint::checkpoint;
 use crate::cancel::context::{self, TaskData};
@@ -92,21 +91,20 @@ fn each_task(f: &mut dyn FnMut(&TaskData)) {
     }
 }
 
-/// How many consecutive scheduler rounds every other task must stay idle.
-const QUIET_ROUNDS: u32 = 3;
-/// How long (wall time) every other task must stay idle: on a multi-threaded runtime, a
-/// task another worker is about to poll must get the chance to show it.
-const QUIET_TIME: Duration = Duration::from_millis(1);
-
 /// Waits until every other task of the run is blocked, as a checkpoint.
 ///
 /// "Blocked" means waiting for something outside the run's tasks' own progress: a timer,
-/// I/O, a lock or a channel. This returns once every other task of the run has been polled
-/// at least once, none is being polled, and none has been polled while the caller yielded
-/// to the scheduler for several consecutive rounds and at least a millisecond. On a
-/// multi-threaded runtime that is a heuristic: a task woken (by a timer or I/O) but not yet
-/// picked up by a worker within that time looks blocked. In tests that coordinate tasks
-/// through anyio primitives it is exact enough to wait for "everyone is now waiting".
+/// I/O, a thread, or a lock, a channel or an event that only another blocked task could
+/// release. A task is *ready to run* from the moment it is woken (or spawned) until its
+/// next poll begins, and *running* while it is polled; this returns once no other task is
+/// either, as seen in two consecutive looks at every task between which none of them
+/// changed (so there was an instant when all were blocked at once, and then nothing but
+/// the caller, or an event from outside, can wake one). That holds on every backend and
+/// runtime flavour: a task another worker thread has not picked up yet is still ready to
+/// run. It usually returns after two trips through the scheduler.
+///
+/// Tasks of the run are the run's root task and the tasks anyio starts (task groups,
+/// `from_thread` and portal calls); futures spawned on the runtime directly are not seen.
 ///
 /// # Errors
 ///
@@ -116,35 +114,28 @@ const QUIET_TIME: Duration = Duration::from_millis(1);
 ///
 /// Cancel safe.
 pub async fn wait_all_tasks_blocked() -> Result<(), Cancelled> {
-    let me = get_current_task().map(|t| t.id.0);
-    let mut quiet_rounds = 0;
-    let mut quiet_since = Instant::now();
-    let mut last = snapshot(me);
+    let me = current_task_id().map(TaskId::as_u64);
+    let mut last = None;
     loop {
         checkpoint().await?;
         let now = snapshot(me);
         if now.is_some() && now == last {
-            quiet_rounds += 1;
-            if quiet_rounds >= QUIET_ROUNDS && quiet_since.elapsed() >= QUIET_TIME {
-                return Ok(());
-            }
-        } else {
-            quiet_rounds = 0;
-            quiet_since = Instant::now();
-            last = now;
+            return Ok(());
         }
+        last = now;
     }
 }
 
-/// The poll counters of every task but `me`, or `None` while some task is being polled or
-/// has never been polled (it is ready to run, not blocked).
+/// The poll counters of every task but `me`, or `None` while some task is running or
+/// ready to run. The mark is read before the counter: see [`TaskData::is_woken`].
 fn snapshot(me: Option<u64>) -> Option<Vec<(u64, u64)>> {
     let mut polls = Vec::new();
     let mut busy = false;
     each_task(&mut |t| {
         if Some(t.id) != me {
+            let woken = t.is_woken();
             let n = t.polls();
-            busy |= n == 0 || n % 2 == 1;
+            busy |= woken || n % 2 == 1;
             polls.push((t.id, n));
         }
     });
