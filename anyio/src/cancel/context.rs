@@ -13,11 +13,12 @@
 
 use std::cell::{Cell, OnceCell};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ptr;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, OnceLock, Weak};
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use atomic_waker::AtomicWaker;
@@ -139,26 +140,27 @@ impl TaskData {
 
     /// The poll counter: odd while the task is being polled.
     pub(crate) fn polls(&self) -> u64 {
-        self.polls.load(SeqCst)
+        self.polls.load(Acquire)
     }
 
     /// Whether the task is ready to run: woken (or new) and not polled since.
     ///
     /// The rule that makes this exact: a wake marks the task, then wakes the runtime's
-    /// waker registered for it; a poll first makes its counter odd, then registers the
-    /// runtime's waker, then clears the mark. So a marked task always has a poll coming
-    /// (a wake after the registration finds the new waker, or one taken by an earlier wake
-    /// whose poll is still to come), and a mark seen cleared means the counter has already
-    /// moved: two reads of (mark, counter) that agree, with the mark clear and the counter
-    /// even, show a task that was blocked for the whole time between them.
+    /// waker registered for it, if any; a poll makes its counter odd, then clears the mark,
+    /// and when it ends waiting it registers the runtime's waker and then, if the mark is
+    /// set again (a wake came while it ran), wakes that waker itself. So a marked task
+    /// always has a poll coming, and a cleared mark, once seen, shows the counter of the
+    /// poll that cleared it. Two looks at (mark, counter), the mark read first, that find
+    /// the mark clear and the same even counter therefore show a task that was neither
+    /// polled nor woken in between, by any wake that happened before the second look.
     pub(crate) fn is_woken(&self) -> bool {
-        self.woken.load(SeqCst)
+        self.woken.load(Acquire)
     }
 
-    /// Wakes the task: marks it ready to run, then wakes the runtime's task that polls it.
-    /// Every waker the task's futures get does this, and so does aborting it.
+    /// Wakes the task from any thread: marks it ready to run, then wakes the runtime's task
+    /// that polls it. Aborting the task does this; so do the wakers its futures get.
     pub(crate) fn wake(&self) {
-        self.woken.store(true, SeqCst);
+        self.woken.store(true, Release);
         self.waker.wake();
     }
 }
@@ -171,7 +173,16 @@ impl Wake for Node {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(task) = self.task() {
+        let Some(task) = self.task() else {
+            return;
+        };
+        // A task that wakes itself while it is polled on this thread (a yield) is only
+        // marked: the poll wakes the runtime's waker as it ends (see `enter_task`), which
+        // keeps the registered waker in place instead of taking it.
+        let polled_here = with_current(|cur| cur.is_some_and(|c| Arc::ptr_eq(c.task(), self)));
+        if polled_here {
+            task.woken.store(true, Release);
+        } else {
             task.wake();
         }
     }
@@ -285,42 +296,68 @@ impl Drop for RestoreEntry<'_> {
     }
 }
 
+/// What a poll of a task returned: whether the task now waits.
+pub(crate) trait TaskPoll {
+    fn is_pending(&self) -> bool;
+}
+
+impl<T> TaskPoll for Poll<T> {
+    fn is_pending(&self) -> bool {
+        Poll::is_pending(self)
+    }
+}
+
+/// A poll whose panic was caught.
+impl<T, E> TaskPoll for Result<Poll<T>, E> {
+    fn is_pending(&self) -> bool {
+        matches!(self, Ok(Poll::Pending))
+    }
+}
+
 /// Runs `f` (a poll of the task whose root node is `root`) with the task installed as the
 /// current one on this thread, and with a context whose waker marks the task woken before
 /// it wakes `cx`'s (see [`TaskData::is_woken`]).
-pub(crate) fn enter_task<R>(
+#[inline]
+pub(crate) fn enter_task<P: TaskPoll>(
     root: &Arc<Node>,
     cx: &mut Context<'_>,
-    f: impl FnOnce(&mut Context<'_>) -> R,
-) -> R {
-    let task = root.task();
+    f: impl FnOnce(&mut Context<'_>) -> P,
+) -> P {
+    let Some(task) = root.task() else {
+        return enter(root, || f(cx));
+    };
     // Only the thread polling the task writes the counter, so a load and a store suffice.
-    if let Some(t) = task {
-        t.polls.store(t.polls.load(Relaxed) + 1, SeqCst);
-        t.waker.register(cx.waker());
-        t.woken.store(false, SeqCst);
+    task.polls.store(task.polls.load(Relaxed) + 1, Release);
+    task.woken.store(false, Release);
+    // SAFETY: the `Arc` rebuilt from `root`'s pointer takes no reference count of its own,
+    // and the waker made of it is never dropped (`ManuallyDrop`), so it gives none back:
+    // it borrows `root`, which outlives this call. Clones of it (a future keeping the
+    // waker) take counts of their own, as any waker made from an `Arc`.
+    let waker = ManuallyDrop::new(Waker::from(unsafe { Arc::from_raw(Arc::as_ptr(root)) }));
+    let poll = enter(root, || f(&mut Context::from_waker(&waker)));
+    task.polls.store(task.polls.load(Relaxed) + 1, Release);
+    if poll.is_pending() {
+        task.waker.register(cx.waker());
+        if task.is_woken() {
+            // Woken while it ran: by itself, or by a wake that found no waker registered.
+            cx.waker().wake_by_ref();
+        }
     }
-    let out = enter(root, || {
-        f(&mut Context::from_waker(&Waker::from(root.clone())))
-    });
-    if let Some(t) = task {
-        t.polls.store(t.polls.load(Relaxed) + 1, SeqCst);
-    }
-    out
+    poll
 }
 
 /// As [`enter_task`] when the task has been woken (or is new) since its last poll;
 /// otherwise `None`, without polling: for a future that its executor may poll without a
 /// wake, which must not count as the task running.
-pub(crate) fn enter_task_if_woken<R>(
+pub(crate) fn enter_task_if_woken<P: TaskPoll>(
     root: &Arc<Node>,
     cx: &mut Context<'_>,
-    f: impl FnOnce(&mut Context<'_>) -> R,
-) -> Option<R> {
-    if let Some(t) = root.task() {
+    f: impl FnOnce(&mut Context<'_>) -> P,
+) -> Option<P> {
+    if let Some(task) = root.task() {
         // Registered first: a wake after the check finds this waker.
-        t.waker.register(cx.waker());
-        if !t.is_woken() {
+        task.waker.register(cx.waker());
+        if !task.is_woken() {
             return None;
         }
     }
@@ -328,6 +365,7 @@ pub(crate) fn enter_task_if_woken<R>(
 }
 
 /// Runs `f` with the task whose root node is `root` installed as the current one.
+#[inline]
 fn enter<R>(root: &Arc<Node>, f: impl FnOnce() -> R) -> R {
     let entry = Entry {
         slot: Slot::Task(root),

@@ -94,8 +94,7 @@ where
             });
             match polled {
                 Ok(Poll::Pending) => {
-                    // An abort between the check above and the registration of the waker
-                    // (as the poll began) woke nobody.
+                    // An abort between the check above and the registration woke nobody.
                     if this.group.is_aborted() {
                         cx.waker().wake_by_ref();
                     }
