@@ -105,9 +105,10 @@ pub(crate) struct TaskData {
     pub(crate) run: Arc<RunCtx>,
     /// Incremented when a poll of the task starts and when it ends: odd while running.
     polls: AtomicU64,
-    /// Whether the task was woken since its last poll began (see [`TaskData::wake`]).
+    /// Whether the task was woken since its last poll began (see [`TaskData::is_woken`]).
     woken: AtomicBool,
-    /// The waker of the runtime's task that polls this one, registered as each poll begins.
+    /// The waker of the runtime's task that polls this one, registered when a poll ends
+    /// waiting.
     waker: AtomicWaker,
 }
 
@@ -298,6 +299,7 @@ impl Drop for RestoreEntry<'_> {
 
 /// What a poll of a task returned: whether the task now waits.
 pub(crate) trait TaskPoll {
+    /// Whether the task returned `Pending`.
     fn is_pending(&self) -> bool;
 }
 
@@ -315,17 +317,15 @@ impl<T, E> TaskPoll for Result<Poll<T>, E> {
 }
 
 /// Runs `f` (a poll of the task whose root node is `root`) with the task installed as the
-/// current one on this thread, and with a context whose waker marks the task woken before
-/// it wakes `cx`'s (see [`TaskData::is_woken`]).
+/// current one on this thread, and with a context whose waker marks the task woken and
+/// has `cx`'s waker woken (see [`TaskData::is_woken`]).
 #[inline]
 pub(crate) fn enter_task<P: TaskPoll>(
     root: &Arc<Node>,
     cx: &mut Context<'_>,
     f: impl FnOnce(&mut Context<'_>) -> P,
 ) -> P {
-    let Some(task) = root.task() else {
-        return enter(root, || f(cx));
-    };
+    let task = root.task().expect("a task's root node carries task data");
     // Only the thread polling the task writes the counter, so a load and a store suffice.
     task.polls.store(task.polls.load(Relaxed) + 1, Release);
     task.woken.store(false, Release);
@@ -354,14 +354,10 @@ pub(crate) fn enter_task_if_woken<P: TaskPoll>(
     cx: &mut Context<'_>,
     f: impl FnOnce(&mut Context<'_>) -> P,
 ) -> Option<P> {
-    if let Some(task) = root.task() {
-        // Registered first: a wake after the check finds this waker.
-        task.waker.register(cx.waker());
-        if !task.is_woken() {
-            return None;
-        }
-    }
-    Some(enter_task(root, cx, f))
+    let task = root.task().expect("a task's root node carries task data");
+    // Registered first: a wake after the check finds this waker.
+    task.waker.register(cx.waker());
+    task.is_woken().then(|| enter_task(root, cx, f))
 }
 
 /// Runs `f` with the task whose root node is `root` installed as the current one.
