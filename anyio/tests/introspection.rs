@@ -229,6 +229,54 @@ async fn wait_all_tasks_blocked_waits_for_busy_tasks_on_two_threads() -> Result<
     wait_all_tasks_blocked_waits_for_busy_tasks().await
 }
 
+/// Several tasks wait at once, the root among them, while another is blocked: each counts
+/// the others as blocked, so all of them return.
+async fn several_tasks_wait_at_once() -> Result<(), BoxError> {
+    let returned = Arc::new(AtomicUsize::new(0));
+    let all_returned = Arc::new(Event::new());
+    let stop = Arc::new(Event::new());
+    let s = stop.clone();
+    anyio::task_group(|tg: TaskGroup| async move {
+        tg.start_soon(async move {
+            s.wait().await?;
+            Ok(())
+        })?;
+        for _ in 0..2 {
+            let (r, all) = (returned.clone(), all_returned.clone());
+            tg.start_soon(async move {
+                bounded_wait().await?;
+                if r.fetch_add(1, SeqCst) + 1 == 3 {
+                    all.set();
+                }
+                Ok(())
+            })?;
+        }
+        bounded_wait().await?;
+        if returned.fetch_add(1, SeqCst) + 1 == 3 {
+            all_returned.set();
+        }
+        anyio::fail_after(Duration::from_secs(5), async {
+            all_returned.wait().await?;
+            Ok::<_, BoxError>(())
+        })
+        .await?;
+        stop.set();
+        Ok::<_, BoxError>(())
+    })
+    .await?;
+    Ok(())
+}
+
+#[anyio::test(tokio(current_thread), smol(current_thread))]
+async fn several_tasks_wait_at_once_on_one_thread() -> Result<(), BoxError> {
+    several_tasks_wait_at_once().await
+}
+
+#[anyio::test(tokio(worker_threads = 2), smol(worker_threads = 2))]
+async fn several_tasks_wait_at_once_on_two_threads() -> Result<(), BoxError> {
+    several_tasks_wait_at_once().await
+}
+
 #[anyio::test]
 async fn task_ids_are_unique() -> Result<(), BoxError> {
     let ids = Arc::new(std::sync::Mutex::new(Vec::new()));

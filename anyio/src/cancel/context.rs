@@ -16,7 +16,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
@@ -110,6 +110,8 @@ pub(crate) struct TaskData {
     /// The waker of the runtime's task that polls this one, registered when a poll ends
     /// waiting.
     waker: AtomicWaker,
+    /// How many `wait_all_tasks_blocked` calls of this task are waiting.
+    waits_for_others: AtomicU32,
 }
 
 fn next_task_id() -> u64 {
@@ -128,6 +130,7 @@ impl TaskData {
             // A new task is ready to run.
             woken: AtomicBool::new(true),
             waker: AtomicWaker::new(),
+            waits_for_others: AtomicU32::new(0),
         }
     }
 
@@ -156,6 +159,21 @@ impl TaskData {
     /// polled nor woken in between, by any wake that happened before the second look.
     pub(crate) fn is_woken(&self) -> bool {
         self.woken.load(Acquire)
+    }
+
+    /// Whether the task waits in `wait_all_tasks_blocked`: the other callers count it as
+    /// blocked, as trio does, so that several can wait at once.
+    pub(crate) fn waits_for_others(&self) -> bool {
+        self.waits_for_others.load(Acquire) > 0
+    }
+
+    /// Counts a `wait_all_tasks_blocked` call of this task as waiting (`true`) or no longer.
+    pub(crate) fn set_waits_for_others(&self, waits: bool) {
+        if waits {
+            self.waits_for_others.fetch_add(1, Release);
+        } else {
+            self.waits_for_others.fetch_sub(1, Release);
+        }
     }
 
     /// Wakes the task from any thread: marks it ready to run, then wakes the runtime's task

@@ -2,6 +2,7 @@
 //! other tasks are blocked.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::cancel::checkpoint::checkpoint;
 use crate::cancel::context::{self, TaskData};
@@ -105,6 +106,8 @@ fn each_task(f: &mut dyn FnMut(&TaskData)) {
 ///
 /// Tasks of the run are the run's root task and the tasks anyio starts (task groups,
 /// `from_thread` and portal calls); futures spawned on the runtime directly are not seen.
+/// Several tasks may wait here at once: to each of them, the others that wait here count
+/// as blocked (as in trio).
 ///
 /// # Errors
 ///
@@ -114,11 +117,11 @@ fn each_task(f: &mut dyn FnMut(&TaskData)) {
 ///
 /// Cancel safe.
 pub async fn wait_all_tasks_blocked() -> Result<(), Cancelled> {
-    let me = current_task_id().map(TaskId::as_u64);
+    let _waiting = context::with_current(|cur| cur.map(|c| WaitsForOthers::new(c.task())));
     let mut last = None;
     loop {
         checkpoint().await?;
-        let now = snapshot(me);
+        let now = snapshot();
         if now.is_some() && now == last {
             return Ok(());
         }
@@ -126,13 +129,34 @@ pub async fn wait_all_tasks_blocked() -> Result<(), Cancelled> {
     }
 }
 
-/// The poll counters of every task but `me`, or `None` while some task is running or
-/// ready to run. The mark is read before the counter: see [`TaskData::is_woken`].
-fn snapshot(me: Option<u64>) -> Option<Vec<(u64, u64)>> {
+/// Counts the calling task as waiting in [`wait_all_tasks_blocked`] while it lives.
+struct WaitsForOthers(Arc<Node>);
+
+impl WaitsForOthers {
+    fn new(task: &Arc<Node>) -> Self {
+        task_data(task).set_waits_for_others(true);
+        WaitsForOthers(task.clone())
+    }
+}
+
+impl Drop for WaitsForOthers {
+    fn drop(&mut self) {
+        task_data(&self.0).set_waits_for_others(false);
+    }
+}
+
+fn task_data(task: &Node) -> &TaskData {
+    task.task().expect("a task's root node carries task data")
+}
+
+/// The poll counters of every task that is not waiting in [`wait_all_tasks_blocked`]
+/// itself, or `None` while one of them is running or ready to run. Each task's marks are
+/// read before its counter: see [`TaskData::is_woken`].
+fn snapshot() -> Option<Vec<(u64, u64)>> {
     let mut polls = Vec::new();
     let mut busy = false;
     each_task(&mut |t| {
-        if Some(t.id) != me {
+        if !t.waits_for_others() {
             let woken = t.is_woken();
             let n = t.polls();
             busy |= woken || n % 2 == 1;
