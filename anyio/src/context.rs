@@ -13,8 +13,8 @@
 use std::any::{Any, TypeId};
 use std::cell::Cell;
 use std::ptr;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -139,8 +139,13 @@ pub(crate) struct TaskData {
     pub(crate) run: Arc<RunCtx>,
     /// Incremented when a poll of the task starts and when it ends: odd while running.
     polls: AtomicU64,
-    /// The task's own waker, used to abort it.
+    /// Whether the task was woken since its last poll began (see [`TaskData::is_woken`]).
+    woken: AtomicBool,
+    /// The waker of the runtime's task that polls this one, registered when a poll ends
+    /// waiting.
     waker: AtomicWaker,
+    /// How many `wait_all_tasks_blocked` calls of this task are waiting.
+    waits_for_others: AtomicU32,
 }
 
 fn next_task_id() -> u64 {
@@ -156,7 +161,10 @@ impl TaskData {
             name,
             run,
             polls: AtomicU64::new(0),
+            // A new task is ready to run.
+            woken: AtomicBool::new(true),
             waker: AtomicWaker::new(),
+            waits_for_others: AtomicU32::new(0),
         }
     }
 
@@ -168,17 +176,86 @@ impl TaskData {
         self.parent_id.store(id, SeqCst);
     }
 
+    /// The poll counter: odd while the task is being polled.
     pub(crate) fn polls(&self) -> u64 {
-        self.polls.load(SeqCst)
+        self.polls.load(Acquire)
     }
 
-    /// Remembers the task's waker so the task can be aborted; cheap when it is unchanged.
-    pub(crate) fn register_waker(&self, waker: &std::task::Waker) {
-        self.waker.register(waker);
+    /// Whether the task is ready to run: woken (or new) and not polled since.
+    ///
+    /// The rule that makes this exact: a wake marks the task, then wakes the runtime's
+    /// waker registered for it, if any; a poll makes its counter odd, then clears the mark,
+    /// and when it ends waiting it registers the runtime's waker and then, if the mark is
+    /// set again (a wake came while it ran), wakes that waker itself. So a marked task
+    /// always has a poll coming, and a cleared mark, once seen, shows the counter of the
+    /// poll that cleared it. Two looks at (mark, counter), the mark read first, that find
+    /// the mark clear and the same even counter therefore show a task that was neither
+    /// polled nor woken in between, by any wake that happened before the second look.
+    pub(crate) fn is_woken(&self) -> bool {
+        self.woken.load(Acquire)
     }
 
+    /// Whether the task waits in `wait_all_tasks_blocked`: the other callers count it as
+    /// blocked, as trio does, so that several can wait at once.
+    pub(crate) fn waits_for_others(&self) -> bool {
+        self.waits_for_others.load(Acquire) > 0
+    }
+
+    /// Counts a `wait_all_tasks_blocked` call of this task as waiting (`true`) or no longer.
+    pub(crate) fn set_waits_for_others(&self, waits: bool) {
+        if waits {
+            self.waits_for_others.fetch_add(1, Release);
+        } else {
+            self.waits_for_others.fetch_sub(1, Release);
+        }
+    }
+
+    /// Registers the runtime's waker (from `cx`) and says whether the task has been woken,
+    /// or is new, since its last poll: for a future that its executor may poll without a
+    /// wake, which must not count as the task running. Registered first, so that a wake
+    /// after the check finds the waker.
+    pub(crate) fn woken_since_last_poll(&self, cx: &Context<'_>) -> bool {
+        self.waker.register(cx.waker());
+        self.is_woken()
+    }
+
+    /// Wakes the task from any thread: marks it ready to run, then wakes the runtime's task
+    /// that polls it. Aborting the task does this.
     pub(crate) fn wake(&self) {
+        self.woken.store(true, Release);
         self.waker.wake();
+    }
+
+    /// What the waker of the task's futures does. A task that wakes itself while it is
+    /// polled on this thread (a yield) is only marked: the poll wakes the runtime's waker
+    /// as it ends (see [`enter_task`]), which keeps the registered waker in place.
+    pub(crate) fn wake_by_waker(&self) {
+        let frame = FRAME.get();
+        // SAFETY: see `with_task`.
+        if !frame.is_null() && ptr::eq(unsafe { (*frame).task }, self) {
+            self.woken.store(true, Release);
+        } else {
+            self.wake();
+        }
+    }
+}
+
+/// What a poll of a task returned: whether the task now waits.
+pub(crate) trait TaskPoll {
+    /// Whether the task returned `Pending`.
+    fn is_pending(&self) -> bool;
+}
+
+impl<T> TaskPoll for Poll<T> {
+    fn is_pending(&self) -> bool {
+        Poll::is_pending(self)
+    }
+}
+
+/// A poll whose panic was caught.
+impl<T, E> TaskPoll for Result<Poll<T>, E> {
+    fn is_pending(&self) -> bool {
+        matches!(self, Ok(Poll::Pending))
     }
 }
 
@@ -207,17 +284,35 @@ impl Drop for RestoreFrame {
     }
 }
 
-/// Runs `f` (a poll of `task`) with `task` installed as the current one on this thread.
-pub(crate) fn enter_task<R>(task: &TaskData, f: impl FnOnce() -> R) -> R {
+/// Runs `poll` (a poll of `task`, by the runtime's task whose context is `cx`) with `task`
+/// installed as the current one on this thread, and keeps the task's wake state (see
+/// [`TaskData::is_woken`]): the poll clears the mark as it starts; when it ends waiting,
+/// `cx`'s waker is registered, and woken at once if the task was woken meanwhile.
+#[inline]
+pub(crate) fn enter_task<P: TaskPoll>(
+    task: &TaskData,
+    cx: &mut Context<'_>,
+    poll: impl FnOnce() -> P,
+) -> P {
     let frame = Frame {
         task,
         budget: Cell::new(BUDGET),
     };
-    let _restore = RestoreFrame(FRAME.replace(&frame));
     // Only the thread polling the task writes the counter, so a load and a store suffice.
-    task.polls.store(task.polls.load(Relaxed) + 1, Relaxed);
-    let out = f();
-    task.polls.store(task.polls.load(Relaxed) + 1, Relaxed);
+    task.polls.store(task.polls.load(Relaxed) + 1, Release);
+    task.woken.store(false, Release);
+    let out = {
+        let _restore = RestoreFrame(FRAME.replace(&frame));
+        poll()
+    };
+    task.polls.store(task.polls.load(Relaxed) + 1, Release);
+    if out.is_pending() {
+        task.waker.register(cx.waker());
+        if task.is_woken() {
+            // Woken while it ran: by itself, or by a wake that found no waker registered.
+            cx.waker().wake_by_ref();
+        }
+    }
     out
 }
 

@@ -12,7 +12,7 @@ use std::io;
 use crate::backend::{self, Backend, Runtime, RuntimeOptions};
 use crate::cancel::current;
 use crate::context;
-use crate::task::root::RootTask;
+use crate::task::root::{RootFuture, RootTask};
 
 /// Runs `fut` to completion on the default backend (tokio, multi-threaded) and returns its
 /// output.
@@ -140,6 +140,8 @@ impl Runner {
             threads: self.threads,
             current_thread: self.current_thread,
         };
+        // Boxed before anything else moves it: see `RootTask`.
+        let fut: RootFuture<'_, F::Output> = Box::pin(fut);
         backend::block_on(self.backend, options, |rt| RootTask::new(rt, fut)).map_err(RunError::Io)
     }
 }

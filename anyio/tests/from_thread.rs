@@ -2,14 +2,14 @@
 //! with a token, on every backend, and the errors for calls that cannot run.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyio::{
-    Backend, BoxError, CancelScope, Cancelled, FromThreadError, Runner, TaskGroup, from_thread,
-    get_current_task, sleep, sleep_forever, to_thread,
+    Backend, BoxError, CancelScope, Cancelled, Event, FromThreadError, Runner, TaskGroup,
+    from_thread, get_current_task, sleep, sleep_forever, to_thread,
 };
 
 #[anyio::test]
@@ -133,6 +133,77 @@ async fn cancelling_the_caller_cancels_the_future_run_from_its_thread() -> Resul
         })
         .await?;
     assert_eq!(out, None);
+    Ok(())
+}
+
+#[anyio::test]
+async fn a_call_from_an_abandoned_thread_is_out_of_the_callers_scope() -> Result<(), BoxError> {
+    let thread_runs = Arc::new(Event::new());
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (out_tx, out_rx) = mpsc::channel();
+    let runs = thread_runs.clone();
+    anyio::task_group(|tg: TaskGroup| async move {
+        tg.start_soon(async move {
+            let abandoned = to_thread::run_sync(move || {
+                runs.set();
+                // Until the caller has abandoned this thread.
+                go_rx.recv().unwrap();
+                let checked = from_thread::check_cancelled();
+                let call = from_thread::run(|| async {
+                    sleep(Duration::from_millis(5)).await?;
+                    anyio::checkpoint().await?;
+                    Ok::<_, Cancelled>(42)
+                });
+                out_tx.send((checked, call)).unwrap();
+            })
+            .abandon_on_cancel()
+            .await;
+            assert_eq!(abandoned, Err(Cancelled));
+            Ok(())
+        })?;
+        thread_runs.wait().await?;
+        // Cancels the caller, which abandons its thread.
+        tg.cancel();
+        Ok(())
+    })
+    .await?;
+    go_tx.send(())?;
+    let (checked, call) =
+        to_thread::run_sync(move || out_rx.recv_timeout(Duration::from_secs(10))).await??;
+    // The thread still learns that its caller was cancelled (AnyIO's check_cancelled)...
+    assert_eq!(checked, Err(Cancelled));
+    // ...but what it runs on the loop now is no longer in the caller's scope.
+    assert_eq!(call, Ok(Ok(42)));
+    Ok(())
+}
+
+#[anyio::test]
+async fn a_call_running_when_its_caller_abandons_the_thread_is_cancelled() -> Result<(), BoxError> {
+    let in_call = Arc::new(Event::new());
+    let (out_tx, out_rx) = mpsc::channel();
+    let entered = in_call.clone();
+    anyio::task_group(|tg: TaskGroup| async move {
+        tg.start_soon(async move {
+            let abandoned = to_thread::run_sync(move || {
+                let call = from_thread::run(move || async move {
+                    entered.set();
+                    sleep_forever().await
+                });
+                out_tx.send(call).unwrap();
+            })
+            .abandon_on_cancel()
+            .await;
+            assert_eq!(abandoned, Err(Cancelled));
+            Ok(())
+        })?;
+        in_call.wait().await?;
+        tg.cancel();
+        Ok(())
+    })
+    .await?;
+    let call = to_thread::run_sync(move || out_rx.recv_timeout(Duration::from_secs(10))).await??;
+    // It was made while the caller waited, so it was in the caller's scope.
+    assert_eq!(call, Ok(Err(Cancelled)));
     Ok(())
 }
 

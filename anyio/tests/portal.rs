@@ -1,13 +1,13 @@
 //! Blocking portals, used from plain synchronous code on every backend.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyio::{
-    Backend, BlockingPortal, Cancelled, PortalError, PortalStartError, Runner, TaskStatus,
-    get_current_task, sleep, sleep_forever, start_blocking_portal,
+    Backend, BlockingPortal, CancelScope, Cancelled, PortalError, PortalStartError, Runner,
+    TaskStatus, get_current_task, sleep, sleep_forever, start_blocking_portal,
 };
 
 fn backends() -> Vec<Backend> {
@@ -152,6 +152,60 @@ fn cancelling_a_handle_cancels_the_task() {
 
         // Cancelling does not reach the other tasks.
         assert_eq!(portal.call(|| async { 6 }), Ok(6), "{backend}");
+    }
+}
+
+#[test]
+fn a_task_cancelled_before_it_starts_runs_in_a_cancelled_scope() {
+    for backend in backends() {
+        // One loop thread, held by a task that blocks it: the next task cannot start
+        // until it is released.
+        let portal = Runner::new(backend)
+            .current_thread()
+            .start_blocking_portal()
+            .unwrap();
+        let (held_tx, held_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let blocker = portal
+            .start_task_soon(move || async move {
+                held_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+            })
+            .unwrap();
+        held_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+
+        let (log_tx, log_rx) = mpsc::channel();
+        let handle = portal
+            .start_task_soon(move || async move {
+                log_tx.send("ran").unwrap();
+                if anyio::checkpoint().await == Err(Cancelled) {
+                    log_tx.send("first checkpoint cancelled").unwrap();
+                }
+                // Cleanup can still await, shielded.
+                let cleanup = CancelScope::new()
+                    .shielded(true)
+                    .run(sleep(Duration::from_millis(1)))
+                    .await;
+                if cleanup == Ok(Some(())) {
+                    log_tx.send("cleaned up").unwrap();
+                }
+            })
+            .unwrap();
+        assert!(handle.cancel());
+        assert_eq!(handle.join(), Err(PortalError::Cancelled));
+        release_tx.send(()).unwrap();
+        assert_eq!(blocker.join(), Ok(()));
+
+        let log: Vec<&str> = (0..3)
+            .map(|_| log_rx.recv_timeout(Duration::from_secs(10)))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{backend}: the cancelled task did not run: {e}"));
+        assert_eq!(
+            log,
+            ["ran", "first checkpoint cancelled", "cleaned up"],
+            "{backend}"
+        );
+        portal.stop(false).unwrap();
     }
 }
 

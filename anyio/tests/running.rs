@@ -198,3 +198,105 @@ fn a_panic_in_the_root_future_propagates_out_of_run() {
         assert_eq!(Runner::new(backend).run(async { 1 }).unwrap(), 1);
     }
 }
+
+/// The stack of the thread that runs the root future in the stack tests: the default of a
+/// test thread.
+const ROOT_THREAD_STACK: usize = 2 << 20;
+/// Set (to `backend:KiB`) in the child process of the stack tests: see [`root_stack_probe`].
+const ROOT_STACK_ENV: &str = "ANYIO_ROOT_STACK_PROBE";
+
+/// A root body that holds `N` bytes of locals across an await.
+async fn root_with_locals<const N: usize>() -> usize {
+    let buf = [1u8; N];
+    anyio::checkpoint().await.unwrap();
+    std::hint::black_box(&buf).len()
+}
+
+/// Runs [`root_with_locals`] on `backend`; a function of its own per size, so that the
+/// probe's frame does not hold room for every size.
+fn run_root_with_locals<const N: usize>(backend: Backend) -> usize {
+    Runner::new(backend).run(root_with_locals::<N>()).unwrap()
+}
+
+/// The sizes of locals (KiB) the stack probe can run, a multiple of 32 KiB up to 2 MiB.
+macro_rules! run_root_with_kib {
+    ($backend:expr, $kib:expr, [$($k:literal),*]) => {
+        match $kib {
+            $($k => run_root_with_locals::<{ $k * 1024 }>($backend),)*
+            other => panic!("no probe for {other} KiB"),
+        }
+    };
+}
+
+/// The child process of the stack tests: runs a root future with the locals that
+/// `ROOT_STACK_ENV` asks for on a thread with a 2 MiB stack; a stack overflow aborts it.
+#[test]
+fn root_stack_probe() {
+    let Ok(spec) = std::env::var(ROOT_STACK_ENV) else {
+        return; // only meaningful as the child of the tests below
+    };
+    let (backend, kib) = spec.split_once(':').expect("backend:KiB");
+    let backend: Backend = backend.parse().unwrap();
+    let kib: usize = kib.parse().unwrap();
+    let ran = std::thread::Builder::new()
+        .stack_size(ROOT_THREAD_STACK)
+        .spawn(move || {
+            run_root_with_kib!(
+                backend,
+                kib,
+                [
+                    32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448, 480, 512,
+                    544, 576, 608, 640, 672, 704, 736, 768, 800, 832, 864, 896, 928, 960, 992,
+                    1024, 1056, 1088, 1120, 1152, 1184, 1216, 1248, 1280, 1312, 1344, 1376, 1408,
+                    1440, 1472, 1504, 1536, 1568, 1600, 1632, 1664, 1696, 1728, 1760, 1792, 1824,
+                    1856, 1888, 1920, 1952, 1984, 2016, 2048
+                ]
+            )
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(ran, kib * 1024);
+}
+
+/// Whether a root future holding `kib` KiB of locals runs on `backend` in a thread with a
+/// 2 MiB stack, tried in a child process (an overflow aborts the process).
+fn root_fits(backend: Backend, kib: usize) -> bool {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["root_stack_probe", "--exact", "--test-threads=1"])
+        .env(ROOT_STACK_ENV, format!("{backend}:{kib}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn a_root_future_with_large_locals_fits_a_2_mib_thread_on_every_backend() {
+    // A test's body is the root future: whatever the backend, a test thread must hold as
+    // large a one (debug builds copy a future on every move).
+    for backend in anyio::testing::selected_backends() {
+        assert!(root_fits(backend, 256), "{backend}");
+    }
+}
+
+/// Prints the largest locals (a multiple of 32 KiB) a root future can hold on each backend
+/// in a 2 MiB thread: `cargo test -p anyio --test running -- --ignored --nocapture
+/// root_stack_room`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn root_stack_room() {
+    for backend in anyio::testing::selected_backends() {
+        let (mut fits, mut fails) = (0, 2048 / 32 + 1);
+        while fails - fits > 1 {
+            let mid = (fits + fails) / 2;
+            if root_fits(backend, mid * 32) {
+                fits = mid;
+            } else {
+                fails = mid;
+            }
+        }
+        eprintln!("{backend}: a root future holds {} KiB of locals", fits * 32);
+    }
+}

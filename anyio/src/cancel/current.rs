@@ -25,14 +25,15 @@
 
 use std::cell::{Cell, OnceCell};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::{Arc, OnceLock, Weak};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use super::error::Cancelled;
 use super::node::Node;
-use crate::context::{self, RunCtx, RunLocal, TaskData};
+use crate::context::{self, RunCtx, RunLocal, TaskData, TaskPoll};
 
 /// A scope's place in the scope stack. A scope that nothing outside it can reach (the
 /// private scope of `move_on_after` or `fail_after`) gets its node only when something
@@ -115,19 +116,59 @@ impl Drop for RestoreTop {
     }
 }
 
-/// Runs `f` (a poll of the task whose root node is `root`) with the task installed as the
-/// current one on this thread.
-pub(crate) fn enter_task<R>(root: &Arc<Node>, f: impl FnOnce() -> R) -> R {
+/// Runs `f` (a poll of the task whose root node is `root`, by the runtime's task whose
+/// context is `cx`) with the task installed as the current one on this thread. `f` gets a
+/// context whose waker wakes the task through its root node, which keeps the task's wake
+/// state exact (see `context::enter_task`).
+pub(crate) fn enter_task<P: TaskPoll>(
+    root: &Arc<Node>,
+    cx: &mut Context<'_>,
+    f: impl FnOnce(&mut Context<'_>) -> P,
+) -> P {
     let task = root
         .task()
         .expect("a task's root node carries its task data");
+    // SAFETY: the `Arc` rebuilt from `root`'s pointer takes no reference count of its own,
+    // and the waker made of it is never dropped (`ManuallyDrop`), so it gives none back:
+    // it borrows `root`, which outlives this call. Clones of it (a future keeping the
+    // waker) take counts of their own, as any waker made from an `Arc` does. This saves
+    // two atomic operations per poll of every task.
+    let waker = ManuallyDrop::new(Waker::from(unsafe { Arc::from_raw(Arc::as_ptr(root)) }));
     let entry = Entry {
         slot: Slot::Task(root),
         prev: ptr::null(),
         root,
     };
     let _restore = RestoreTop(TOP.replace(&entry));
-    context::enter_task(task, f)
+    context::enter_task(task, cx, || f(&mut Context::from_waker(&waker)))
+}
+
+/// As [`enter_task`] when the task has been woken (or is new) since its last poll;
+/// otherwise `None`, without polling (see `TaskData::woken_since_last_poll`).
+pub(crate) fn enter_task_if_woken<P: TaskPoll>(
+    root: &Arc<Node>,
+    cx: &mut Context<'_>,
+    f: impl FnOnce(&mut Context<'_>) -> P,
+) -> Option<P> {
+    let task = root
+        .task()
+        .expect("a task's root node carries its task data");
+    task.woken_since_last_poll(cx)
+        .then(|| enter_task(root, cx, f))
+}
+
+/// The waker of a task's futures is its root node: waking it wakes the task. (A scope's
+/// node is never made into a waker; waking one would do nothing.)
+impl Wake for Node {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(task) = self.task() {
+            task.wake_by_waker();
+        }
+    }
 }
 
 /// A scope's entry in the chain, made on the stack of the poll that enters it.
@@ -229,6 +270,11 @@ pub(crate) struct Current<'a> {
 }
 
 impl<'a> Current<'a> {
+    /// The current task's root node.
+    pub(crate) fn task(&self) -> &'a Arc<Node> {
+        self.root
+    }
+
     /// The current task's identity.
     pub(crate) fn task_data(&self) -> &'a TaskData {
         self.root

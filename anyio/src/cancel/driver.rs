@@ -145,7 +145,7 @@ impl<F: Future> Driver<F> {
             .foreign
             .get_or_insert_with(foreign_root)
             .clone();
-        current::enter_task(&root, || self.poll(cx))
+        current::enter_task(&root, cx, |cx| self.poll(cx))
     }
 }
 

@@ -160,9 +160,7 @@ fn loom_cancel_racing_the_first_poll_of_a_nested_scope() {
             d.store(true, SeqCst);
         });
         let cancel_happened = done.load(SeqCst);
-        let seen = inner
-            .chain_state()
-            .unwrap_or_else(|| parent.is_cancelled());
+        let seen = inner.chain_state().unwrap_or_else(|| parent.is_cancelled());
         if cancel_happened {
             assert!(seen, "a cancel made before the check was missed");
         }

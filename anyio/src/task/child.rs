@@ -84,7 +84,7 @@ where
             ChildOutcome::Aborted
         } else {
             let mut fut = this.fut.as_mut();
-            let polled = current::enter_task(root, || {
+            let polled = current::enter_task(root, cx, |cx| {
                 catch_unwind(AssertUnwindSafe(|| {
                     fut.as_mut()
                         .as_pin_mut()
@@ -94,8 +94,6 @@ where
             });
             match polled {
                 Ok(Poll::Pending) => {
-                    let task = root.task().expect("a task's root node has task data");
-                    task.register_waker(cx.waker());
                     // An abort between the check above and the registration woke nobody.
                     if root.is_aborted() {
                         cx.waker().wake_by_ref();

@@ -2,7 +2,7 @@
 //! other tasks are blocked.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use crate::cancel::checkpoint::checkpoint;
 use crate::cancel::current;
@@ -93,21 +93,22 @@ fn each_task(f: &mut dyn FnMut(&TaskData)) {
     }
 }
 
-/// How many consecutive scheduler rounds every other task must stay idle.
-const QUIET_ROUNDS: u32 = 3;
-/// How long (wall time) every other task must stay idle: on a multi-threaded runtime, a
-/// task another worker is about to poll must get the chance to show it.
-const QUIET_TIME: Duration = Duration::from_millis(1);
-
 /// Waits until every other task of the run is blocked, as a checkpoint.
 ///
 /// "Blocked" means waiting for something outside the run's tasks' own progress: a timer,
-/// I/O, a lock or a channel. This returns once every other task of the run has been polled
-/// at least once, none is being polled, and none has been polled while the caller yielded
-/// to the scheduler for several consecutive rounds and at least a millisecond. On a
-/// multi-threaded runtime that is a heuristic: a task woken (by a timer or I/O) but not yet
-/// picked up by a worker within that time looks blocked. In tests that coordinate tasks
-/// through anyio primitives it is exact enough to wait for "everyone is now waiting".
+/// I/O, a thread, or a lock, a channel or an event that only another blocked task could
+/// release. A task is *ready to run* from the moment it is woken (or spawned) until its
+/// next poll begins, and *running* while it is polled; this returns once no other task is
+/// either, as seen in two consecutive looks at every task between which none of them
+/// changed (so there was an instant when all were blocked at once, and then nothing but
+/// the caller, or an event from outside, can wake one). That holds on every backend and
+/// runtime flavour: a task another worker thread has not picked up yet is still ready to
+/// run. It usually returns after two trips through the scheduler.
+///
+/// Tasks of the run are the run's root task and the tasks anyio starts (task groups,
+/// `from_thread` and portal calls); futures spawned on the runtime directly are not seen.
+/// Several tasks may wait here at once: to each of them, the others that wait here count
+/// as blocked (as in trio).
 ///
 /// # Errors
 ///
@@ -117,35 +118,49 @@ const QUIET_TIME: Duration = Duration::from_millis(1);
 ///
 /// Cancel safe.
 pub async fn wait_all_tasks_blocked() -> Result<(), Cancelled> {
-    let me = get_current_task().map(|t| t.id.0);
-    let mut quiet_rounds = 0;
-    let mut quiet_since = Instant::now();
-    let mut last = snapshot(me);
+    let _waiting = current::with_current(|cur| cur.map(|c| WaitsForOthers::new(c.task())));
+    let mut last = None;
     loop {
         checkpoint().await?;
-        let now = snapshot(me);
+        let now = snapshot();
         if now.is_some() && now == last {
-            quiet_rounds += 1;
-            if quiet_rounds >= QUIET_ROUNDS && quiet_since.elapsed() >= QUIET_TIME {
-                return Ok(());
-            }
-        } else {
-            quiet_rounds = 0;
-            quiet_since = Instant::now();
-            last = now;
+            return Ok(());
         }
+        last = now;
     }
 }
 
-/// The poll counters of every task but `me`, or `None` while some task is being polled or
-/// has never been polled (it is ready to run, not blocked).
-fn snapshot(me: Option<u64>) -> Option<Vec<(u64, u64)>> {
+/// Counts the calling task as waiting in [`wait_all_tasks_blocked`] while it lives.
+struct WaitsForOthers(Arc<Node>);
+
+impl WaitsForOthers {
+    fn new(task: &Arc<Node>) -> Self {
+        task_data(task).set_waits_for_others(true);
+        WaitsForOthers(task.clone())
+    }
+}
+
+impl Drop for WaitsForOthers {
+    fn drop(&mut self) {
+        task_data(&self.0).set_waits_for_others(false);
+    }
+}
+
+fn task_data(task: &Node) -> &TaskData {
+    task.task().expect("a task's root node carries task data")
+}
+
+/// The poll counters of every task that is not waiting in [`wait_all_tasks_blocked`]
+/// itself, or `None` while one of them is running or ready to run. Each task's marks are
+/// read before its counter: see [`TaskData::is_woken`].
+fn snapshot() -> Option<Vec<(u64, u64)>> {
     let mut polls = Vec::new();
     let mut busy = false;
     each_task(&mut |t| {
-        if Some(t.id) != me {
+        if !t.waits_for_others() {
+            let woken = t.is_woken();
             let n = t.polls();
-            busy |= n == 0 || n % 2 == 1;
+            busy |= woken || n % 2 == 1;
             polls.push((t.id, n));
         }
     });

@@ -284,7 +284,7 @@ impl<F: Future> Future for BridgeTask<F> {
             return Poll::Ready(());
         };
         let mut fut = this.fut.as_mut();
-        let polled = current::enter_task(root, || {
+        let polled = current::enter_task(root, cx, |cx| {
             catch_unwind(AssertUnwindSafe(|| {
                 fut.as_mut()
                     .as_pin_mut()

@@ -2,8 +2,9 @@
 //!
 //! Inside a thread started by [`to_thread::run_sync`](crate::to_thread::run_sync), [`run`]
 //! runs a future on the loop (as a new task, inside the cancel scope of the task that
-//! started the thread) and blocks until it returns; [`run_sync`] does the same with a
-//! closure; [`check_cancelled`] tells whether that task has been cancelled.
+//! started the thread, until that task abandons the thread) and blocks until it returns;
+//! [`run_sync`] does the same with a closure; [`check_cancelled`] tells whether that task
+//! has been cancelled.
 //!
 //! From any other thread, take an [`EventLoopToken`] on the loop with
 //! [`current_token`](crate::current_token) and call [`EventLoopToken::run`] or
@@ -190,14 +191,18 @@ impl EventLoopToken {
 }
 
 /// Runs `fut` as a task inside the cancel scope of the task that started this worker
-/// thread, and blocks for its output.
+/// thread (under the run's root once that task has abandoned the thread), and blocks for
+/// its output.
 fn call_in_caller_scope<Fut>(name: TaskName, fut: Fut) -> Result<Fut::Output, FromThreadError>
 where
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
 {
     let ctx = worker_context()?;
-    call(&ctx.run, &ctx.caller_scope, None, name, fut)
+    match ctx.call_scope() {
+        Some(scope) => call(&ctx.run, scope, None, name, fut),
+        None => EventLoopToken::from_run(ctx.run).call_in_root(name, fut),
+    }
 }
 
 /// From a thread started by [`to_thread::run_sync`](crate::to_thread::run_sync): runs the
@@ -206,7 +211,13 @@ where
 /// future resumes in the caller.
 ///
 /// Cancelling the task that started the thread cancels the future: its checkpoints return
-/// [`Cancelled`] (which then usually comes back as its output).
+/// [`Cancelled`] (which then usually comes back as its output). Once that task has
+/// abandoned the thread ([`abandon_on_cancel`](crate::to_thread::RunSync::abandon_on_cancel),
+/// or its call dropped), the futures the thread runs after that are in no scope of the
+/// caller's, as AnyIO's: they run under the run's root task, as a token's calls do, and
+/// nothing but their own scopes cancels them. A future already running when the caller
+/// abandons the thread stays in the caller's scope, and so sees the cancellation that made
+/// it abandon the thread.
 ///
 /// # Errors
 ///
@@ -226,7 +237,8 @@ where
 
 /// From a thread started by [`to_thread::run_sync`](crate::to_thread::run_sync): runs `f`
 /// on the event loop (inside a task in the cancel scope of the task that started the
-/// thread) and blocks until it returns; returns its result. A panic in `f` resumes in the
+/// thread, or under the run's root once that task has abandoned the thread, as for
+/// [`run`]) and blocks until it returns; returns its result. A panic in `f` resumes in the
 /// caller.
 ///
 /// # Errors
@@ -243,7 +255,9 @@ where
 /// Reports whether the code that is waiting for this thread has been cancelled: in a thread
 /// started by [`to_thread::run_sync`](crate::to_thread::run_sync), `Err(Cancelled)` when the
 /// cancel scope of the task that started it is effectively cancelled (check it in long
-/// loops, and return early). Inside an anyio task, the current task's state, as
+/// loops, and return early). It keeps reporting that scope after the task has abandoned
+/// the thread, so an abandoned thread can stop early (as AnyIO's and trio's). Inside an
+/// anyio task, the current task's state, as
 /// [`checkpoint_if_cancelled`](crate::checkpoint_if_cancelled) without awaiting.
 ///
 /// In any other thread nothing can cancel the code, and it returns `Ok(())`.

@@ -485,7 +485,8 @@ impl Drop for BlockingPortal {
 
 /// The task that runs a call of the portal: the future inside a scope of its own (for
 /// [`PortalTaskHandle::cancel`]), its result or panic sent to `slot`. It never fails, so
-/// one call cannot cancel the portal's group.
+/// one call cannot cancel the portal's group. A call cancelled before the task started
+/// still runs, in its already-cancelled scope, so its cleanup code runs (as AnyIO's).
 async fn portal_task<F, Fut>(
     slot: Arc<Slot<Fut::Output>>,
     scope: Arc<Node>,
@@ -500,10 +501,6 @@ where
         slot: &slot,
         started,
     };
-    if slot.is_filled() {
-        // Cancelled before it started.
-        return Ok(());
-    }
     let (out, _catches) = Driver::new(
         scope.clone(),
         CatchUnwind {
@@ -607,6 +604,10 @@ impl<T> PortalTaskHandle<T> {
     /// [`PortalError::Cancelled`] at once, without waiting for the task to end (as a
     /// cancelled `concurrent.futures.Future`). Returns `false` if the task had already
     /// finished, so its result stands.
+    ///
+    /// A task cancelled before it started still runs, inside its already-cancelled scope:
+    /// its code up to the first checkpoint runs, that checkpoint returns `Cancelled`, and
+    /// its cleanup (shielded scopes, destructors) runs as it would for a later cancellation.
     pub fn cancel(&self) -> bool {
         let cancelled = self.slot.fail(Failure::Cancelled);
         if cancelled {

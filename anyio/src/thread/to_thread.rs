@@ -193,10 +193,9 @@ where
     let done = Arc::new(Completion::<T>::default());
     let thread_done = done.clone();
     let thread_limiter = limiter.clone();
-    let ctx = WorkerContext {
-        run: run.clone(),
-        caller_scope,
-    };
+    // Dropped when this call stops waiting, however it ends: a thread whose caller left
+    // calls back into the loop outside the caller's scope.
+    let (ctx, _waiting) = WorkerContext::new(run.clone(), caller_scope);
     run.runtime.spawn_blocking(move || {
         let result = worker::with_worker(ctx, || catch_unwind(AssertUnwindSafe(f)));
         // The token goes back before the result is seen, so a caller that immediately
