@@ -176,6 +176,7 @@ impl ScopeState {
     /// Before each poll of the body: enters the scope the first time, follows the future if
     /// it moved to another scope or task since it was linked, and cancels the scope if its
     /// deadline has passed.
+    #[inline]
     fn before_poll(&mut self) {
         if self.phase != Phase::Running {
             self.enter();
@@ -202,6 +203,7 @@ impl ScopeState {
 
     /// The first poll: marks the scope entered, cancels it if its deadline has passed, and
     /// links it at once if other tasks will hang under it.
+    #[inline]
     fn enter(&mut self) {
         assert!(
             self.phase == Phase::Fresh,
@@ -230,6 +232,7 @@ impl ScopeState {
     }
 
     /// The body returned: whether the scope catches, and the scope leaves the tree.
+    #[inline]
     fn leave(&mut self) -> bool {
         self.phase = Phase::Done;
         self.timer = None;
