@@ -283,6 +283,14 @@ impl<F: Future> Future for BridgeTask<F> {
         let Some(root) = this.root.as_ref() else {
             return Poll::Ready(());
         };
+        if root.is_aborted() {
+            // Its caller's task group was dropped: dropped too, as every task of the group.
+            let _ = catch_unwind(AssertUnwindSafe(|| this.fut.set(None)));
+            let root = this.root.take().expect("checked above");
+            root.unlink();
+            this.slot.fail(Failure::Finished);
+            return Poll::Ready(());
+        }
         let mut fut = this.fut.as_mut();
         let polled = current::enter_task(root, cx, |cx| {
             catch_unwind(AssertUnwindSafe(|| {
