@@ -32,11 +32,18 @@ pub(crate) trait RunLocal: Default + Send + Sync + 'static {
 
 type AnyLocal = Arc<dyn Any + Send + Sync>;
 
+/// One run-local: its type, its value, and the function that tells it the run finished.
+#[derive(Clone)]
+struct LocalEntry {
+    type_id: TypeId,
+    value: AnyLocal,
+    finish: fn(&AnyLocal),
+}
+
 #[derive(Default)]
 struct Locals {
     finished: bool,
-    /// Each local with the function that tells it the run finished.
-    entries: Vec<(TypeId, AnyLocal, fn(&AnyLocal))>,
+    entries: Vec<LocalEntry>,
 }
 
 fn finish_local<T: RunLocal>(local: &AnyLocal) {
@@ -74,8 +81,9 @@ impl RunCtx {
     pub(crate) fn local<T: RunLocal>(&self) -> Arc<T> {
         let id = TypeId::of::<T>();
         let mut locals = self.locals.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, local, _)) = locals.entries.iter().find(|(t, _, _)| *t == id) {
-            return local
+        if let Some(entry) = locals.entries.iter().find(|e| e.type_id == id) {
+            return entry
+                .value
                 .clone()
                 .downcast()
                 .expect("a local is stored under its type");
@@ -84,9 +92,11 @@ impl RunCtx {
         if locals.finished {
             local.run_finished();
         }
-        locals
-            .entries
-            .push((id, local.clone() as AnyLocal, finish_local::<T>));
+        locals.entries.push(LocalEntry {
+            type_id: id,
+            value: local.clone(),
+            finish: finish_local::<T>,
+        });
         local
     }
 
@@ -102,8 +112,8 @@ impl RunCtx {
             self.finished.store(true, SeqCst);
             locals.entries.clone()
         };
-        for (_, local, finish) in &entries {
-            finish(local);
+        for entry in &entries {
+            (entry.finish)(&entry.value);
         }
     }
 

@@ -19,3 +19,33 @@ pub(crate) mod sync {
 pub(crate) fn lock<T>(m: &sync::Mutex<T>) -> impl std::ops::DerefMut<Target = T> + '_ {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// What the loom models share.
+#[cfg(all(test, anyio_loom))]
+pub(crate) mod models {
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    pub(crate) struct CountingWaker(pub(crate) AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// A counting waker and its counter.
+    pub(crate) fn waker() -> (Arc<CountingWaker>, Waker) {
+        let counter = Arc::new(CountingWaker::default());
+        let waker = Waker::from(counter.clone());
+        (counter, waker)
+    }
+}

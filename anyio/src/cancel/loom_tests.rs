@@ -5,31 +5,11 @@
 //! node's flag ends up equal to what the tree says it should be.
 
 use std::sync::Arc;
-use std::task::{Wake, Waker};
 
-use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use super::node::Node;
-
-/// A waker that counts its wake-ups.
-#[derive(Default)]
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
-fn waker() -> (Arc<CountingWaker>, Waker) {
-    let counter = Arc::new(CountingWaker::default());
-    let waker = Waker::from(counter.clone());
-    (counter, waker)
-}
+use crate::loom::models::waker;
 
 /// The flag a node should have, given its parent's.
 fn expected(node: &Node, parent_cancelled: bool) -> bool {

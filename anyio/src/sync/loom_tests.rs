@@ -12,10 +12,10 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 use loom::future::block_on;
-use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::atomic::Ordering::SeqCst;
 use loom::thread;
 
 use super::condition::Condition;
@@ -26,6 +26,7 @@ use super::semaphore::Semaphore;
 use super::wait_queue::{Polled, WaitQueue};
 use crate::cancel::node::Node;
 use crate::loom::lock;
+use crate::loom::models::waker;
 use crate::loom::sync::Mutex;
 
 /// Polls `fut` once with a waker that does nothing, then drops it (and whatever it
@@ -238,26 +239,11 @@ fn loom_limiter_total_lowered_while_a_task_waits() {
     });
 }
 
-/// A waker that counts its wake-ups.
-#[derive(Default)]
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
 #[test]
 fn loom_a_grant_racing_a_cancel_never_reaches_the_cancelled_waiter() {
     loom::model(|| {
         let scope = Node::new_scope(None, false);
-        let count = Arc::new(CountingWaker::default());
-        let waker = Waker::from(count.clone());
+        let (count, waker) = waker();
         let queue = Arc::new(Mutex::new(WaitQueue::<&str, u32>::new()));
         // `a` waits in `scope` and is registered with it, as a `Waiter` would be; `b`
         // waits where nothing cancels it.
