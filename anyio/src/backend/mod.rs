@@ -23,7 +23,8 @@ use std::time::Instant;
 /// An async runtime that anyio can run on.
 ///
 /// Both variants always exist, so code that names a backend compiles whatever features are
-/// enabled; running on a backend whose cargo feature is off is a [`RunError::NotEnabled`].
+/// enabled; running on a backend whose cargo feature is off is a
+/// [`RunError::NotEnabled`](crate::RunError::NotEnabled).
 /// Parse one from its name with [`str::parse`]:
 ///
 /// ```

@@ -31,7 +31,7 @@ use crate::context::{RunCtx, TaskData, TaskName};
 /// - `Ok(Some(value))` when the body returned `Ok(value)` and nothing failed;
 /// - `Ok(None)` when the group's own scope was cancelled ([`TaskGroup::cancel`], its
 ///   deadline) and the body ended with that cancellation;
-/// - `Err(e)` listing every failure in order (see [`TaskGroupError`]), or carrying a
+/// - `Err(e)` listing every failure in order (see [`TaskGroupError`](crate::TaskGroupError)), or carrying a
 ///   cancellation caused by an enclosing scope.
 ///
 /// A panic in a task or in the body cancels the group too, and is resumed in the caller
