@@ -39,3 +39,20 @@ pub(crate) fn context(err: io::Error, what: impl FnOnce() -> String) -> io::Erro
         },
     )
 }
+
+/// `err` with `what` in front of its message, as [`context`], reported as `kind`: for OS
+/// errors that std leaves uncategorised (`EMSGSIZE`), so that they can be matched. The OS
+/// error stays the source (`IoErrorExt::os_error` finds it).
+pub(crate) fn context_with_kind(
+    err: io::Error,
+    kind: io::ErrorKind,
+    what: impl FnOnce() -> String,
+) -> io::Error {
+    io::Error::new(
+        kind,
+        Context {
+            what: what(),
+            cause: err,
+        },
+    )
+}
