@@ -262,6 +262,9 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
     }
 }
 
+/// The largest mode of a socket file: the permission bits with setuid, setgid and sticky.
+const MAX_MODE: u32 = 0o7777;
+
 /// A new UNIX socket of type `ty`, bound to `local` if given (a stale socket file removed
 /// first), its file set to `mode`, then listening with `backlog` if given. On a failure
 /// after binding, the socket file it created is removed. Blocking: filesystem calls.
@@ -271,6 +274,12 @@ fn bind_blocking(
     ty: Type,
     backlog: Option<u32>,
 ) -> io::Result<Socket> {
+    if let Some(mode) = mode.filter(|&m| m > MAX_MODE) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a mode of a socket file is at most 0o7777 (permission bits); got 0o{mode:o}"),
+        ));
+    }
     if mode.is_some() && !matches!(local, Some(UnixAddress::Path(_))) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -573,7 +582,7 @@ impl UnixListenerOptions {
 
     /// Sets the socket file's permission bits (`0o600`: only this user may connect) after
     /// binding and before listening. Only for a filesystem path: binding an abstract name
-    /// with a mode is an `InvalidInput` error.
+    /// with a mode is an `InvalidInput` error, and so is a mode above `0o7777`.
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
         self
