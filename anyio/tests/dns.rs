@@ -317,3 +317,67 @@ fn flags_combine_and_print() {
     assert_eq!(ni.bits(), libc::NI_NUMERICHOST | libc::NI_DGRAM);
     assert_eq!(format!("{:?}", SocketType::STREAM), "STREAM");
 }
+
+/// Set in the child process of
+/// [`out_of_descriptors_is_reported_as_such_not_as_an_unknown_name`].
+#[cfg(target_os = "linux")]
+const EMFILE_CHILD_ENV: &str = "ANYIO_DNS_EMFILE_CHILD";
+
+/// In the child process only: uses up the descriptors, then resolves "localhost" and
+/// prints what the error says.
+#[cfg(target_os = "linux")]
+#[anyio::test]
+async fn probe_getaddrinfo_out_of_descriptors() -> Result<(), BoxError> {
+    if std::env::var_os(EMFILE_CHILD_ENV).is_none() {
+        return Ok(());
+    }
+    let mut held = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(file) => held.push(file),
+            Err(err) => {
+                assert_eq!(err.raw_os_error(), Some(libc::EMFILE));
+                break;
+            }
+        }
+    }
+    let err = getaddrinfo("localhost", 80, AddrInfoOptions::new())
+        .await
+        .unwrap_err();
+    drop(held);
+    use anyio::stream::IoErrorExt;
+    let raw = err.os_error().and_then(io::Error::raw_os_error);
+    println!("RESULT raw={raw:?} kind={:?} msg={err}", err.kind());
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn out_of_descriptors_is_reported_as_such_not_as_an_unknown_name() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "probe_getaddrinfo_out_of_descriptors::tokio",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(EMFILE_CHILD_ENV, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.find("RESULT").map(|at| &l[at..]))
+        .unwrap_or_else(|| panic!("no result: {stdout}"));
+    assert!(
+        line.contains(&format!("raw=Some({})", libc::EMFILE)),
+        "{line}"
+    );
+    assert!(line.contains("failed to resolve \"localhost\""), "{line}");
+    assert!(!line.contains("Name or service not known"), "{line}");
+}

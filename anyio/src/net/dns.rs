@@ -296,7 +296,9 @@ pub struct AddrInfo {
 /// `EAI_NODATA` where the platform has it), `InvalidInput` for hints the resolver refuses
 /// (`EAI_FAMILY`, `EAI_SOCKTYPE`, `EAI_BADFLAGS`, `EAI_SERVICE`), `OutOfMemory` for
 /// `EAI_MEMORY`, and `Other` otherwise (a temporary failure, `EAI_AGAIN`, among them).
-/// `EAI_SYSTEM` is not a `GaiError`: the OS error behind it is returned instead.
+/// `EAI_SYSTEM` is not a `GaiError`: the OS error behind it is returned instead, and so is
+/// the `EMFILE`, `ENFILE`, `ENOMEM` or `ENOBUFS` behind a lookup that failed for want of
+/// descriptors or memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GaiError {
     code: c_int,
@@ -363,6 +365,41 @@ fn gai_message(code: c_int) -> String {
 fn system_error(code: c_int) -> Option<io::Error> {
     let os = (code == libc::EAI_SYSTEM).then(io::Error::last_os_error)?;
     os.raw_os_error().is_some_and(|e| e != 0).then_some(os)
+}
+
+/// Sets `errno` to 0, so that what it holds after a resolver call was set by that call.
+fn clear_errno() {
+    // SAFETY: the location of the calling thread's `errno`, always valid to write.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        *libc::__errno_location() = 0;
+    }
+    // SAFETY: as above.
+    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+    unsafe {
+        *libc::__error() = 0;
+    }
+}
+
+/// The OS error behind a resolver failure that the C library reports as a lookup failure
+/// (`EAI_NONAME`, `EAI_AGAIN`, `EAI_FAIL`) when the real cause is that the process or the
+/// system is out of descriptors or memory: glibc cannot open `/etc/hosts` or a socket to
+/// the name server, and says "Name or service not known". `errno` was cleared before the
+/// call; read it before anything else runs.
+fn exhaustion_error(code: c_int) -> Option<io::Error> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let lookup_failed = code == libc::EAI_NODATA;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let lookup_failed = false;
+    if !(lookup_failed || matches!(code, libc::EAI_NONAME | libc::EAI_AGAIN | libc::EAI_FAIL)) {
+        return None;
+    }
+    let os = io::Error::last_os_error();
+    matches!(
+        os.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
+    )
+    .then_some(os)
 }
 
 /// The error for a failed resolver call about `subject` (for example `failed to resolve
@@ -510,6 +547,7 @@ fn blocking_getaddrinfo(
 ) -> io::Result<Vec<AddrInfo>> {
     let hints = hints(options, numeric_service);
     let mut res: *mut libc::addrinfo = ptr::null_mut();
+    clear_errno();
     // SAFETY: the strings are NUL-terminated and outlive the call, `hints` is a valid
     // `addrinfo` with null pointers, and `res` is a valid place for the result.
     let code = unsafe {
@@ -521,7 +559,7 @@ fn blocking_getaddrinfo(
         )
     };
     if code != 0 {
-        let os_error = system_error(code);
+        let os_error = system_error(code).or_else(|| exhaustion_error(code));
         let ascii = c_host.map(CStr::to_string_lossy);
         let subject = match (host, ascii) {
             (Some(h), Some(a)) if a != h => format!("failed to resolve {h:?} (looked up as {a:?})"),
@@ -569,7 +607,9 @@ fn blocking_getaddrinfo(
 /// - A [`GaiError`] inside the `io::Error` when the resolver fails: `NotFound` with the
 ///   message `failed to resolve "name": Name or service not known` for a name that does not
 ///   resolve (the text after the colon is the C library's).
-/// - The OS error when the resolver reports `EAI_SYSTEM`.
+/// - The OS error when the resolver reports `EAI_SYSTEM`, and when it reports a failed
+///   lookup because the process or the system ran out of descriptors or memory (`EMFILE`,
+///   `ENFILE`, `ENOMEM`, `ENOBUFS`: glibc then says "Name or service not known").
 /// - A cancellation (see [`is_cancelled`](crate::is_cancelled)) if the caller is cancelled.
 ///
 /// # Cancel safety
