@@ -381,3 +381,17 @@ fn out_of_descriptors_is_reported_as_such_not_as_an_unknown_name() {
     assert!(line.contains("failed to resolve \"localhost\""), "{line}");
     assert!(!line.contains("Name or service not known"), "{line}");
 }
+
+#[anyio::test]
+async fn a_long_host_name_is_cut_in_error_messages() -> Result<(), BoxError> {
+    let host = format!("start{}\0{}end", "h".repeat(50_000), "h".repeat(50_000));
+    let err = getaddrinfo(host.as_str(), 80, AddrInfoOptions::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    let msg = err.to_string();
+    assert!(msg.len() < 400, "{} bytes", msg.len());
+    assert!(msg.starts_with("invalid host name \"starthhh"), "{msg}");
+    assert!(msg.contains("hhhend\": it contains a NUL byte"), "{msg}");
+    Ok(())
+}

@@ -808,3 +808,20 @@ async fn a_datagram_send_that_fails_for_that_datagram_leaves_the_socket_working(
     assert_eq!(fail_after(DEADLINE, b.receive()).await?.0, b"after");
     Ok(())
 }
+
+#[anyio::test]
+async fn a_long_path_is_cut_in_error_messages() -> Result<(), BoxError> {
+    let long = format!("/nonexistent/{}/end.sock", "p".repeat(100_000));
+    let err = connect_unix(long.as_str()).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    let msg = err.to_string();
+    assert!(msg.len() < 400, "{} bytes: {}", msg.len(), &msg[..400]);
+    assert!(msg.contains("/nonexistent/ppp"), "{msg}");
+    assert!(msg.contains("ppp/end.sock"), "{msg}");
+    assert!(msg.contains(" bytes …]"), "{msg}");
+    // A path with a NUL byte, as long.
+    let nul = format!("/tmp/{}\0{}", "q".repeat(50_000), "r".repeat(50_000));
+    let err = connect_unix(nul.as_str()).await.unwrap_err();
+    assert!(err.to_string().len() < 400, "{}", err.to_string().len());
+    Ok(())
+}

@@ -16,7 +16,7 @@ use std::ops::{BitOr, BitOrAssign};
 use std::ptr;
 
 use super::addr::AddressFamily;
-use super::error::context;
+use super::error::{clip, context};
 use crate::thread::to_thread;
 
 /// Defines a set of C flags as a small newtype with associated constants.
@@ -426,7 +426,7 @@ fn resolver_error(
 fn invalid_host(host: &str, why: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!("invalid host name {host:?}: {why}"),
+        format!("invalid host name {:?}: {why}", clip(host)),
     )
 }
 
@@ -562,9 +562,18 @@ fn blocking_getaddrinfo(
         let os_error = system_error(code).or_else(|| exhaustion_error(code));
         let ascii = c_host.map(CStr::to_string_lossy);
         let subject = match (host, ascii) {
-            (Some(h), Some(a)) if a != h => format!("failed to resolve {h:?} (looked up as {a:?})"),
-            (Some(h), _) => format!("failed to resolve {h:?}"),
-            (None, _) => format!("failed to resolve service {:?}", service.to_string_lossy()),
+            (Some(h), Some(a)) if a != h => {
+                format!(
+                    "failed to resolve {:?} (looked up as {:?})",
+                    clip(h),
+                    clip(&a)
+                )
+            }
+            (Some(h), _) => format!("failed to resolve {:?}", clip(h)),
+            (None, _) => format!(
+                "failed to resolve service {:?}",
+                clip(&service.to_string_lossy())
+            ),
         };
         // On failure `res` is not a list (POSIX leaves it unspecified): nothing to free.
         return Err(resolver_error(code, os_error, host, subject));
@@ -630,7 +639,10 @@ pub async fn getaddrinfo<'a>(
     let c_service = CString::new(service.as_str()).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("invalid service name {service:?}: it contains a NUL byte"),
+            format!(
+                "invalid service name {:?}: it contains a NUL byte",
+                clip(&service)
+            ),
         )
     })?;
     to_thread::run_sync(move || {
@@ -747,7 +759,10 @@ pub(crate) async fn resolve_stream(
     if addrs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
-            format!("resolving {host:?}: no address of the requested family"),
+            format!(
+                "resolving {:?}: no address of the requested family",
+                clip(host)
+            ),
         ));
     }
     Ok(addrs)

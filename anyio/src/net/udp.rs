@@ -234,7 +234,12 @@ async fn resolve_one(
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("resolving {host:?}")))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("resolving {:?}", super::error::clip(host)),
+            )
+        })
 }
 
 /// The sender of a received datagram as an IP address.

@@ -29,7 +29,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::addr::SocketAddress;
 use super::core::{Direction, PendingRead, SocketCore, core_socket_traits};
-use super::error::context;
+use super::error::{clip, context};
 use super::fd_passing::{check_fd_count, recv_with_fds, send_with_fds};
 use super::stream_socket::{StreamSocket, send_some, stream_socket_traits};
 use crate::resource::{ClosedResourceError, EndOfStream};
@@ -125,7 +125,8 @@ impl UnixAddress {
                 }
                 if bytes.contains(&0) {
                     return Err(invalid(format!(
-                        "the UNIX socket path {path:?} contains a NUL byte"
+                        "the UNIX socket path {:?} contains a NUL byte",
+                        clip(&path.to_string_lossy())
                     )));
                 }
                 SockAddr::unix(path)
@@ -143,7 +144,12 @@ impl UnixAddress {
                 SockAddr::unix(OsStr::from_bytes(&bytes))
             }
         };
-        addr.map_err(|_| invalid(format!("the UNIX socket address {self} is too long")))
+        addr.map_err(|_| {
+            invalid(format!(
+                "the UNIX socket address {} is too long",
+                clip(&self.to_string())
+            ))
+        })
     }
 }
 
