@@ -395,3 +395,30 @@ async fn a_long_host_name_is_cut_in_error_messages() -> Result<(), BoxError> {
     assert!(msg.contains("hhhend\": it contains a NUL byte"), "{msg}");
     Ok(())
 }
+
+#[cfg(target_os = "linux")]
+#[anyio::test]
+async fn scope_ids_resolve_alike_on_every_ipv6_literal() -> Result<(), BoxError> {
+    let options = AddrInfoOptions::new().socket_type(SocketType::STREAM);
+    for (literal, ip) in [
+        ("::1%lo", "::1"),
+        ("::1%1", "::1"),
+        ("fe80::1%lo", "fe80::1"),
+        ("fe80::1%1", "fe80::1"),
+        ("2001:db8::1%lo", "2001:db8::1"),
+    ] {
+        for options in [options, options.flags(AddrInfoFlags::NUMERICHOST)] {
+            let found = getaddrinfo(literal, 80, options).await?;
+            let SocketAddr::V6(addr) = found[0].addr else {
+                panic!("not IPv6: {found:?}");
+            };
+            assert_eq!(addr.ip(), &ip.parse::<std::net::Ipv6Addr>()?, "{literal}");
+            assert_eq!(addr.scope_id(), 1, "{literal}: the loopback interface");
+        }
+    }
+    // An interface that does not exist is the resolver's error, as before.
+    let err = getaddrinfo("::1%nosuchif0", 80, options).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("\"::1%nosuchif0\""), "{err}");
+    Ok(())
+}

@@ -430,13 +430,33 @@ fn invalid_host(host: &str, why: &str) -> io::Error {
     )
 }
 
+/// An IPv6 literal with an interface name as its scope id (`::1%lo`), with the interface's
+/// index instead (`::1%1`): glibc takes a name only on link-local and multicast addresses,
+/// an index on any, so this makes every IPv6 literal resolve the same way. `None` for
+/// anything else, and for an interface that does not exist (the resolver then refuses it).
+fn numeric_scope(host: &str) -> Option<String> {
+    let (ip, scope) = host.split_once('%')?;
+    if ip.parse::<std::net::Ipv6Addr>().is_err()
+        || scope.is_empty()
+        || scope.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let name = CString::new(scope).ok()?;
+    // SAFETY: a NUL-terminated string that outlives the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then(|| format!("{ip}%{index}"))
+}
+
 /// The host name as the resolver gets it: ASCII names (IP literals among them) unchanged,
 /// internationalised ones encoded with IDNA (UTS 46 processing, IDNA 2008 rules).
 fn encode_host(host: &str) -> io::Result<CString> {
     if host.contains('\0') {
         return Err(invalid_host(host, "it contains a NUL byte"));
     }
-    let encoded = if host.is_ascii() {
+    let encoded = if let Some(numeric) = numeric_scope(host) {
+        numeric
+    } else if host.is_ascii() {
         host.to_owned()
     } else {
         idna::domain_to_ascii(host)
@@ -596,7 +616,9 @@ fn blocking_getaddrinfo(
 /// - `options` are the hints: family, socket type, protocol, flags.
 ///
 /// The results come in the resolver's order. Only IPv4 and IPv6 addresses are returned;
-/// IPv6 ones keep their scope id. With no socket type given, the resolver may return one
+/// IPv6 ones keep their scope id. A scope id on an IPv6 literal may be an interface name or
+/// index on any address (`::1%lo` as `fe80::1%lo`): a name is turned into its index before
+/// the lookup, since glibc takes names only on link-local and multicast addresses. With no socket type given, the resolver may return one
 /// entry per socket type for each address.
 ///
 /// ```
