@@ -225,3 +225,32 @@ impl From<DelimiterNotFound> for io::Error {
         io::Error::new(io::ErrorKind::InvalidData, e)
     }
 }
+
+/// The longest input an error message quotes whole; of a longer one (a 100 KB path, say) it
+/// keeps the start and the end, and says how much it left out.
+const MAX_QUOTED: usize = 256;
+/// How much of the start and of the end of a long input a message keeps.
+const KEPT_HEAD: usize = 160;
+const KEPT_TAIL: usize = 64;
+
+/// `s` as an error message shows it: whole up to 256 bytes, otherwise its first 160 and
+/// last 64 bytes (to the nearest character) around `[… N bytes …]`.
+pub(crate) fn clip(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.len() <= MAX_QUOTED {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut head = KEPT_HEAD;
+    while !s.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = s.len() - KEPT_TAIL;
+    while !s.is_char_boundary(tail) {
+        tail += 1;
+    }
+    std::borrow::Cow::Owned(format!(
+        "{}[… {} bytes …]{}",
+        &s[..head],
+        tail - head,
+        &s[tail..]
+    ))
+}

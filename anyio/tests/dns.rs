@@ -317,3 +317,108 @@ fn flags_combine_and_print() {
     assert_eq!(ni.bits(), libc::NI_NUMERICHOST | libc::NI_DGRAM);
     assert_eq!(format!("{:?}", SocketType::STREAM), "STREAM");
 }
+
+/// Set in the child process of
+/// [`out_of_descriptors_is_reported_as_such_not_as_an_unknown_name`].
+#[cfg(target_os = "linux")]
+const EMFILE_CHILD_ENV: &str = "ANYIO_DNS_EMFILE_CHILD";
+
+/// In the child process only: uses up the descriptors, then resolves "localhost" and
+/// prints what the error says.
+#[cfg(target_os = "linux")]
+#[anyio::test]
+async fn probe_getaddrinfo_out_of_descriptors() -> Result<(), BoxError> {
+    if std::env::var_os(EMFILE_CHILD_ENV).is_none() {
+        return Ok(());
+    }
+    let mut held = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(file) => held.push(file),
+            Err(err) => {
+                assert_eq!(err.raw_os_error(), Some(libc::EMFILE));
+                break;
+            }
+        }
+    }
+    let err = getaddrinfo("localhost", 80, AddrInfoOptions::new())
+        .await
+        .unwrap_err();
+    drop(held);
+    use anyio::stream::IoErrorExt;
+    let raw = err.os_error().and_then(io::Error::raw_os_error);
+    println!("RESULT raw={raw:?} kind={:?} msg={err}", err.kind());
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn out_of_descriptors_is_reported_as_such_not_as_an_unknown_name() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "probe_getaddrinfo_out_of_descriptors::tokio",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(EMFILE_CHILD_ENV, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.find("RESULT").map(|at| &l[at..]))
+        .unwrap_or_else(|| panic!("no result: {stdout}"));
+    assert!(
+        line.contains(&format!("raw=Some({})", libc::EMFILE)),
+        "{line}"
+    );
+    assert!(line.contains("failed to resolve \"localhost\""), "{line}");
+    assert!(!line.contains("Name or service not known"), "{line}");
+}
+
+#[anyio::test]
+async fn a_long_host_name_is_cut_in_error_messages() -> Result<(), BoxError> {
+    let host = format!("start{}\0{}end", "h".repeat(50_000), "h".repeat(50_000));
+    let err = getaddrinfo(host.as_str(), 80, AddrInfoOptions::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    let msg = err.to_string();
+    assert!(msg.len() < 400, "{} bytes", msg.len());
+    assert!(msg.starts_with("invalid host name \"starthhh"), "{msg}");
+    assert!(msg.contains("hhhend\": it contains a NUL byte"), "{msg}");
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+#[anyio::test]
+async fn scope_ids_resolve_alike_on_every_ipv6_literal() -> Result<(), BoxError> {
+    let options = AddrInfoOptions::new().socket_type(SocketType::STREAM);
+    for (literal, ip) in [
+        ("::1%lo", "::1"),
+        ("::1%1", "::1"),
+        ("fe80::1%lo", "fe80::1"),
+        ("fe80::1%1", "fe80::1"),
+        ("2001:db8::1%lo", "2001:db8::1"),
+    ] {
+        for options in [options, options.flags(AddrInfoFlags::NUMERICHOST)] {
+            let found = getaddrinfo(literal, 80, options).await?;
+            let SocketAddr::V6(addr) = found[0].addr else {
+                panic!("not IPv6: {found:?}");
+            };
+            assert_eq!(addr.ip(), &ip.parse::<std::net::Ipv6Addr>()?, "{literal}");
+            assert_eq!(addr.scope_id(), 1, "{literal}: the loopback interface");
+        }
+    }
+    // An interface that does not exist is the resolver's error, as before.
+    let err = getaddrinfo("::1%nosuchif0", 80, options).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("\"::1%nosuchif0\""), "{err}");
+    Ok(())
+}

@@ -600,3 +600,97 @@ async fn io_errors_convert_out_of_a_group() -> Result<(), BoxError> {
     assert_eq!(err.to_string(), "disk on fire");
     Ok(())
 }
+
+/// A future that is ready at once, and panics when dropped.
+struct PanicsWhenDropped(&'static str);
+
+impl std::future::Future for PanicsWhenDropped {
+    type Output = Result<(), BoxError>;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
+
+#[anyio::test]
+async fn a_panic_in_drop_as_a_task_ends_resumes_like_any_panic_of_the_task() -> Result<(), BoxError>
+{
+    // A panic while the task's locals are dropped by a cancellation.
+    let caught = std::panic::AssertUnwindSafe(task_group(|tg: TaskGroup| async move {
+        tg.start_soon(async move {
+            let guard = PanicsWhenDropped("drop during cancellation");
+            sleep(LONG).await?;
+            drop(guard);
+            Ok(())
+        })?;
+        sleep(Duration::from_millis(5)).await?;
+        tg.cancel();
+        Ok(())
+    }))
+    .catch_unwind()
+    .await;
+    let panic = caught.unwrap_err();
+    assert_eq!(
+        panic.downcast_ref::<String>().map(String::as_str),
+        Some("drop during cancellation")
+    );
+    // A panic while the future of a task that has returned is dropped.
+    let caught = std::panic::AssertUnwindSafe(task_group(|tg: TaskGroup| async move {
+        tg.start_soon(PanicsWhenDropped("drop after returning"))?;
+        Ok(())
+    }))
+    .catch_unwind()
+    .await;
+    let panic = caught.unwrap_err();
+    assert_eq!(
+        panic.downcast_ref::<String>().map(String::as_str),
+        Some("drop after returning")
+    );
+    Ok(())
+}
+
+#[anyio::test]
+async fn a_panic_in_drop_of_an_aborted_task_is_discarded_and_the_run_goes_on()
+-> Result<(), BoxError> {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let d = dropped.clone();
+    let group = task_group(|tg: TaskGroup| async move {
+        tg.start_soon(async move {
+            struct Both(Arc<AtomicBool>, Option<PanicsWhenDropped>);
+            impl Drop for Both {
+                fn drop(&mut self) {
+                    self.0.store(true, SeqCst);
+                }
+            }
+            let _guard = Both(d, Some(PanicsWhenDropped("drop of an aborted task")));
+            std::future::pending::<()>().await;
+            Ok(())
+        })?;
+        sleep(LONG).await?;
+        Ok(())
+    });
+    let out = anyio::move_on_after(Duration::from_millis(20), anyio::cancellable(group)).await?;
+    assert!(out.is_none());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dropped.load(SeqCst) && Instant::now() < deadline {
+        sleep(Duration::from_millis(1)).await?;
+    }
+    assert!(dropped.load(SeqCst), "the aborted task was dropped");
+    // Nothing reached the runtime: this run, and its other tasks, go on.
+    task_group(|tg: TaskGroup| async move {
+        tg.start_soon(async { sleep(Duration::from_millis(1)).await.map_err(Into::into) })?;
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}

@@ -161,48 +161,6 @@ async fn untrusted_certificate_fails_the_handshake_and_says_why() -> Result<(), 
     Ok(())
 }
 
-#[anyio::test]
-async fn stalled_handshake_is_cut_and_the_listener_goes_on() -> Result<(), BoxError> {
-    let pki = pki();
-    let listener = TlsListener::new(
-        TcpListenerOptions::new()
-            .local_host("127.0.0.1")
-            .bind()
-            .await?,
-        pki.acceptor.clone(),
-    )
-    .handshake_timeout(Duration::from_millis(200));
-    let port = listener.listener().listeners()[0].local_port()?;
-    fail_after(DEADLINE, async {
-        let (silent, good) = futures_lite::future::zip(
-            async {
-                let silent = connect_tcp("127.0.0.1", port).await?;
-                // The server gives up on us: our receive sees the end.
-                let err = silent.receive(10).await.unwrap_err();
-                assert!(err.is_end_of_stream(), "{err}");
-                Ok::<_, io::Error>(())
-            },
-            async {
-                let (accepted, client) = futures_lite::future::zip(listener.accept(), async {
-                    anyio::sleep(Duration::from_millis(50)).await?;
-                    let tcp = connect_tcp("127.0.0.1", port).await?;
-                    pki.connector.connect(tcp, "localhost").await
-                })
-                .await;
-                let (server, client) = (accepted?, client?);
-                client.send(b"hi").await?;
-                assert_eq!(server.receive(10).await?, b"hi");
-                Ok::<_, io::Error>(())
-            },
-        )
-        .await;
-        silent?;
-        good
-    })
-    .await?;
-    Ok(())
-}
-
 /// Connects a client with `connector` to a server presenting `server_pem`, verifying
 /// `name`; returns the client's handshake error and the server's outcome.
 async fn handshake_error(
@@ -703,5 +661,123 @@ async fn a_handshake_cut_short_leaves_the_stream_broken() -> Result<(), BoxError
     assert!(err.is_broken_resource(), "{err}");
     let err = client.start_tls().await.unwrap_err();
     assert!(err.is_broken_resource(), "{err}");
+    Ok(())
+}
+
+/// The first flight of a TLS client for "localhost": a ClientHello, as bytes to send by hand.
+fn client_hello(connector: &TlsConnector) -> Vec<u8> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(connector.config().clone(), name).unwrap();
+    let mut hello = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut hello).unwrap();
+    }
+    hello
+}
+
+#[anyio::test]
+async fn a_client_stalled_after_its_client_hello_does_not_hold_up_a_plain_accept_loop()
+-> Result<(), BoxError> {
+    let pki = pki();
+    let listener = TlsListener::new(
+        TcpListenerOptions::new()
+            .local_host("127.0.0.1")
+            .bind()
+            .await?,
+        pki.acceptor.clone(),
+    );
+    let port = listener.listener().listeners()[0].local_port()?;
+    let connector = pki.connector.clone();
+    anyio::task_group(|tg: anyio::TaskGroup<BoxError>| async move {
+        let handlers = tg.clone();
+        tg.start_soon(async move {
+            // The usual hand-written accept loop: accept, then a task per connection.
+            loop {
+                let stream = listener.accept().await?;
+                handlers.start_soon(async move {
+                    if let Ok(data) = stream.receive(100).await {
+                        let _ = stream.send(&data).await;
+                    }
+                    Ok(())
+                })?;
+            }
+        })?;
+        // The first client sends its ClientHello and then nothing.
+        let stalled = connect_tcp("127.0.0.1", port).await?;
+        stalled.send(&client_hello(&connector)).await?;
+        anyio::sleep(Duration::from_millis(100)).await?;
+        // The second is served within a second all the same.
+        fail_after(Duration::from_secs(1), async {
+            let tcp = connect_tcp("127.0.0.1", port).await?;
+            let client = connector.connect(tcp, "localhost").await?;
+            client.send(b"ping").await?;
+            assert_eq!(client.receive(100).await?, b"ping");
+            Ok::<_, io::Error>(())
+        })
+        .await?;
+        drop(stalled);
+        tg.cancel_scope().cancel();
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+#[anyio::test]
+async fn a_handshake_left_to_the_first_use_keeps_the_listeners_timeout() -> Result<(), BoxError> {
+    let pki = pki();
+    let listener = TlsListener::new(
+        TcpListenerOptions::new()
+            .local_host("127.0.0.1")
+            .bind()
+            .await?,
+        pki.acceptor.clone(),
+    )
+    .handshake_timeout(Duration::from_millis(200));
+    let port = listener.listener().listeners()[0].local_port()?;
+    fail_after(DEADLINE, async {
+        let stalled = connect_tcp("127.0.0.1", port).await?;
+        stalled.send(&client_hello(&pki.connector)).await?;
+        // accept returns at once; the first receive runs the handshake, which the
+        // listener's timeout cuts short.
+        let accepted = fail_after(Duration::from_secs(1), listener.accept()).await?;
+        let started = std::time::Instant::now();
+        let err = accepted.receive(100).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(err.is_broken_resource(), "{err}");
+        // Broken for good, with the same error.
+        let again = accepted.send(b"x").await.unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::TimedOut, "{again}");
+        drop(accepted);
+        // The peer sees the connection end.
+        loop {
+            match stalled.receive(10000).await {
+                Ok(_) => {}
+                Err(err)
+                    if err.is_end_of_stream() || err.kind() == io::ErrorKind::ConnectionReset =>
+                {
+                    break;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        // A good client's stream does its handshake on first use; handshake() runs it
+        // explicitly, so what it negotiated is known before any data.
+        let tcp = connect_tcp("127.0.0.1", port).await?;
+        let server = listener.accept().await?;
+        assert_eq!(server.protocol_version(), None);
+        let (shaken, client) =
+            futures_lite::future::zip(server.handshake(), pki.connector.connect(tcp, "localhost"))
+                .await;
+        let client = client?;
+        shaken?;
+        assert!(server.protocol_version().is_some());
+        server.handshake().await?;
+        client.send(b"hi").await?;
+        assert_eq!(server.receive(10).await?, b"hi");
+        Ok::<_, io::Error>(())
+    })
+    .await?;
     Ok(())
 }

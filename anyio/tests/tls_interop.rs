@@ -525,6 +525,9 @@ async fn talk_with_s_client(version_flag: &str, version: ProtocolVersion) -> Res
     let mut client = s_client(&pki, port, &[version_flag, "-no_ign_eof"])?;
     fail_after(DEADLINE, async {
         let server = listener.accept().await?;
+        // accept leaves the handshake to the stream's first use; run it now to see what
+        // was negotiated.
+        server.handshake().await?;
         assert_eq!(server.protocol_version(), Some(version));
         assert_eq!(server.server_name().as_deref(), Some("localhost"));
 

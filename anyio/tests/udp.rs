@@ -399,7 +399,7 @@ async fn the_broadcast_flag_is_set_and_read_back() -> Result<(), BoxError> {
         .send_to(b"x", SocketAddr::new(IpAddr::V4(Ipv4Addr::BROADCAST), 9))
         .await
         .unwrap_err();
-    assert!(err.is_broken_resource(), "{err}");
+    assert!(!err.is_broken_resource(), "{err}");
     assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "EACCES: {err}");
     socket.set_broadcast(true)?;
     assert!(socket.broadcast()?);
@@ -447,4 +447,57 @@ fn futures_and_streams_are_send() {
         send_unpin(&connected.incoming());
     }
     let _ = futures;
+}
+
+#[anyio::test]
+async fn a_send_that_fails_for_one_datagram_is_the_os_error_and_the_socket_goes_on()
+-> Result<(), BoxError> {
+    let server = bound(V4).await?;
+    let to = addr_of(&server)?;
+    let client = bound(V4).await?;
+    // Longer than any UDP datagram: EMSGSIZE, matchable as InvalidInput.
+    let err = client.send_to(&vec![0; 70_000], to).await.unwrap_err();
+    assert!(!err.is_broken_resource(), "{err}");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    assert_eq!(
+        err.os_error().and_then(|e| e.raw_os_error()),
+        Some(libc::EMSGSIZE),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&to.to_string()),
+        "names the address: {err}"
+    );
+    // Port 0 is no destination: EINVAL.
+    let err = client
+        .send_to(b"x", SocketAddr::new(V4, 0))
+        .await
+        .unwrap_err();
+    assert!(!err.is_broken_resource(), "{err}");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    assert_eq!(
+        err.raw_os_error()
+            .or_else(|| err.os_error()?.raw_os_error()),
+        Some(libc::EINVAL)
+    );
+    // The socket still works.
+    client.send_to(b"still here", to).await?;
+    let (data, from) = fail_after(DEADLINE, server.receive()).await?;
+    assert_eq!(data, b"still here");
+    assert_eq!(from, addr_of(&client)?);
+    // The same on a connected socket.
+    let connected = create_connected_udp_socket("127.0.0.1", to.port()).await?;
+    let err = connected.send(&vec![0; 70_000]).await.unwrap_err();
+    assert!(!err.is_broken_resource(), "{err}");
+    assert_eq!(
+        err.os_error().and_then(|e| e.raw_os_error()),
+        Some(libc::EMSGSIZE),
+        "{err}"
+    );
+    connected.send(b"connected").await?;
+    assert_eq!(
+        fail_after(DEADLINE, server.receive()).await?.0,
+        b"connected"
+    );
+    Ok(())
 }

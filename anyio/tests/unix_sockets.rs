@@ -755,3 +755,73 @@ fn futures_and_streams_are_send() {
     }
     let _ = futures;
 }
+
+#[anyio::test]
+async fn a_mode_out_of_range_is_invalid_input_for_listeners_and_datagram_sockets()
+-> Result<(), BoxError> {
+    let dir = TempDir::new()?;
+    let path = dir.path("wide.dgram");
+    let err = create_unix_datagram_socket(Some(path.as_path().into()), Some(0o7777777))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("0o7777777"), "{err}");
+    assert!(!path.exists(), "nothing bound");
+    let path = dir.path("wide.sock");
+    let err = UnixListenerOptions::new()
+        .mode(0o10000)
+        .bind(&path)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    // The largest mode there is is fine.
+    let ok = create_unix_datagram_socket(Some(dir.path("ok.dgram").as_path().into()), Some(0o1777))
+        .await?;
+    drop(ok);
+    Ok(())
+}
+
+#[anyio::test]
+async fn a_datagram_send_that_fails_for_that_datagram_leaves_the_socket_working()
+-> Result<(), BoxError> {
+    let dir = TempDir::new()?;
+    let (a_path, b_path) = (dir.path("a.dgram"), dir.path("b.dgram"));
+    let a = create_unix_datagram_socket(Some(a_path.as_path().into()), None).await?;
+    let b = create_unix_datagram_socket(Some(b_path.as_path().into()), None).await?;
+    // Longer than the socket's send buffer can ever hold: EMSGSIZE.
+    let err = a.sendto(&vec![0; 16 << 20], &b_path).await.unwrap_err();
+    assert!(!err.is_broken_resource(), "{err}");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    assert_eq!(
+        err.os_error().and_then(|e| e.raw_os_error()),
+        Some(libc::EMSGSIZE),
+        "{err}"
+    );
+    // Nothing at that path: NotFound, for that datagram only.
+    let missing = dir.path("missing.dgram");
+    let err = a.sendto(b"x", &missing).await.unwrap_err();
+    assert!(!err.is_broken_resource(), "{err}");
+    assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("missing.dgram"), "{err}");
+    // The socket still works.
+    a.sendto(b"after", &b_path).await?;
+    assert_eq!(fail_after(DEADLINE, b.receive()).await?.0, b"after");
+    Ok(())
+}
+
+#[anyio::test]
+async fn a_long_path_is_cut_in_error_messages() -> Result<(), BoxError> {
+    let long = format!("/nonexistent/{}/end.sock", "p".repeat(100_000));
+    let err = connect_unix(long.as_str()).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    let msg = err.to_string();
+    assert!(msg.len() < 400, "{} bytes: {}", msg.len(), &msg[..400]);
+    assert!(msg.contains("/nonexistent/ppp"), "{msg}");
+    assert!(msg.contains("ppp/end.sock"), "{msg}");
+    assert!(msg.contains(" bytes …]"), "{msg}");
+    // A path with a NUL byte, as long.
+    let nul = format!("/tmp/{}\0{}", "q".repeat(50_000), "r".repeat(50_000));
+    let err = connect_unix(nul.as_str()).await.unwrap_err();
+    assert!(err.to_string().len() < 400, "{}", err.to_string().len());
+    Ok(())
+}

@@ -82,7 +82,8 @@ fn invalid_mode(mode: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
         format!(
-            "invalid mode: {mode:?} (expected one of r, w, a, x, optionally with + and b or t)"
+            "invalid mode: {:?} (expected one of r, w, a, x, optionally with + and b or t)",
+            crate::resource::clip(mode)
         ),
     )
 }

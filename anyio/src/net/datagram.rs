@@ -3,9 +3,11 @@
 //!
 //! The rules are those of every socket of this crate (see `core.rs`): one receiver and one
 //! sender at a time, each operation a checkpoint, `ClosedResourceError` after this side's
-//! close, and any OS error of a send or a receive (an ICMP "port unreachable" on a
+//! close, and an OS error that leaves the socket unusable (an ICMP "port unreachable" on a
 //! connected socket, say) a `BrokenResourceError` with the OS error as its cause, as in
-//! AnyIO.
+//! AnyIO. A send that fails for that one datagram only (too long, an address it cannot
+//! reach) returns the OS error itself, with what was sent where in its message: the socket
+//! goes on working.
 
 use std::io;
 use std::mem;
@@ -15,6 +17,7 @@ use std::task::{Context, Poll, ready};
 use socket2::{SockAddr, Socket};
 
 use super::core::{Direction, PendingRead, SocketCore};
+use super::error::context_with_kind;
 
 /// The largest datagram received (AnyIO's `recvfrom(65536)`); the rest of a longer one is
 /// discarded. A UDP payload is never longer.
@@ -59,13 +62,92 @@ pub(crate) async fn send(
     to: Option<&SockAddr>,
     what: impl FnOnce() -> String,
 ) -> io::Result<()> {
-    core.run(Direction::Write, |s| match to {
-        Some(to) => s.send_to_with_flags(data, to, SEND_FLAGS),
-        None => s.send_with_flags(data, SEND_FLAGS),
-    })
-    .await
-    .map_err(|e| core.broken(&what(), e))?;
-    Ok(())
+    let sent = core
+        .run(Direction::Write, |s| match to {
+            Some(to) => s.send_to_with_flags(data, to, SEND_FLAGS),
+            None => s.send_with_flags(data, SEND_FLAGS),
+        })
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        Err(err) => match err
+            .raw_os_error()
+            .and_then(|c| send_error_kind(c, to.is_some()))
+        {
+            Some(kind) if !core.is_closed() => Err(context_with_kind(err, kind, || {
+                format!("{} {}", what(), core.peer())
+            })),
+            _ => Err(core.broken(&what(), err)),
+        },
+    }
+}
+
+/// The kind to report for the OS error `code` of a send if it concerns that one datagram
+/// and leaves the socket usable; `None` if the socket is broken. `addressed` is a send to
+/// an address of its own (on an unconnected socket): a refusal then concerns that address
+/// only, while on a connected socket it means the peer is gone.
+///
+/// The kinds are those of `io::Error::from_raw_os_error` where std has one that can be
+/// matched; `EMSGSIZE` (too long) and `EAFNOSUPPORT` (an address of the other family) are
+/// `InvalidInput`, `EDESTADDRREQ` is `NotConnected`, `ENOBUFS` is `OutOfMemory` and
+/// `EHOSTDOWN` is `HostUnreachable`.
+pub(crate) fn send_error_kind(code: i32, addressed: bool) -> Option<io::ErrorKind> {
+    use io::ErrorKind as K;
+    let kind = match code {
+        libc::EMSGSIZE | libc::EAFNOSUPPORT => K::InvalidInput,
+        libc::EDESTADDRREQ => K::NotConnected,
+        libc::ENOBUFS => K::OutOfMemory,
+        libc::EHOSTDOWN => K::HostUnreachable,
+        libc::ECONNREFUSED if addressed => K::ConnectionRefused,
+        libc::EINVAL
+        | libc::EACCES
+        | libc::EPERM
+        | libc::EADDRNOTAVAIL
+        | libc::ENETUNREACH
+        | libc::EHOSTUNREACH
+        | libc::ENETDOWN
+        | libc::ENOMEM
+        | libc::ENOENT
+        | libc::ENOTDIR
+        | libc::ELOOP
+        | libc::ENAMETOOLONG
+        | libc::EPROTOTYPE => io::Error::from_raw_os_error(code).kind(),
+        _ => return None,
+    };
+    Some(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::send_error_kind;
+    use std::io::ErrorKind as K;
+
+    #[test]
+    fn send_errors_of_one_datagram_keep_the_socket_and_say_what() {
+        assert_eq!(send_error_kind(libc::EMSGSIZE, true), Some(K::InvalidInput));
+        assert_eq!(
+            send_error_kind(libc::EMSGSIZE, false),
+            Some(K::InvalidInput)
+        );
+        assert_eq!(send_error_kind(libc::EINVAL, true), Some(K::InvalidInput));
+        assert_eq!(
+            send_error_kind(libc::EACCES, true),
+            Some(K::PermissionDenied)
+        );
+        assert_eq!(
+            send_error_kind(libc::ENETUNREACH, true),
+            Some(K::NetworkUnreachable)
+        );
+        assert_eq!(send_error_kind(libc::ENOENT, true), Some(K::NotFound));
+        assert_eq!(
+            send_error_kind(libc::ECONNREFUSED, true),
+            Some(K::ConnectionRefused)
+        );
+        // The peer of a connected socket is gone; a socket that no longer works.
+        assert_eq!(send_error_kind(libc::ECONNREFUSED, false), None);
+        assert_eq!(send_error_kind(libc::EPIPE, false), None);
+        assert_eq!(send_error_kind(libc::EBADF, true), None);
+    }
 }
 
 /// The datagrams a socket receives, as a [`Stream`](futures_core::Stream) that never

@@ -16,7 +16,7 @@ use std::ops::{BitOr, BitOrAssign};
 use std::ptr;
 
 use super::addr::AddressFamily;
-use super::error::context;
+use super::error::{clip, context};
 use crate::thread::to_thread;
 
 /// Defines a set of C flags as a small newtype with associated constants.
@@ -296,7 +296,9 @@ pub struct AddrInfo {
 /// `EAI_NODATA` where the platform has it), `InvalidInput` for hints the resolver refuses
 /// (`EAI_FAMILY`, `EAI_SOCKTYPE`, `EAI_BADFLAGS`, `EAI_SERVICE`), `OutOfMemory` for
 /// `EAI_MEMORY`, and `Other` otherwise (a temporary failure, `EAI_AGAIN`, among them).
-/// `EAI_SYSTEM` is not a `GaiError`: the OS error behind it is returned instead.
+/// `EAI_SYSTEM` is not a `GaiError`: the OS error behind it is returned instead, and so is
+/// the `EMFILE`, `ENFILE`, `ENOMEM` or `ENOBUFS` behind a lookup that failed for want of
+/// descriptors or memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GaiError {
     code: c_int,
@@ -365,6 +367,41 @@ fn system_error(code: c_int) -> Option<io::Error> {
     os.raw_os_error().is_some_and(|e| e != 0).then_some(os)
 }
 
+/// Sets `errno` to 0, so that what it holds after a resolver call was set by that call.
+fn clear_errno() {
+    // SAFETY: the location of the calling thread's `errno`, always valid to write.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        *libc::__errno_location() = 0;
+    }
+    // SAFETY: as above.
+    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+    unsafe {
+        *libc::__error() = 0;
+    }
+}
+
+/// The OS error behind a resolver failure that the C library reports as a lookup failure
+/// (`EAI_NONAME`, `EAI_AGAIN`, `EAI_FAIL`) when the real cause is that the process or the
+/// system is out of descriptors or memory: glibc cannot open `/etc/hosts` or a socket to
+/// the name server, and says "Name or service not known". `errno` was cleared before the
+/// call; read it before anything else runs.
+fn exhaustion_error(code: c_int) -> Option<io::Error> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let lookup_failed = code == libc::EAI_NODATA;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let lookup_failed = false;
+    if !(lookup_failed || matches!(code, libc::EAI_NONAME | libc::EAI_AGAIN | libc::EAI_FAIL)) {
+        return None;
+    }
+    let os = io::Error::last_os_error();
+    matches!(
+        os.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
+    )
+    .then_some(os)
+}
+
 /// The error for a failed resolver call about `subject` (for example `failed to resolve
 /// "example.com"`): the OS error behind `EAI_SYSTEM`, from [`system_error`], if there is
 /// one; a [`GaiError`] otherwise.
@@ -389,8 +426,26 @@ fn resolver_error(
 fn invalid_host(host: &str, why: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!("invalid host name {host:?}: {why}"),
+        format!("invalid host name {:?}: {why}", clip(host)),
     )
+}
+
+/// An IPv6 literal with an interface name as its scope id (`::1%lo`), with the interface's
+/// index instead (`::1%1`): glibc takes a name only on link-local and multicast addresses,
+/// an index on any, so this makes every IPv6 literal resolve the same way. `None` for
+/// anything else, and for an interface that does not exist (the resolver then refuses it).
+fn numeric_scope(host: &str) -> Option<String> {
+    let (ip, scope) = host.split_once('%')?;
+    if ip.parse::<std::net::Ipv6Addr>().is_err()
+        || scope.is_empty()
+        || scope.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let name = CString::new(scope).ok()?;
+    // SAFETY: a NUL-terminated string that outlives the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then(|| format!("{ip}%{index}"))
 }
 
 /// The host name as the resolver gets it: ASCII names (IP literals among them) unchanged,
@@ -399,7 +454,9 @@ fn encode_host(host: &str) -> io::Result<CString> {
     if host.contains('\0') {
         return Err(invalid_host(host, "it contains a NUL byte"));
     }
-    let encoded = if host.is_ascii() {
+    let encoded = if let Some(numeric) = numeric_scope(host) {
+        numeric
+    } else if host.is_ascii() {
         host.to_owned()
     } else {
         idna::domain_to_ascii(host)
@@ -510,6 +567,7 @@ fn blocking_getaddrinfo(
 ) -> io::Result<Vec<AddrInfo>> {
     let hints = hints(options, numeric_service);
     let mut res: *mut libc::addrinfo = ptr::null_mut();
+    clear_errno();
     // SAFETY: the strings are NUL-terminated and outlive the call, `hints` is a valid
     // `addrinfo` with null pointers, and `res` is a valid place for the result.
     let code = unsafe {
@@ -521,12 +579,21 @@ fn blocking_getaddrinfo(
         )
     };
     if code != 0 {
-        let os_error = system_error(code);
+        let os_error = system_error(code).or_else(|| exhaustion_error(code));
         let ascii = c_host.map(CStr::to_string_lossy);
         let subject = match (host, ascii) {
-            (Some(h), Some(a)) if a != h => format!("failed to resolve {h:?} (looked up as {a:?})"),
-            (Some(h), _) => format!("failed to resolve {h:?}"),
-            (None, _) => format!("failed to resolve service {:?}", service.to_string_lossy()),
+            (Some(h), Some(a)) if a != h => {
+                format!(
+                    "failed to resolve {:?} (looked up as {:?})",
+                    clip(h),
+                    clip(&a)
+                )
+            }
+            (Some(h), _) => format!("failed to resolve {:?}", clip(h)),
+            (None, _) => format!(
+                "failed to resolve service {:?}",
+                clip(&service.to_string_lossy())
+            ),
         };
         // On failure `res` is not a list (POSIX leaves it unspecified): nothing to free.
         return Err(resolver_error(code, os_error, host, subject));
@@ -549,7 +616,9 @@ fn blocking_getaddrinfo(
 /// - `options` are the hints: family, socket type, protocol, flags.
 ///
 /// The results come in the resolver's order. Only IPv4 and IPv6 addresses are returned;
-/// IPv6 ones keep their scope id. With no socket type given, the resolver may return one
+/// IPv6 ones keep their scope id. A scope id on an IPv6 literal may be an interface name or
+/// index on any address (`::1%lo` as `fe80::1%lo`): a name is turned into its index before
+/// the lookup, since glibc takes names only on link-local and multicast addresses. With no socket type given, the resolver may return one
 /// entry per socket type for each address.
 ///
 /// ```
@@ -569,7 +638,9 @@ fn blocking_getaddrinfo(
 /// - A [`GaiError`] inside the `io::Error` when the resolver fails: `NotFound` with the
 ///   message `failed to resolve "name": Name or service not known` for a name that does not
 ///   resolve (the text after the colon is the C library's).
-/// - The OS error when the resolver reports `EAI_SYSTEM`.
+/// - The OS error when the resolver reports `EAI_SYSTEM`, and when it reports a failed
+///   lookup because the process or the system ran out of descriptors or memory (`EMFILE`,
+///   `ENFILE`, `ENOMEM`, `ENOBUFS`: glibc then says "Name or service not known").
 /// - A cancellation (see [`is_cancelled`](crate::is_cancelled)) if the caller is cancelled.
 ///
 /// # Cancel safety
@@ -590,7 +661,10 @@ pub async fn getaddrinfo<'a>(
     let c_service = CString::new(service.as_str()).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("invalid service name {service:?}: it contains a NUL byte"),
+            format!(
+                "invalid service name {:?}: it contains a NUL byte",
+                clip(&service)
+            ),
         )
     })?;
     to_thread::run_sync(move || {
@@ -707,7 +781,10 @@ pub(crate) async fn resolve_stream(
     if addrs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
-            format!("resolving {host:?}: no address of the requested family"),
+            format!(
+                "resolving {:?}: no address of the requested family",
+                clip(host)
+            ),
         ));
     }
     Ok(addrs)

@@ -234,7 +234,12 @@ async fn resolve_one(
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("resolving {host:?}")))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("resolving {:?}", super::error::clip(host)),
+            )
+        })
 }
 
 /// The sender of a received datagram as an IP address.
@@ -352,11 +357,14 @@ impl UdpSocket {
     ///
     /// [`ClosedResourceError`](crate::ClosedResourceError) once this socket is closed,
     /// [`BusyResourceError`](crate::BusyResourceError) when another task is sending,
-    /// [`Cancelled`](crate::Cancelled), and
+    /// [`Cancelled`](crate::Cancelled), and the OS error, with the address in its message,
+    /// when the send fails for this datagram only: `InvalidInput` for a datagram too long
+    /// (`EMSGSIZE` is its [`os_error`](crate::stream::IoErrorExt::os_error)), for port 0 or
+    /// an address of the other family (`EINVAL`, `EAFNOSUPPORT`), `PermissionDenied` for a
+    /// broadcast address without [`set_broadcast`](Self::set_broadcast) (`EACCES`),
+    /// `NetworkUnreachable` and the like. The socket goes on working after those. A
     /// [`BrokenResourceError`](crate::BrokenResourceError) with the OS error as its cause
-    /// (`EMSGSIZE` for a datagram too long, `EAFNOSUPPORT`/`EINVAL` for an address of the
-    /// other family, `EACCES` for a broadcast address without
-    /// [`set_broadcast`](Self::set_broadcast)).
+    /// when the socket itself fails.
     ///
     /// # Cancel safety
     ///

@@ -29,7 +29,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::addr::SocketAddress;
 use super::core::{Direction, PendingRead, SocketCore, core_socket_traits};
-use super::error::context;
+use super::error::{clip, context};
 use super::fd_passing::{check_fd_count, recv_with_fds, send_with_fds};
 use super::stream_socket::{StreamSocket, send_some, stream_socket_traits};
 use crate::resource::{ClosedResourceError, EndOfStream};
@@ -125,7 +125,8 @@ impl UnixAddress {
                 }
                 if bytes.contains(&0) {
                     return Err(invalid(format!(
-                        "the UNIX socket path {path:?} contains a NUL byte"
+                        "the UNIX socket path {:?} contains a NUL byte",
+                        clip(&path.to_string_lossy())
                     )));
                 }
                 SockAddr::unix(path)
@@ -143,7 +144,12 @@ impl UnixAddress {
                 SockAddr::unix(OsStr::from_bytes(&bytes))
             }
         };
-        addr.map_err(|_| invalid(format!("the UNIX socket address {self} is too long")))
+        addr.map_err(|_| {
+            invalid(format!(
+                "the UNIX socket address {} is too long",
+                clip(&self.to_string())
+            ))
+        })
     }
 }
 
@@ -262,6 +268,9 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
     }
 }
 
+/// The largest mode of a socket file: the permission bits with setuid, setgid and sticky.
+const MAX_MODE: u32 = 0o7777;
+
 /// A new UNIX socket of type `ty`, bound to `local` if given (a stale socket file removed
 /// first), its file set to `mode`, then listening with `backlog` if given. On a failure
 /// after binding, the socket file it created is removed. Blocking: filesystem calls.
@@ -271,6 +280,12 @@ fn bind_blocking(
     ty: Type,
     backlog: Option<u32>,
 ) -> io::Result<Socket> {
+    if let Some(mode) = mode.filter(|&m| m > MAX_MODE) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a mode of a socket file is at most 0o7777 (permission bits); got 0o{mode:o}"),
+        ));
+    }
     if mode.is_some() && !matches!(local, Some(UnixAddress::Path(_))) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -573,7 +588,7 @@ impl UnixListenerOptions {
 
     /// Sets the socket file's permission bits (`0o600`: only this user may connect) after
     /// binding and before listening. Only for a filesystem path: binding an abstract name
-    /// with a mode is an `InvalidInput` error.
+    /// with a mode is an `InvalidInput` error, and so is a mode above `0o7777`.
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
         self

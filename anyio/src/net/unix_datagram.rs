@@ -137,9 +137,12 @@ impl UnixDatagramSocket {
     /// [`ClosedResourceError`](crate::ClosedResourceError) once this socket is closed,
     /// [`BusyResourceError`](crate::BusyResourceError) when another task is sending,
     /// [`Cancelled`](crate::Cancelled), and
+    /// and the OS error, with the path in its message, when the send fails for this datagram
+    /// (`NotFound` when nothing is at the path, `ConnectionRefused` when no socket receives
+    /// there, `InvalidInput` with `EMSGSIZE` as its [`os_error`](crate::stream::IoErrorExt::os_error)
+    /// for a datagram too long): the socket goes on working. A
     /// [`BrokenResourceError`](crate::BrokenResourceError) with the OS error as its cause
-    /// (`ENOENT` when nothing is at the path, `ECONNREFUSED` when no socket receives there,
-    /// `EMSGSIZE` for a datagram too long).
+    /// when the socket itself fails.
     ///
     /// # Cancel safety
     ///

@@ -40,8 +40,11 @@ pub trait Listener: AsyncResource {
     ///
     /// When the process or the system runs out of file descriptors (`EMFILE`, `ENFILE`) or
     /// buffer memory, the loop waits 100 ms and accepts again: it neither spins nor ends,
-    /// and the connections it already serves go on. A connection aborted before it was
-    /// accepted is skipped.
+    /// and the connections it already serves go on. The errors that concern one incoming
+    /// connection or the network under it (`ECONNABORTED`, `ECONNRESET`, `ENETDOWN`,
+    /// `EPROTO`, `ENOPROTOOPT`, `EHOSTDOWN`, `ENONET`, `EHOSTUNREACH`, `EOPNOTSUPP`,
+    /// `ENETUNREACH`, `EPERM`, as accept(2) advises) are skipped: only a failure of the
+    /// listener itself ends the loop.
     ///
     /// # Errors
     ///
@@ -96,30 +99,112 @@ where
                 })
                 .map_err(io::Error::other)?;
             }
-            Err(err) if is_transient_accept_error(&err) => {}
-            Err(err) if is_resource_exhaustion(&err) => sleep(ACCEPT_BACKOFF).await?,
-            Err(err) => return Err(err),
+            Err(err) => match classify_accept_error(&err) {
+                AcceptErrorAction::Retry => {}
+                AcceptErrorAction::BackOff => sleep(ACCEPT_BACKOFF).await?,
+                AcceptErrorAction::Fail => return Err(err),
+            },
         }
     }
 }
 
-/// A connection that went away between arriving and being accepted: skip it.
-fn is_transient_accept_error(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
-    )
+/// What the accept loop of [`Listener::serve`] does after an error of `accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AcceptErrorAction {
+    /// The error concerned one incoming connection, not the listener: accept again.
+    Retry,
+    /// Out of descriptors or kernel memory, which passes once other connections close:
+    /// accept again after a pause.
+    BackOff,
+    /// The listener itself failed (or was closed, or the caller cancelled): end `serve`.
+    Fail,
 }
 
-/// Out of descriptors or kernel memory: it passes once other connections close.
-fn is_resource_exhaustion(err: &io::Error) -> bool {
+/// How [`Listener::serve`] treats an error of `accept`: the whole list in one place.
+///
+/// - Retried, as accept(2) advises for Linux, where the errors of a connection that is
+///   already gone or of the network under it come out of `accept`: `ECONNABORTED`,
+///   `ECONNRESET`, `ENETDOWN`, `EPROTO`, `ENOPROTOOPT`, `EHOSTDOWN`, `ENONET`,
+///   `EHOSTUNREACH`, `EOPNOTSUPP`, `ENETUNREACH`, and `EPERM` (a firewall refused that one
+///   connection).
+/// - Backed off: `EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`.
+/// - Anything else ends the loop: the listener was closed, the caller was cancelled, or the
+///   listening socket itself is unusable.
+pub(crate) fn classify_accept_error(err: &io::Error) -> AcceptErrorAction {
     #[cfg(unix)]
     if let Some(code) = err.os_error().and_then(io::Error::raw_os_error) {
-        return matches!(
-            code,
-            libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
-        );
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if code == libc::ENONET {
+            return AcceptErrorAction::Retry;
+        }
+        return match code {
+            libc::ECONNABORTED
+            | libc::ECONNRESET
+            | libc::ENETDOWN
+            | libc::EPROTO
+            | libc::ENOPROTOOPT
+            | libc::EHOSTDOWN
+            | libc::EHOSTUNREACH
+            | libc::EOPNOTSUPP
+            | libc::ENETUNREACH
+            | libc::EPERM => AcceptErrorAction::Retry,
+            libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM => {
+                AcceptErrorAction::BackOff
+            }
+            _ => AcceptErrorAction::Fail,
+        };
     }
-    let _ = err;
-    false
+    // Not an OS error: a transport of another kind reports what it can.
+    match err.kind() {
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset => {
+            AcceptErrorAction::Retry
+        }
+        _ => AcceptErrorAction::Fail,
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::{AcceptErrorAction as A, classify_accept_error};
+    use crate::cancel::error::Cancelled;
+    use crate::resource::BrokenResourceError;
+    use crate::resource::ClosedResourceError;
+    use std::io;
+
+    fn os(code: i32) -> io::Error {
+        io::Error::from_raw_os_error(code)
+    }
+
+    #[test]
+    fn accept_errors_are_retried_backed_off_or_final() {
+        for code in [
+            libc::ECONNABORTED,
+            libc::ECONNRESET,
+            libc::ENETDOWN,
+            libc::EPROTO,
+            libc::ENOPROTOOPT,
+            libc::EHOSTDOWN,
+            libc::EHOSTUNREACH,
+            libc::EOPNOTSUPP,
+            libc::ENETUNREACH,
+            libc::EPERM,
+        ] {
+            assert_eq!(classify_accept_error(&os(code)), A::Retry, "{}", os(code));
+        }
+        #[cfg(target_os = "linux")]
+        assert_eq!(classify_accept_error(&os(libc::ENONET)), A::Retry);
+        for code in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert_eq!(classify_accept_error(&os(code)), A::BackOff, "{}", os(code));
+        }
+        for code in [libc::EBADF, libc::EINVAL, libc::ENOTSOCK, libc::EFAULT] {
+            assert_eq!(classify_accept_error(&os(code)), A::Fail, "{}", os(code));
+        }
+        // Wrapped OS errors are looked through.
+        let wrapped: io::Error = BrokenResourceError::caused_by("x", os(libc::EPROTO)).into();
+        assert_eq!(classify_accept_error(&wrapped), A::Retry);
+        assert_eq!(classify_accept_error(&ClosedResourceError.into()), A::Fail);
+        assert_eq!(classify_accept_error(&io::Error::from(Cancelled)), A::Fail);
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(classify_accept_error(&reset), A::Retry);
+    }
 }

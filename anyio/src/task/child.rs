@@ -41,7 +41,9 @@ pin_project! {
             let mut this = this.project();
             if !*this.finished {
                 // The runtime dropped the task: report it so its group does not wait forever.
-                this.fut.set(None);
+                // A panic in the future's `Drop` has nowhere to go (see `Aborted` in `poll`):
+                // it stays out of the runtime, on every backend alike.
+                drop(catch_unwind(AssertUnwindSafe(|| this.fut.set(None))));
                 if let Some(root) = this.root.take() {
                     finish(&root, this.group, this.start, ChildOutcome::Aborted);
                 }
@@ -106,10 +108,15 @@ where
         };
         *this.finished = true;
         // Drop the task's future before reporting, so its destructors have run by the time
-        // the group's host sees the task as finished.
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| this.fut.set(None))) {
-            drop(panic);
-        }
+        // the group's host sees the task as finished. A panic in a destructor is the task's
+        // panic, as one during its last poll would be: the group resumes it in its host
+        // (the first panic wins if the task panicked already). An aborted task's group has
+        // no host any more (its future was dropped), so that panic, which the panic hook
+        // has reported, goes nowhere: `docs/tasks.md`, "Dropping a group aborts its tasks".
+        let outcome = match catch_unwind(AssertUnwindSafe(|| this.fut.set(None))) {
+            Err(panic) if matches!(outcome, ChildOutcome::Done(_)) => ChildOutcome::Panicked(panic),
+            _ => outcome,
+        };
         let root = this.root.take().expect("polled after completion");
         finish(&root, this.group, this.start, outcome);
         Node::recycle(root);

@@ -173,12 +173,17 @@ fn server_name_of(host: &str) -> io::Result<ServerName<'static>> {
     } else {
         idna::domain_to_ascii(host).map_err(|_| {
             invalid(format!(
-                "invalid TLS server name {host:?}: not a valid internationalised domain name"
+                "invalid TLS server name {:?}: not a valid internationalised domain name",
+                crate::resource::clip(host)
             ))
         })?
     };
-    ServerName::try_from(ascii)
-        .map_err(|e| invalid(format!("invalid TLS server name {host:?}: {e}")))
+    ServerName::try_from(ascii).map_err(|e| {
+        invalid(format!(
+            "invalid TLS server name {:?}: {e}",
+            crate::resource::clip(host)
+        ))
+    })
 }
 
 /// The server side of TLS: the certificate to present, and how to close.

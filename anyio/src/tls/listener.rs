@@ -17,15 +17,23 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A listener whose connections are TLS server streams (AnyIO's `TLSListener`).
 ///
-/// Each accepted connection runs the handshake under [`handshake_timeout`](Self::handshake_timeout).
-/// A handshake that fails or times out is logged (target `anyio::tls`, level warn, through
-/// the `log` crate) and closes that connection only; the listener goes on. With
-/// [`autostart_tls(false)`](Self::autostart_tls) the streams come out before any handshake,
-/// for protocols that start in plaintext and call
+/// Each accepted connection runs the handshake under [`handshake_timeout`](Self::handshake_timeout),
+/// counted from the accept. A handshake that fails or times out is logged (target
+/// `anyio::tls`, level warn, through the `log` crate) and costs that connection only; the
+/// listener goes on. With [`autostart_tls(false)`](Self::autostart_tls) the streams come out
+/// before any handshake, for protocols that start in plaintext and call
 /// [`start_tls`](TlsStream::start_tls) later.
 ///
-/// [`serve`](Listener::serve) runs each handshake in the connection's own task, so a slow
-/// client never delays the next accept; [`accept`](Listener::accept) runs it inline.
+/// Accepting never waits on a peer, so one silent client cannot hold up the others:
+///
+/// - [`serve`](Listener::serve) runs each handshake in the connection's own task, before the
+///   handler; a connection whose handshake fails is closed and never reaches the handler.
+/// - [`accept`](Listener::accept) returns the stream as soon as the connection is accepted,
+///   and the handshake runs in the first receive or send on it (or in
+///   [`TlsStream::handshake`]), so in the task that handles the connection. A handshake that
+///   fails or times out makes that operation, and every later one, fail: with the TLS error
+///   (`InvalidData`), or a [`BrokenResourceError`](crate::BrokenResourceError) of kind
+///   `TimedOut` when the timeout passed.
 #[derive(Debug)]
 pub struct TlsListener<L> {
     listener: L,
@@ -110,26 +118,24 @@ where
 {
     type Stream = TlsStream<L::Stream>;
 
-    /// Accepts the next connection whose handshake succeeds; the failures in between are
-    /// logged and closed.
+    /// Accepts the next connection and returns its TLS stream at once: the handshake runs
+    /// in the stream's first receive or send (see the type's documentation), within the
+    /// handshake timeout counted from now.
     ///
     /// # Cancel safety
     ///
-    /// A connection is either returned or, if cancelled during its handshake, closed.
+    /// Cancel safe, as the listener underneath.
     async fn accept(&self) -> io::Result<Self::Stream> {
         loop {
             let transport = self.listener.accept().await?;
-            let shaken = handshake(
-                &self.acceptor,
-                self.handshake_timeout,
-                self.autostart,
-                transport,
-            )
-            .await;
-            match shaken {
-                Ok(stream) => return Ok(stream),
-                Err(err) if is_cancelled(&err) => return Err(err),
-                Err(_) => {}
+            match self.acceptor.server(transport) {
+                Ok(stream) => {
+                    if self.autostart {
+                        stream.defer_handshake(self.handshake_timeout);
+                    }
+                    return Ok(stream);
+                }
+                Err(err) => log::warn!(target: "anyio::tls", "TLS handshake failed: {err}"),
             }
         }
     }

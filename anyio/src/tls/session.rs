@@ -19,13 +19,17 @@
 use std::future::poll_fn;
 use std::io::{self, BufRead};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use rustls::Connection;
 
 use crate::cancel::current::poll_checkpoint;
+use crate::cancel::error::is_cancelled;
 use crate::resource::{BrokenResourceError, ClosedResourceError, EndOfStream};
 use crate::stream::{ByteStream, IoErrorExt, zero_max_bytes};
 use crate::sync::guard::ResourceGuard;
+use crate::sync::lock::Lock;
+use crate::time::{current_time, fail_at};
 
 /// How much to ask the transport for at a time: four full records and their overhead, so a
 /// 64 KiB plaintext read is one transport read.
@@ -56,7 +60,7 @@ fn read_plaintext(conn: &mut Connection, out: &mut Vec<u8>, mut n: usize) -> io:
 enum Phase {
     /// TLS not started: bytes pass through to the transport as they are.
     Plain,
-    /// `start_tls` is running the handshake.
+    /// `start_tls` is running the handshake, or it is deferred to the first operation.
     Handshaking,
     /// The handshake is done: bytes are encrypted.
     Open,
@@ -69,6 +73,17 @@ pub(crate) struct Session<S> {
     state: Mutex<State>,
     reading: ResourceGuard,
     writing: ResourceGuard,
+    /// Taken by the operation that runs a deferred handshake; the others wait on it.
+    deferred_gate: Lock<()>,
+}
+
+/// A handshake that a listener left to the stream's first operation.
+#[derive(Debug, Clone, Copy)]
+struct Deferred {
+    /// When it must be done by.
+    deadline: Instant,
+    /// The listener's timeout, for the error.
+    timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -93,6 +108,8 @@ struct State {
     failure: Option<Failure>,
     /// Whether an end of the transport without `close_notify` breaks the stream (rule 19).
     standard_compatible: bool,
+    /// A handshake the first operation runs, if the stream was accepted that way.
+    deferred: Option<Deferred>,
 }
 
 /// Why a session is broken for good.
@@ -328,9 +345,74 @@ impl<S: ByteStream> Session<S> {
                 closed: false,
                 failure: None,
                 standard_compatible,
+                deferred: None,
             }),
             reading: ResourceGuard::new("reading from"),
             writing: ResourceGuard::new("writing to"),
+            deferred_gate: Lock::new_fast(()),
+        }
+    }
+
+    /// Starts TLS without running the handshake: the first operation runs it (see
+    /// [`finish_deferred_handshake`](Self::finish_deferred_handshake)), which must be done
+    /// within `timeout` from now.
+    pub(crate) fn defer_handshake(&self, timeout: Duration) {
+        let mut st = self.lock();
+        debug_assert_eq!(st.phase, Phase::Plain);
+        st.phase = Phase::Handshaking;
+        st.deferred = Some(Deferred {
+            deadline: current_time() + timeout,
+            timeout,
+        });
+    }
+
+    /// Runs a deferred handshake, if there is one: one operation runs it while the others
+    /// wait for it. Unlike [`start_tls`](Self::start_tls) it may be cancelled between reads
+    /// without harm (the next operation goes on with it); a failure, or missing the
+    /// deadline, breaks the stream for good. Failures are logged, as the listener does.
+    pub(crate) async fn finish_deferred_handshake(&self) -> io::Result<()> {
+        if self.lock().deferred.is_none() {
+            return Ok(());
+        }
+        let _gate = self.deferred_gate.acquire().await?;
+        let Some(deferred) = self.lock().deferred else {
+            // Another operation ran it: its failure, if any, is the session's.
+            return self.lock().check_usable();
+        };
+        let shaken = {
+            let _reading = self.reading.enter()?;
+            let _writing = self.writing.enter()?;
+            self.lock().check_usable()?;
+            fail_at(deferred.deadline, self.handshake()).await
+        };
+        let mut st = self.lock();
+        match shaken {
+            Ok(()) => {
+                st.phase = Phase::Open;
+                st.deferred = None;
+                Ok(())
+            }
+            Err(err) if is_cancelled(&err) => Err(err),
+            Err(err) => {
+                st.deferred = None;
+                let err = if err.kind() == io::ErrorKind::TimedOut && st.failure.is_none() {
+                    let cause = io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "the TLS handshake did not complete within {:?}",
+                            deferred.timeout
+                        ),
+                    );
+                    st.fail(Failure::Transport(BrokenResourceError::caused_by(
+                        "TLS stream",
+                        cause,
+                    )))
+                } else {
+                    st.failure.as_ref().map_or(err, Failure::to_error)
+                };
+                log::warn!(target: "anyio::tls", "TLS handshake failed: {err}");
+                Err(err)
+            }
         }
     }
 
@@ -349,6 +431,11 @@ impl<S: ByteStream> Session<S> {
     /// Runs `f` on the rustls connection (for what it negotiated).
     pub(crate) fn with_conn<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
         f(&self.lock().conn)
+    }
+
+    /// Whether the handshake is done.
+    pub(crate) fn is_handshake_done(&self) -> bool {
+        self.lock().phase == Phase::Open
     }
 
     pub(crate) fn is_started(&self) -> bool {
@@ -497,6 +584,7 @@ impl<S: ByteStream> Session<S> {
         if max_bytes == 0 {
             return Err(zero_max_bytes());
         }
+        self.finish_deferred_handshake().await?;
         let _reading = self.reading.enter()?;
         if !self.usable_and_started()? {
             return self
@@ -531,6 +619,7 @@ impl<S: ByteStream> Session<S> {
 
     /// Encrypts and sends all of `data`.
     pub(crate) async fn send(&self, data: &[u8]) -> io::Result<()> {
+        self.finish_deferred_handshake().await?;
         let _writing = self.writing.enter()?;
         if !self.usable_and_started()? {
             return self
@@ -575,6 +664,7 @@ impl<S: ByteStream> Session<S> {
 
     /// Ends our sending side: `close_notify`, then the transport's end of stream.
     pub(crate) async fn send_eof(&self) -> io::Result<()> {
+        self.finish_deferred_handshake().await?;
         let _writing = self.writing.enter()?;
         if !self.usable_and_started()? {
             return self.transport.send_eof().await;
@@ -662,6 +752,7 @@ impl<S: ByteStream> Session<S> {
     /// Ends TLS and returns the transport with the bytes that arrived after the peer's
     /// `close_notify`. A session that never started TLS returns at once.
     pub(crate) async fn unwrap(self) -> io::Result<(S, Vec<u8>)> {
+        self.finish_deferred_handshake().await?;
         if self.is_started() {
             self.end_tls().await?;
         }

@@ -115,6 +115,38 @@ impl<S: ByteStream> TlsStream<S> {
         self.session.start_tls().await
     }
 
+    /// Completes the handshake of a stream that a [`TlsListener`](super::TlsListener)
+    /// accepted, which otherwise runs at the stream's first receive or send; returns at
+    /// once when the handshake is done. What the connection negotiated
+    /// ([`alpn_protocol`](Self::alpn_protocol), [`server_name`](Self::server_name) and the
+    /// rest) is known once it returns.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if TLS has not been started; the handshake's errors otherwise (see
+    /// [`TlsListener`](super::TlsListener)).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe for a listener's deferred handshake: the next operation goes on with
+    /// it.
+    pub async fn handshake(&self) -> io::Result<()> {
+        self.session.finish_deferred_handshake().await?;
+        if !self.session.is_handshake_done() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TLS has not been started on this stream",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Starts TLS without running the handshake: the first operation runs it, within
+    /// `timeout` from now.
+    pub(crate) fn defer_handshake(&self, timeout: std::time::Duration) {
+        self.session.defer_handshake(timeout);
+    }
+
     /// Whether TLS has been started (the handshake may still be running).
     pub fn is_tls_started(&self) -> bool {
         self.session.is_started()
