@@ -176,13 +176,19 @@ async fn a_closed_port_is_a_connection_error() -> Result<(), BoxError> {
 }
 
 #[anyio::test]
-async fn unix_socket_paths_too_long_are_errors() -> Result<(), BoxError> {
+async fn unix_socket_paths_and_modes_out_of_range_are_errors() -> Result<(), BoxError> {
     let dir = std::env::temp_dir().join(format!("anyio-bad-input-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let err = UnixListenerOptions::new()
         .bind(dir.join("x".repeat(200)))
         .await
         .expect_err("longer than sun_path");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    let err = UnixListenerOptions::new()
+        .mode(0o7777777)
+        .bind(dir.join("mode.sock"))
+        .await
+        .expect_err("not a mode");
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     std::fs::remove_dir_all(&dir)?;
     Ok(())
