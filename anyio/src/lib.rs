@@ -197,6 +197,15 @@ pub use time::{
 pub mod __private {
     pub use crate::testing::{run_main, run_test};
     pub use crate::{__anyio_if_smol as if_smol, __anyio_if_tokio as if_tokio};
+
+    /// A weak reference to the run behind `token`: it dies once everything the run held
+    /// (its runtime, its tasks, their state) has been freed. For the tests that check what a
+    /// finished run leaves behind.
+    pub fn run_context(
+        token: &crate::EventLoopToken,
+    ) -> std::sync::Weak<dyn std::any::Any + Send + Sync> {
+        token.run_weak()
+    }
 }
 
 /// Expands to its input when the tokio backend is compiled in.

@@ -227,6 +227,10 @@ impl Runtime {
     }
 
     /// A timer that fires at `deadline`; it registers with the reactor only when polled.
+    ///
+    /// A deadline the backend's timer cannot hold (within a second of the end of
+    /// `Instant`, for tokio's) is moved to one it can, just as far beyond any wait: a
+    /// deadline too far for the clock means "no deadline", never a panic in the runtime.
     pub(crate) fn timer(&self, deadline: Instant) -> Timer {
         match self {
             #[cfg(feature = "tokio")]
@@ -261,11 +265,12 @@ type SmolTimer = async_io::Timer;
 type SmolTimer = std::future::Pending<()>;
 
 impl Timer {
-    /// Moves the timer to a new deadline, earlier or later.
+    /// Moves the timer to a new deadline, earlier or later (one too far for the backend's
+    /// timer is treated as in [`Runtime::timer`]).
     pub(crate) fn reset(self: Pin<&mut Self>, deadline: Instant) {
         match self.project() {
             #[cfg(feature = "tokio")]
-            TimerProj::Tokio { inner } => inner.reset(::tokio::time::Instant::from_std(deadline)),
+            TimerProj::Tokio { inner } => inner.reset(tokio::representable(deadline)),
             #[cfg(feature = "smol")]
             TimerProj::Smol { inner } => {
                 inner.set_at(deadline);

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
 use std::thread;
 
@@ -13,8 +13,15 @@ use async_executor::Executor;
 use super::{Runtime, RuntimeOptions};
 
 /// A handle to the executor that runs the current task.
+///
+/// It does not keep the executor alive: the run owns it (see [`block_on`]), and every task
+/// and every run's context holds a handle. A handle that owned the executor would make a
+/// cycle with a task still pending when the run ends (the executor holds the task, the task
+/// holds the run's context, which holds the handle), and the executor, that task and all it
+/// holds would never be freed. Spawning once the executor is gone drops the future, as
+/// tokio does once its runtime has shut down.
 #[derive(Clone, Debug)]
-pub(crate) struct Handle(Arc<Executor<'static>>);
+pub(crate) struct Handle(Weak<Executor<'static>>);
 
 impl Handle {
     /// The process-wide executor used by code that runs outside `anyio::run` (inside
@@ -35,14 +42,18 @@ impl Handle {
             }
             ex
         });
-        Handle(ex.clone())
+        Handle(Arc::downgrade(ex))
     }
 
     pub(crate) fn spawn<F>(&self, fut: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        self.0.spawn(fut).detach();
+        match self.0.upgrade() {
+            Some(ex) => ex.spawn(fut).detach(),
+            // The run is over: its tasks have been dropped, and so is this one.
+            None => drop(fut),
+        }
     }
 }
 
@@ -67,9 +78,15 @@ where
         helpers.push(helper);
     }
     // Stops and joins the helpers however the root ends, a panic included.
-    let _helpers = Helpers { stop, helpers };
-    let root = make(Runtime::Smol(Handle(ex.clone())));
-    Ok(async_io::block_on(ex.run(root)))
+    let helpers = Helpers { stop, helpers };
+    let root = make(Runtime::Smol(Handle(Arc::downgrade(&ex))));
+    let out = async_io::block_on(ex.run(root));
+    // The helpers drop their references, then this last one drops the executor, and with
+    // it every task still pending (a call from another thread, say), so the run leaves
+    // nothing behind, as tokio's runtime does when it shuts down.
+    drop(helpers);
+    drop(ex);
+    Ok(out)
 }
 
 /// Tells the helper threads to leave their executor loop.

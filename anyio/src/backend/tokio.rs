@@ -1,7 +1,7 @@
 //! The tokio backend: a multi-thread or current-thread `tokio::runtime::Runtime`.
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Builder;
 
@@ -38,8 +38,25 @@ impl Handle {
     pub(crate) fn sleep_until(&self, deadline: Instant) -> tokio::time::Sleep {
         // Entering makes the timer usable from threads outside the runtime as well.
         let _entered = self.0.enter();
-        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))
+        tokio::time::sleep_until(representable(deadline))
     }
+}
+
+/// How far from the end of `Instant` a deadline must be for tokio's timer to hold it: the
+/// timer rounds a deadline up to its next millisecond by adding just under one, which
+/// overflows (and panics, inside tokio) within a millisecond of the end.
+const TIMER_MARGIN: Duration = Duration::from_secs(1);
+
+/// `deadline` as tokio's timer can hold it: a deadline too close to the end of `Instant`
+/// becomes one a second earlier, which is just as far beyond any wait (hundreds of years
+/// from now on every platform), so it still means "no deadline".
+pub(crate) fn representable(deadline: Instant) -> tokio::time::Instant {
+    let deadline = match deadline.checked_add(TIMER_MARGIN) {
+        Some(_) => deadline,
+        // Cannot underflow: `Instant`'s range is far wider than the margin.
+        None => deadline - TIMER_MARGIN,
+    };
+    tokio::time::Instant::from_std(deadline)
 }
 
 pub(crate) fn now() -> Instant {

@@ -133,6 +133,12 @@ impl EventLoopToken {
         EventLoopToken { run }
     }
 
+    /// A weak reference to the run's context (see `__private::run_context`).
+    pub(crate) fn run_weak(&self) -> std::sync::Weak<dyn std::any::Any + Send + Sync> {
+        let weak: std::sync::Weak<RunCtx> = Arc::downgrade(&self.run);
+        weak
+    }
+
     /// The backend of the run.
     pub fn backend(&self) -> Backend {
         self.run.runtime.backend()
