@@ -2,6 +2,10 @@
 //! a size, a duration, a deadline, a name, a path, a mode or a number, called with extreme
 //! values, on every backend. Each case asserts the error a user would match on (or, where
 //! the input is valid, the exact result), never a panic.
+//!
+//! Deadlines at the end of the clock have their own file (`far_deadlines.rs`), and so do
+//! receives of huge sizes (`huge_receives.rs`) and runs that end with calls pending
+//! (`run_leak.rs`).
 
 use std::io;
 use std::time::Duration;
