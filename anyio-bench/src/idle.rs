@@ -188,7 +188,7 @@ fn native_tokio(name: &str, n: usize, max_bytes: usize) {
         let start = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..n {
-            let (mut stream, _) = listener.accept().await.unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
             stream.set_nodelay(true).unwrap();
             tasks.spawn(async move {
                 // The buffer is allocated once the socket is readable, so a connection
