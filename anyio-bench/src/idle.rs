@@ -1,11 +1,13 @@
 //! Idle connections: one listener accepts `N` connections (10 000 by default) from a client
-//! process and holds each in a task blocked in a receive, as a server with idle keep-alive
-//! clients does. Reports the accept rate and the server's resident memory per connection,
-//! for anyio and for the same server written on native tokio.
+//! process and holds each in a task blocked in `receive(MAX_BYTES)` (65536 by default, what
+//! a server reading whole segments asks for), as a server with idle keep-alive clients does.
+//! Reports the accept rate and the server's resident memory per connection, for anyio and
+//! for the same server written on native tokio, which waits with `readable()` and only then
+//! reads into a buffer of `MAX_BYTES` (tokio's way to hold many idle connections).
 //!
 //! ```text
-//! anyio-bench idle RUNTIME [N]      # RUNTIME: anyio-tokio-mt anyio-tokio-ct anyio-smol-1
-//!                                   #          anyio-smol-2 tokio-mt tokio-ct
+//! anyio-bench idle RUNTIME [N [MAX_BYTES]]   # RUNTIME: anyio-tokio-mt anyio-tokio-ct
+//!                                            #   anyio-smol-1 anyio-smol-2 tokio-mt tokio-ct
 //! ```
 //!
 //! Prints two TSV lines like the other workloads: `IDLE runtime accepts/s` and
@@ -21,15 +23,18 @@ use anyio::TaskGroup;
 use anyio::net::{SocketAttributes, TcpListenerOptions};
 
 const DEFAULT_CONNECTIONS: usize = 10_000;
+/// What each idle connection's pending receive asks for.
+const DEFAULT_MAX_BYTES: usize = 65536;
 const CLIENT_THREADS: usize = 4;
 
 pub(crate) fn main(args: &[String]) {
     match args {
         [client, port, n] if client == "client" => run_clients(parse(port), parse(n)),
-        [runtime] => serve(runtime, DEFAULT_CONNECTIONS),
-        [runtime, n] => serve(runtime, parse(n)),
+        [runtime] => serve(runtime, DEFAULT_CONNECTIONS, DEFAULT_MAX_BYTES),
+        [runtime, n] => serve(runtime, parse(n), DEFAULT_MAX_BYTES),
+        [runtime, n, max_bytes] => serve(runtime, parse(n), parse(max_bytes)),
         _ => {
-            eprintln!("usage: anyio-bench idle RUNTIME [N]");
+            eprintln!("usage: anyio-bench idle RUNTIME [N [MAX_BYTES]]");
             exit(2)
         }
     }
@@ -104,11 +109,11 @@ fn report(runtime: &str, n: usize, accepting: Duration, before: u64, after: u64)
     println!("IDLEMEM\t{runtime}\t{per_conn:.2}\tKiB/conn\t{n}");
 }
 
-fn serve(runtime: &str, n: usize) {
+fn serve(runtime: &str, n: usize, max_bytes: usize) {
     match runtime {
-        "tokio-mt" | "tokio-ct" => native_tokio(runtime, n),
+        "tokio-mt" | "tokio-ct" => native_tokio(runtime, n, max_bytes),
         _ => match crate::RuntimeKind::parse(runtime) {
-            Some(rt) => anyio_server(runtime, rt.runner(), n),
+            Some(rt) => anyio_server(runtime, rt.runner(), n, max_bytes),
             None => {
                 eprintln!("unknown runtime for idle: {runtime}");
                 exit(2)
@@ -117,7 +122,7 @@ fn serve(runtime: &str, n: usize) {
     }
 }
 
-fn anyio_server(name: &str, runner: anyio::Runner, n: usize) {
+fn anyio_server(name: &str, runner: anyio::Runner, n: usize, max_bytes: usize) {
     let name = name.to_owned();
     let outcome = runner.run(async move {
         let listener = TcpListenerOptions::new()
@@ -134,7 +139,8 @@ fn anyio_server(name: &str, runner: anyio::Runner, n: usize) {
             for _ in 0..n {
                 let stream = listener.accept().await?;
                 tg.start_soon(async move {
-                    let _ = stream.receive(1024).await; // idle until the client leaves
+                    // Idle until the client leaves.
+                    let _ = stream.receive(max_bytes).await;
                     Ok(())
                 })?;
             }
@@ -158,7 +164,7 @@ fn anyio_server(name: &str, runner: anyio::Runner, n: usize) {
         .unwrap_or_else(|e| panic!("idle failed: {e}"));
 }
 
-fn native_tokio(name: &str, n: usize) {
+fn native_tokio(name: &str, n: usize, max_bytes: usize) {
     let mut builder = if name == "tokio-mt" {
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.worker_threads(2);
@@ -170,7 +176,6 @@ fn native_tokio(name: &str, n: usize) {
     let name = name.to_owned();
     // Spawned, as every timed body of the anchors is, so on tokio-mt it runs on a worker.
     let server = rt.spawn(async move {
-        use tokio::io::AsyncReadExt;
         // The backlog anyio's listener asks for (tokio's `bind` asks for 1024, and a burst of
         // connects overflowing it would measure SYN retransmissions, not the runtime).
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -183,11 +188,21 @@ fn native_tokio(name: &str, n: usize) {
         let start = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..n {
-            let (mut stream, _) = listener.accept().await.unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
             stream.set_nodelay(true).unwrap();
             tasks.spawn(async move {
-                let mut buf = vec![0u8; 1024];
-                let _ = stream.read(&mut buf).await;
+                // The buffer is allocated once the socket is readable, so a connection
+                // that waits holds none.
+                loop {
+                    if stream.readable().await.is_err() {
+                        break;
+                    }
+                    let mut buf = Vec::with_capacity(max_bytes);
+                    match stream.try_read_buf(&mut buf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        _ => break,
+                    }
+                }
             });
         }
         let accepting = start.elapsed();

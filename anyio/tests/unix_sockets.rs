@@ -529,11 +529,10 @@ async fn descriptor_passing_refuses_bad_arguments() -> Result<(), BoxError> {
     ] {
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
     }
-    let err = server.receive_fds(usize::MAX, 1).await.unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::OutOfMemory, "{err}");
-    // Plain bytes arrive through receive_fds with no descriptors.
+    // Plain bytes arrive through receive_fds with no descriptors; a huge msglen is only an
+    // upper bound (issue 12).
     client.send(b"plain").await?;
-    let (message, fds) = server.receive_fds(100, 1).await?;
+    let (message, fds) = server.receive_fds(usize::MAX, 1).await?;
     assert_eq!(message, b"plain");
     assert!(fds.is_empty());
     // The end of the stream.

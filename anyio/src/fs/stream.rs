@@ -9,6 +9,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use super::{blocking, retry};
+use crate::stream::RECEIVE_CHUNK;
 use crate::{ClosedResourceError, EndOfStream};
 
 /// The `max_bytes` AnyIO's `receive()` uses when given none: 64 KiB.
@@ -97,7 +98,9 @@ impl FileReadStream {
         }
         let file = self.file()?;
         let data = blocking(None, move || {
-            let mut data = Vec::with_capacity(max_bytes);
+            // `max_bytes` is an upper bound, never an allocation (issue 12): the buffer
+            // starts at one chunk and grows with what is read.
+            let mut data = Vec::with_capacity(max_bytes.min(RECEIVE_CHUNK));
             retry(|| {
                 (&*file)
                     .take((max_bytes - data.len()) as u64)

@@ -10,7 +10,6 @@
 //! goes on working.
 
 use std::io;
-use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -29,29 +28,27 @@ const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const SEND_FLAGS: libc::c_int = 0;
 
-/// An empty buffer with room for one datagram.
-fn datagram_buffer() -> Vec<u8> {
-    Vec::with_capacity(MAX_DATAGRAM)
-}
-
-/// `buf` with the `n` bytes that `recv_from` wrote into its spare capacity, trimmed to them.
-fn filled(mut buf: Vec<u8>, n: usize) -> Vec<u8> {
+/// Receives one datagram, at most [`MAX_DATAGRAM`] bytes of it, and the address it came
+/// from; `WouldBlock` when none has arrived.
+///
+/// The buffer is allocated here, once the socket is readable (or to find out whether it
+/// is), so a receive that waits holds none (issue 12), and trimmed to the datagram.
+fn recv_datagram(socket: &Socket) -> io::Result<(Vec<u8>, SockAddr)> {
+    let mut buf = Vec::with_capacity(MAX_DATAGRAM);
+    let (n, from) = socket.recv_from(buf.spare_capacity_mut())?;
     // SAFETY: `recv_from` initialised the first `n` bytes of the spare capacity of the
     // empty `buf`, and `n <= capacity` because it wrote into a slice of that length.
     unsafe { buf.set_len(n) };
     buf.shrink_to_fit();
-    buf
+    Ok((buf, from))
 }
 
 /// Receives one datagram and the address it came from. `what` names the operation in a
 /// broken-resource error ("receiving on").
 pub(crate) async fn receive_from(core: &SocketCore, what: &str) -> io::Result<(Vec<u8>, SockAddr)> {
-    let mut buf = datagram_buffer();
-    let (n, from) = core
-        .run(Direction::Read, |s| s.recv_from(buf.spare_capacity_mut()))
+    core.run(Direction::Read, recv_datagram)
         .await
-        .map_err(|e| core.broken(what, e))?;
-    Ok((filled(buf, n), from))
+        .map_err(|e| core.broken(what, e))
 }
 
 /// Sends `data` as one datagram, to `to` or (on a connected socket, `None`) to the peer.
@@ -169,7 +166,6 @@ pub struct IncomingDatagrams<'a, T> {
     what: &'static str,
     /// Makes an item of a datagram and its sender's address.
     item: fn(Vec<u8>, SockAddr) -> io::Result<T>,
-    buf: Vec<u8>,
 }
 
 impl<'a, T> IncomingDatagrams<'a, T> {
@@ -182,7 +178,6 @@ impl<'a, T> IncomingDatagrams<'a, T> {
             read: PendingRead::new(core),
             what,
             item,
-            buf: Vec::new(),
         }
     }
 }
@@ -192,16 +187,9 @@ impl<T> futures_core::Stream for IncomingDatagrams<'_, T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.buf.capacity() == 0 {
-            this.buf = datagram_buffer();
-        }
-        let buf = &mut this.buf;
-        let res = ready!(
-            this.read
-                .poll(cx, |s: &Socket| s.recv_from(buf.spare_capacity_mut()))
-        );
+        let res = ready!(this.read.poll(cx, recv_datagram));
         let item = match res {
-            Ok((n, from)) => (this.item)(filled(mem::take(&mut this.buf), n), from),
+            Ok((data, from)) => (this.item)(data, from),
             Err(e) => Err(this.read.core().broken(this.what, e)),
         };
         Poll::Ready(Some(item))

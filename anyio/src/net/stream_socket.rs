@@ -11,7 +11,7 @@ use socket2::Socket;
 use super::core::{Direction, SocketCore};
 use crate::cancel::checkpoint::OpWait;
 use crate::resource::{ClosedResourceError, EndOfStream};
-use crate::stream::zero_max_bytes;
+use crate::stream::{RECEIVE_CHUNK, zero_max_bytes};
 
 /// The flags of every send: no `SIGPIPE` when the peer has gone (the error is returned).
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -22,6 +22,41 @@ const SEND_FLAGS: libc::c_int = 0;
 /// Sends what the socket takes of `data` now, without raising `SIGPIPE`.
 pub(crate) fn send_some(socket: &Socket, data: &[u8]) -> io::Result<usize> {
     socket.send_with_flags(data, SEND_FLAGS)
+}
+
+/// Receives what has arrived on `socket`, at most `max_bytes` (which is not 0) bytes;
+/// empty at the end of the stream; `WouldBlock` when nothing has arrived.
+///
+/// `max_bytes` is never an allocation (issue 12): this runs only once the socket is
+/// readable (or to find out whether it is), so a receive that waits holds no buffer. The
+/// buffer is [`RECEIVE_CHUNK`] bytes at most; while reads fill it and `max_bytes` allows,
+/// it doubles and reads again, until the socket has no more. It is trimmed when it holds
+/// less than a quarter of its capacity.
+pub(crate) fn recv_up_to(socket: &Socket, max_bytes: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(max_bytes.min(RECEIVE_CHUNK));
+    let n = socket.recv(buf.spare_capacity_mut())?;
+    // SAFETY: `recv` initialised the first `n` bytes of the spare capacity of the empty
+    // `buf`, and `n <= capacity` because it wrote into a slice of that length.
+    unsafe { buf.set_len(n) };
+    while buf.len() == buf.capacity() && buf.len() < max_bytes {
+        let room = buf.len().min(max_bytes - buf.len());
+        buf.reserve_exact(room);
+        // An error here (nothing more, or the connection ending) is left to the next
+        // receive: these bytes arrived first.
+        let Ok(more) = socket.recv(&mut buf.spare_capacity_mut()[..room]) else {
+            break;
+        };
+        // SAFETY: `recv` initialised the `more` bytes of the spare capacity after the
+        // length, and `more <= room`, which the capacity has room for.
+        unsafe { buf.set_len(buf.len() + more) };
+        if more < room {
+            break;
+        }
+    }
+    if buf.len() < buf.capacity() / 4 {
+        buf.shrink_to_fit();
+    }
+    Ok(buf)
 }
 
 /// A connected stream socket.
@@ -57,20 +92,13 @@ impl StreamSocket {
         if max_bytes == 0 {
             return Err(zero_max_bytes());
         }
-        let mut buf = Vec::with_capacity(max_bytes);
-        let n = self
+        let buf = self
             .core
-            .run(Direction::Read, |s| s.recv(buf.spare_capacity_mut()))
+            .run(Direction::Read, |s| recv_up_to(s, max_bytes))
             .await
             .map_err(|e| self.core.broken("receiving from", e))?;
-        if n == 0 {
+        if buf.is_empty() {
             return Err(self.end());
-        }
-        // SAFETY: `recv` initialised the first `n` bytes of the spare capacity, and
-        // `n <= capacity` because it wrote into a slice of that length.
-        unsafe { buf.set_len(n) };
-        if n < buf.capacity() / 4 {
-            buf.shrink_to_fit();
         }
         Ok(buf)
     }

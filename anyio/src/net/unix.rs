@@ -33,7 +33,7 @@ use super::error::{clip, context};
 use super::fd_passing::{check_fd_count, recv_with_fds, send_with_fds};
 use super::stream_socket::{StreamSocket, send_some, stream_socket_traits};
 use crate::resource::{ClosedResourceError, EndOfStream};
-use crate::stream::Listener;
+use crate::stream::{Listener, RECEIVE_CHUNK};
 use crate::thread::to_thread;
 
 /// The largest backlog asked of the OS (AnyIO's cap).
@@ -427,7 +427,8 @@ impl UnixSocketStream {
     /// Receives at most `msglen` bytes and at most `maxfds` file descriptors sent with
     /// [`send_fds`](Self::send_fds) (or any `SCM_RIGHTS` message): the bytes that arrived
     /// (never empty) and the descriptors that came with them, which are the caller's to
-    /// close (dropping them does), and close-on-exec.
+    /// close (dropping them does), and close-on-exec. `msglen` is an upper bound, never an
+    /// allocation: one call returns at most 128 KiB.
     ///
     /// # Errors
     ///
@@ -463,16 +464,18 @@ impl UnixSocketStream {
         }
         // Checked before the wait: on some backends the wait comes first.
         check_fd_count(maxfds, "maxfds")?;
-        let mut buf = Vec::new();
-        buf.try_reserve_exact(msglen).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                format!("cannot allocate a buffer of msglen ({msglen}) bytes"),
-            )
-        })?;
         let core = &self.inner.core;
-        let fds = core
-            .run(Direction::Read, |s| recv_with_fds(s, &mut buf, maxfds))
+        // `msglen` is an upper bound, never an allocation: the buffer is allocated once
+        // the socket is readable, at most `RECEIVE_CHUNK` bytes (issue 12).
+        let (buf, fds) = core
+            .run(Direction::Read, |s| {
+                let mut buf = Vec::with_capacity(msglen.min(RECEIVE_CHUNK));
+                let fds = recv_with_fds(s, &mut buf, maxfds)?;
+                if buf.len() < buf.capacity() / 4 {
+                    buf.shrink_to_fit();
+                }
+                Ok((buf, fds))
+            })
             .await
             .map_err(|e| core.broken("receiving from", e))?;
         if buf.is_empty() {

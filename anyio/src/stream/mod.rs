@@ -45,6 +45,13 @@ struct StreamsGuide;
 /// `max_bytes`.
 pub const DEFAULT_MAX_BYTES: usize = 65536;
 
+/// The most a receive of this crate allocates before it knows how many bytes arrived
+/// (issue 12): `max_bytes` is an upper bound, never an allocation size. A receive allocates
+/// only once its source is readable, at most this much or `max_bytes` if smaller, and
+/// grows the buffer only while it fills and more bytes are there. Room for the TLS layer's
+/// transport reads (four records, just over 64 KiB), so those take one read.
+pub(crate) const RECEIVE_CHUNK: usize = 128 * 1024;
+
 /// A resource that is closed asynchronously (AnyIO's `AsyncResource`).
 pub trait AsyncResource: Send + Sync {
     /// Closes the resource. Operations blocked on it in other tasks end with
@@ -62,6 +69,10 @@ pub trait AsyncResource: Send + Sync {
 pub trait ByteReceiveStream: AsyncResource {
     /// Receives at most `max_bytes` bytes: whatever has arrived, waiting only if nothing has.
     /// The result is never empty.
+    ///
+    /// `max_bytes` is an upper bound, never an allocation size: any value is valid, and a
+    /// receive of `usize::MAX` returns what arrived. The streams of this crate allocate only
+    /// for bytes that are there, and a receive that waits holds no buffer.
     ///
     /// # Errors
     ///
