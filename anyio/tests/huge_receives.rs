@@ -25,6 +25,7 @@ use anyio::net::{
     create_unix_listener,
 };
 use anyio::stream::{BufferedByteStream, ByteReceiveStream, ByteSendStream, IoErrorExt};
+#[cfg(feature = "tls")]
 use anyio::tls::TlsConnector;
 use anyio::{BoxError, TaskGroup, wait_all_tasks_blocked};
 use futures_lite::StreamExt;
@@ -158,6 +159,7 @@ async fn unix_receive_fds_of_a_huge_msglen_returns_what_arrived() -> Result<(), 
     Ok(())
 }
 
+#[cfg(feature = "tls")]
 async fn tls_stream_before_its_handshake_receives_a_huge_size() -> Result<(), BoxError> {
     if !in_child() {
         return Ok(());
@@ -254,11 +256,13 @@ async fn datagram_receives_return_the_datagram() -> Result<(), BoxError> {
     Ok(())
 }
 
+#[cfg(feature = "tls")]
+on_every_flavour!(tls_stream_before_its_handshake_receives_a_huge_size);
+
 on_every_flavour!(
     tcp_receive_of_a_huge_size_returns_what_arrived,
     unix_receive_of_a_huge_size_returns_what_arrived,
     unix_receive_fds_of_a_huge_msglen_returns_what_arrived,
-    tls_stream_before_its_handshake_receives_a_huge_size,
     file_read_stream_receive_of_a_huge_size_returns_the_file,
     buffered_reads_of_a_huge_size_return_what_arrived,
     datagram_receives_return_the_datagram,
