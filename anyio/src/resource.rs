@@ -226,6 +226,17 @@ impl From<DelimiterNotFound> for io::Error {
     }
 }
 
+/// Whether the OS error `code` says that the process or the system ran out of descriptors
+/// or kernel memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`): a condition that passes once
+/// other holders close what they hold, not a fault of the operation that met it.
+#[cfg(unix)]
+pub(crate) fn is_out_of_resources(code: i32) -> bool {
+    matches!(
+        code,
+        libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
+    )
+}
+
 /// The longest input an error message quotes whole; of a longer one (a 100 KB path, say) it
 /// keeps the start and the end, and says how much it left out.
 const MAX_QUOTED: usize = 256;

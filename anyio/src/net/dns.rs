@@ -17,6 +17,7 @@ use std::ptr;
 
 use super::addr::AddressFamily;
 use super::error::{clip, context};
+use crate::resource::is_out_of_resources;
 use crate::thread::to_thread;
 
 /// Defines a set of C flags as a small newtype with associated constants.
@@ -395,11 +396,9 @@ fn exhaustion_error(code: c_int) -> Option<io::Error> {
         return None;
     }
     let os = io::Error::last_os_error();
-    matches!(
-        os.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
-    )
-    .then_some(os)
+    os.raw_os_error()
+        .is_some_and(is_out_of_resources)
+        .then_some(os)
 }
 
 /// The error for a failed resolver call about `subject` (for example `failed to resolve

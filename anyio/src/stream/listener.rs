@@ -148,9 +148,7 @@ pub(crate) fn classify_accept_error(err: &io::Error) -> AcceptErrorAction {
             | libc::EOPNOTSUPP
             | libc::ENETUNREACH
             | libc::EPERM => AcceptErrorAction::Retry,
-            libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM => {
-                AcceptErrorAction::BackOff
-            }
+            code if crate::resource::is_out_of_resources(code) => AcceptErrorAction::BackOff,
             _ => AcceptErrorAction::Fail,
         };
     }
