@@ -102,6 +102,7 @@
 //!    [`Runner`]), which runs a root task.
 //! 5. `sync`, then `channel`, `thread` and `signal`.
 //! 6. [`stream`], then [`net`], [`fs`] and [`tls`].
+//! 7. `compat`: the ecosystem's traits (tokio's I/O traits) on the streams below.
 //!
 //! ## Features
 //!
@@ -123,6 +124,7 @@ compile_error!("anyio needs at least one backend: enable the `tokio` or the `smo
 mod backend;
 mod cancel;
 mod channel;
+mod compat;
 mod context;
 pub mod fs;
 mod loom;

@@ -10,8 +10,6 @@ pub(crate) mod io;
 mod smol;
 #[cfg(feature = "tokio")]
 mod tokio;
-#[cfg(all(unix, feature = "tokio-io"))]
-mod tokio_io;
 
 use std::fmt;
 use std::future::Future;
