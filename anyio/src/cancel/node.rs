@@ -379,21 +379,16 @@ impl Node {
 
     /// Marks this node and every node below it aborted, parents first, and wakes their
     /// tasks so that they are dropped. A node linked below an aborted one later is
-    /// aborted from birth (the flag is set under the lock that linking takes).
+    /// aborted from birth.
     pub(crate) fn abort_tree(&self) {
-        let children = {
-            let state = lock(&self.state);
-            self.aborted.store(true, Release);
-            state
-                .children
-                .iter()
-                .map(|(_, c)| c.clone())
-                .collect::<Vec<_>>()
-        };
+        // Marked before the children are read under the lock, which is the lock that
+        // linking reads the mark under: a child linked now is either read below or born
+        // aborted.
+        self.aborted.store(true, Release);
         if let Some(task) = self.task() {
             task.wake();
         }
-        for child in children {
+        for child in self.children() {
             child.abort_tree();
         }
     }
