@@ -36,7 +36,7 @@ async fn channel_with(size: BufferSize) {
         anyio::create_memory_object_stream::<u64>(size).unwrap_or_else(|e| panic!("W2: {e}"));
     let sum = Arc::new(AtomicU64::new(0));
     let total = sum.clone();
-    anyio::task_group(|tg: TaskGroup<BoxError>| async move {
+    anyio::task_group(|tg| async move {
         tg.start_soon(async move {
             for i in 0..CHANNEL_MESSAGES {
                 tx.send(i).await?;

@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use anyio::{Backend, BoxError, RunError, Runner, TaskGroup};
+use anyio::{Backend, BoxError, RunError, Runner};
 
 mod common;
 
@@ -94,7 +94,7 @@ async fn where_tasks_run() -> Result<(Backend, String), BoxError> {
     let caller = std::thread::current().id();
     let threads = Arc::new(Mutex::new(HashSet::new()));
     let seen = threads.clone();
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         for _ in 0..8 {
             let seen = seen.clone();
             tg.start_soon(async move {

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyio::{BoxError, CapacityLimiter, Runner, TaskGroup};
+use anyio::{BoxError, CapacityLimiter, Runner};
 
 mod common;
 
@@ -32,7 +32,7 @@ async fn use_resource(tasknum: u32, limiter: Arc<CapacityLimiter>) -> Result<(),
 /// Ten tasks, two at a time, then four at a time once the total is raised.
 pub(crate) async fn run() -> Result<(), BoxError> {
     let limiter = Arc::new(CapacityLimiter::new(2)?);
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         for num in 0..10 {
             tg.start_soon(use_resource(num, limiter.clone()))?;
         }

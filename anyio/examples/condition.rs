@@ -12,7 +12,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyio::{BoxError, Condition, Runner, TaskGroup};
+use anyio::{BoxError, Condition, Runner};
 
 mod common;
 
@@ -27,7 +27,7 @@ async fn listen(tasknum: u32, condition: Arc<Condition>) -> Result<(), BoxError>
 /// Six listeners, woken one, then two, then all the rest.
 pub(crate) async fn run() -> Result<(), BoxError> {
     let condition = Arc::new(Condition::default());
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         for tasknum in 0..6 {
             tg.start_soon(listen(tasknum, condition.clone()))?;
         }

@@ -12,7 +12,7 @@
 use std::process::ExitCode;
 
 use anyio::net::{SocketAttributes, create_connected_udp_socket, create_udp_socket};
-use anyio::{BoxError, Runner, TaskGroup};
+use anyio::{BoxError, Runner};
 
 mod common;
 
@@ -20,7 +20,7 @@ mod common;
 pub(crate) async fn run() -> Result<(), BoxError> {
     let peer = create_udp_socket(None, Some("127.0.0.1"), 0).await?;
     let port = peer.local_port()?;
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         tg.start_soon(async move {
             let (data, from) = peer.receive().await?;
             println!("peer: {from} sent {:?}", String::from_utf8_lossy(&data));

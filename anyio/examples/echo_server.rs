@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use anyio::net::{SocketAttributes, SocketStream, connect_tcp, create_tcp_listener};
 use anyio::stream::{BufferedByteStream, ByteReceiveStream, ByteStream, IoErrorExt};
-use anyio::{BoxError, Runner, TaskGroup};
+use anyio::{BoxError, Runner};
 
 // This example also reads `--port`, so it does not use `backend_from_args`.
 #[allow(dead_code)]
@@ -87,7 +87,7 @@ async fn serve(port: u16) -> Result<(), BoxError> {
 pub(crate) async fn run() -> Result<(), BoxError> {
     let listener = create_tcp_listener(Some("127.0.0.1"), 0).await?;
     let port = listener.listeners()[0].local_port()?;
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         tg.start_soon(async move { Ok(listener.serve(echo).await?) })?;
 
         let nc = connect_tcp("127.0.0.1", port).await?;

@@ -11,7 +11,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyio::{BoxError, Event, Runner, TaskGroup};
+use anyio::{BoxError, Event, Runner};
 
 mod common;
 
@@ -24,7 +24,7 @@ async fn notify(event: Arc<Event>) -> Result<(), BoxError> {
 /// Starts a task that sets an event, and waits for it.
 pub(crate) async fn run() -> Result<(), BoxError> {
     let event = Arc::new(Event::new());
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         tg.start_soon(notify(event.clone()))?;
         event.wait().await?;
         println!("Received notification!");

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyio::{BoxError, Lock, Runner, TaskGroup};
+use anyio::{BoxError, Lock, Runner};
 
 mod common;
 
@@ -30,7 +30,7 @@ async fn use_resource(tasknum: u32, lock: Arc<Lock<u32>>) -> Result<(), BoxError
 pub(crate) async fn run() -> Result<(), BoxError> {
     let lock = Arc::new(Lock::new(0));
     let l = lock.clone();
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         for num in 0..4 {
             tg.start_soon(use_resource(num, l.clone()))?;
         }

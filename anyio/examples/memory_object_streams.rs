@@ -10,7 +10,7 @@
 
 use std::process::ExitCode;
 
-use anyio::{BoxError, MemoryObjectReceiveStream, Runner, TaskGroup};
+use anyio::{BoxError, MemoryObjectReceiveStream, Runner};
 use futures_lite::StreamExt;
 
 mod common;
@@ -26,7 +26,7 @@ async fn process_items(mut receive_stream: MemoryObjectReceiveStream<String>) {
 /// Sends ten strings to a consumer task through a memory object stream.
 pub(crate) async fn run() -> Result<(), BoxError> {
     let (send_stream, receive_stream) = anyio::create_memory_object_stream::<String>(0)?;
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         tg.start_soon(async move {
             process_items(receive_stream).await;
             Ok(())

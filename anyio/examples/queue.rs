@@ -11,7 +11,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyio::{BoxError, Queue, Runner, TaskGroup};
+use anyio::{BoxError, Queue, Runner};
 
 mod common;
 
@@ -27,7 +27,7 @@ async fn produce(queue: Queue<u32>) -> Result<(), BoxError> {
 /// Gets numbers from a queue filled by another task until the last one arrives.
 pub(crate) async fn run() -> Result<(), BoxError> {
     let queue = anyio::create_queue::<u32>(100);
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         tg.start_soon(produce(queue.clone()))?;
         loop {
             let number = queue.get().await?;

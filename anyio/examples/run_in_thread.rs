@@ -14,13 +14,13 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyio::{BoxError, Runner, TaskGroup, to_thread};
+use anyio::{BoxError, Runner, to_thread};
 
 mod common;
 
 /// Sleeps in a worker thread (a blocking call) while a task on the loop keeps running.
 pub(crate) async fn run() -> Result<(), BoxError> {
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         tg.start_soon(async {
             for i in 1..=3 {
                 anyio::sleep(Duration::from_millis(20)).await?;

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyio::{BoxError, Runner, Semaphore, TaskGroup};
+use anyio::{BoxError, Runner, Semaphore};
 
 mod common;
 
@@ -27,7 +27,7 @@ async fn use_resource(tasknum: u32, semaphore: Arc<Semaphore>) -> Result<(), Box
 /// Ten tasks, two at a time.
 pub(crate) async fn run() -> Result<(), BoxError> {
     let semaphore = Arc::new(Semaphore::new(2)?);
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         for num in 0..10 {
             tg.start_soon(use_resource(num, semaphore.clone()))?;
         }

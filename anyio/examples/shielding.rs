@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyio::{BoxError, CancelScope, Runner, TaskGroup};
+use anyio::{BoxError, CancelScope, Runner};
 
 mod common;
 
@@ -31,7 +31,7 @@ async fn external_task() -> Result<(), BoxError> {
 /// Cancels a task group from inside a shielded scope, lets the shielded work finish, and
 /// shows the cancellation arriving once the shield is left.
 pub(crate) async fn run() -> Result<(), BoxError> {
-    let outcome = anyio::task_group(|tg: TaskGroup| async move {
+    let outcome = anyio::task_group(|tg| async move {
         CancelScope::new()
             .shielded(true)
             .run(async {

@@ -30,7 +30,7 @@ use std::process::ExitCode;
 use anyio::net::{SocketAttributes, SocketStream, TcpConnector, TcpListenerOptions};
 use anyio::stream::{BufferedByteStream, ByteReceiveStream, ByteStream, IoErrorExt, Listener};
 use anyio::tls::{TlsAcceptor, TlsConnector, TlsStream};
-use anyio::{BoxError, Runner, TaskGroup};
+use anyio::{BoxError, Runner};
 
 mod common;
 #[path = "common/tls_cert.rs"]
@@ -141,7 +141,7 @@ pub(crate) async fn run() -> Result<(), BoxError> {
         .autostart_tls(false); // the handler starts TLS when the protocol says so
     let port = listener.listener().listeners()[0].local_port()?;
     let connector = TlsConnector::with_root_pem(cert.cert_pem.as_bytes())?;
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         tg.start_soon(async move { Ok(listener.serve(handle).await?) })?;
         client(port, &connector).await?;
         tg.cancel(); // stops the server, which would serve for ever

@@ -12,7 +12,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyio::{BoxError, Runner, TaskGroup, TaskStatus};
+use anyio::{BoxError, Runner, TaskStatus};
 
 mod common;
 
@@ -37,7 +37,7 @@ async fn service(status: TaskStatus<u16>) -> Result<(), BoxError> {
 
 /// Runs the five tasks, then the `start` handshake, then a group in which a task fails.
 pub(crate) async fn run() -> Result<(), BoxError> {
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         for num in 0..5 {
             tg.start_soon(sometask(num))?;
         }
@@ -47,7 +47,7 @@ pub(crate) async fn run() -> Result<(), BoxError> {
     println!("All tasks finished!");
 
     // `start` waits until the task has called `started`, and returns the value it passed.
-    let outcome = anyio::task_group(|tg: TaskGroup| async move {
+    let outcome = anyio::task_group(|tg| async move {
         let port = tg.named("service").start(service).await?;
         println!("the service is ready on port {port}; stopping it");
         // Cancelling the group's own scope stops the service. The group absorbs that
@@ -61,7 +61,7 @@ pub(crate) async fn run() -> Result<(), BoxError> {
     println!("the group is done and returned {outcome:?}");
 
     // A failing task cancels its siblings, and the group reports the failure.
-    let err = anyio::task_group(|tg: TaskGroup| async move {
+    let err = anyio::task_group(|tg| async move {
         tg.start_soon(async {
             if let Err(cancelled) = anyio::sleep(Duration::from_secs(10)).await {
                 println!("sibling: {cancelled}; giving up");

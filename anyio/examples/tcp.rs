@@ -10,7 +10,7 @@
 use std::process::ExitCode;
 
 use anyio::net::{SocketAttributes, SocketStream, connect_tcp, create_tcp_listener};
-use anyio::{BoxError, Runner, TaskGroup};
+use anyio::{BoxError, Runner};
 
 mod common;
 
@@ -27,7 +27,7 @@ async fn handle(client: SocketStream) {
 pub(crate) async fn run() -> Result<(), BoxError> {
     let listener = create_tcp_listener(None, 0).await?;
     let port = listener.listeners()[0].local_port()?;
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         tg.start_soon(async move { Ok(listener.serve(handle).await?) })?;
 
         let client = connect_tcp("localhost", port).await?;

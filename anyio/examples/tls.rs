@@ -47,7 +47,7 @@ use std::process::ExitCode;
 use anyio::net::{SocketAttributes, SocketStream, connect_tls, create_tcp_listener};
 use anyio::stream::Listener;
 use anyio::tls::{TlsAcceptor, TlsConnector, TlsListener, TlsStream};
-use anyio::{BoxError, Runner, TaskGroup};
+use anyio::{BoxError, Runner};
 
 // This example also reads `--port`, so it does not use `backend_from_args`.
 #[allow(dead_code)]
@@ -74,7 +74,7 @@ pub(crate) async fn run() -> Result<(), BoxError> {
     let acceptor = TlsAcceptor::from_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes())?;
     let listener = TlsListener::new(create_tcp_listener(None, 0).await?, acceptor);
     let port = listener.listener().listeners()[0].local_port()?;
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         tg.start_soon(async move { Ok(listener.serve(handle).await?) })?;
 
         // The client trusts the server's own certificate and nothing else.

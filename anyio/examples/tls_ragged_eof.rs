@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use anyio::net::{SocketAttributes, SocketStream, connect_tls, create_tcp_listener};
 use anyio::stream::{IoErrorExt, Listener};
 use anyio::tls::{TlsAcceptor, TlsConnector, TlsListener, TlsStream};
-use anyio::{BoxError, Runner, TaskGroup};
+use anyio::{BoxError, Runner};
 
 mod common;
 #[path = "common/tls_cert.rs"]
@@ -67,7 +67,7 @@ pub(crate) async fn run() -> Result<(), BoxError> {
     let listener = TlsListener::new(create_tcp_listener(None, 0).await?, acceptor);
     let port = listener.listener().listeners()[0].local_port()?;
     let connector = TlsConnector::with_root_pem(cert.cert_pem.as_bytes())?;
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         tg.start_soon(async move { Ok(listener.serve(handle).await?) })?;
 
         // The default, standard-compatible client: all the data, then a broken stream.

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyio::net::{SocketAttributes, UdpSocket, create_udp_socket};
-use anyio::{BoxError, Runner, TaskGroup};
+use anyio::{BoxError, Runner};
 use futures_lite::StreamExt;
 
 mod common;
@@ -49,7 +49,7 @@ pub(crate) async fn run() -> Result<(), BoxError> {
     let udp = Arc::new(create_udp_socket(None, Some("127.0.0.1"), 0).await?);
     let service = udp.local_address()?.as_ip().ok_or("not an IP socket")?;
     println!("the hello service listens on {service}");
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         tg.start_soon(hello_service(udp))?;
         client(service).await?;
         // The service would answer for ever: stop it.

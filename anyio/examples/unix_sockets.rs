@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyio::net::{UnixSocketStream, connect_unix, create_unix_listener};
 use anyio::stream::Listener;
-use anyio::{BoxError, Runner, TaskGroup};
+use anyio::{BoxError, Runner};
 
 mod common;
 
@@ -105,7 +105,7 @@ async fn serve_and_connect(dir: &Path) -> Result<(), BoxError> {
     fs::write(&file_path, "This file was opened by the client")?;
     let hello = Arc::new(create_unix_listener(&hello_path).await?);
     let files = Arc::new(create_unix_listener(&fd_path).await?);
-    anyio::task_group(|tg: TaskGroup| async move {
+    anyio::task_group(|tg| async move {
         tg.start_soon(async move {
             hello.serve(handle).await?;
             Ok(())

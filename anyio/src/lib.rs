@@ -21,7 +21,7 @@
 //! }
 //!
 //! anyio::run(async {
-//!     anyio::task_group(|tg: TaskGroup| async move {
+//!     anyio::task_group(|tg| async move {
 //!         for num in 0..5 {
 //!             tg.start_soon(sometask(num))?;
 //!         }
@@ -161,7 +161,7 @@ pub use resource::{
     BrokenResourceError, BusyResourceError, ClosedResourceError, DelimiterNotFound, EndOfStream,
     IncompleteRead, WouldBlock,
 };
-pub use runner::{NoRuntime, RunError, Runner, current_backend, run};
+pub use runner::{NoRuntime, RunError, Runner, current_backend, run, try_run};
 pub use signal::{InvalidSignal, Signal, SignalReceiver, SignalRecv, open_signal_receiver};
 pub use sync::{
     condition::{Condition, ConditionStatistics, ConditionWait},
@@ -179,6 +179,7 @@ pub use sync::{
 pub use task::error::{GroupClosed, StartError, TaskGroupError};
 pub use task::group::{TaskBuilder, TaskGroup, task_group};
 pub use task::group_future::TaskGroupFuture;
+pub use task::output::TaskOutput;
 pub use task::info::{
     TaskId, TaskInfo, get_current_task, get_running_tasks, wait_all_tasks_blocked,
 };

@@ -39,6 +39,34 @@ pub fn run<F: Future>(fut: F) -> Result<F::Output, RunError> {
     Runner::default().run(fut)
 }
 
+/// [`run`] for a future that returns a `Result`: a run that cannot start and a failure of
+/// the future come out as one error, so `main` needs one `?`, not two.
+///
+/// # Errors
+///
+/// The future's error, or the [`RunError`] converted into the same type (`io::Error` and
+/// [`BoxError`](crate::BoxError) both take it).
+///
+/// # Examples
+///
+/// ```
+/// fn main() -> Result<(), anyio::BoxError> {
+///     let answer = anyio::try_run(async {
+///         anyio::sleep(std::time::Duration::from_millis(1)).await?;
+///         Ok::<_, anyio::BoxError>(42)
+///     })?;
+///     assert_eq!(answer, 42);
+///     Ok(())
+/// }
+/// ```
+pub fn try_run<F, T, E>(fut: F) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+    E: From<RunError>,
+{
+    Runner::default().try_run(fut)
+}
+
 /// Chooses a backend and its options, then runs a future on it.
 ///
 /// `#[anyio::main]` does the same for `main`, with the backend and options as arguments
@@ -144,6 +172,21 @@ impl Runner {
         let fut: RootFuture<'_, F::Output> = Box::pin(fut);
         backend::block_on(self.backend, options, |rt| RootTask::new(rt, fut)).map_err(RunError::Io)
     }
+
+    /// [`run`](Runner::run) for a future that returns a `Result`, with one error for both
+    /// ways to fail: `Runner::new(backend).try_run(serve())?` instead of `run(..)??`.
+    ///
+    /// # Errors
+    ///
+    /// The future's error, or the [`RunError`] (see [`run`](Runner::run)) converted into the
+    /// same type.
+    pub fn try_run<F, T, E>(&self, fut: F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<RunError>,
+    {
+        self.run(fut)?
+    }
 }
 
 thread_local! {
@@ -188,6 +231,17 @@ impl fmt::Display for RunError {
             }
             RunError::InvalidOption(msg) => write!(f, "invalid runner option: {msg}"),
             RunError::Io(e) => write!(f, "failed to start the runtime: {e}"),
+        }
+    }
+}
+
+impl From<RunError> for io::Error {
+    /// The runtime's own `io::Error` if it could not be built; otherwise an error of kind
+    /// [`Other`](io::ErrorKind::Other) that wraps the `RunError`.
+    fn from(err: RunError) -> io::Error {
+        match err {
+            RunError::Io(e) => e,
+            other => io::Error::other(other),
         }
     }
 }

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use anyio::{
     Backend, CancelScope, Cancelled, EffectiveDeadline, Runner, TaskGroup,
     cancel_shielded_checkpoint, checkpoint_if_cancelled, current_effective_deadline, current_time,
-    task_group,
 };
 use proptest::prelude::*;
 
@@ -417,7 +416,7 @@ async fn run_script(ops: Vec<Op>) {
         start,
     }));
     let sh = shared.clone();
-    let out = task_group(|tg: TaskGroup<Cancelled>| async move {
+    let out = TaskGroup::<Cancelled>::run(|tg| async move {
         sh.lock().unwrap().scopes[GROUP] = Some(tg.cancel_scope());
         tg.start_soon(run_task(sh.clone(), 1))
             .expect("the group is open");

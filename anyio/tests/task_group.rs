@@ -85,7 +85,7 @@ async fn a_failing_task_cancels_its_siblings_which_can_clean_up() -> Result<(), 
     let cleaned = Arc::new(AtomicBool::new(false));
     let c = cleaned.clone();
     let started = Instant::now();
-    let err = task_group(|tg: TaskGroup<TestError>| async move {
+    let err = TaskGroup::<TestError>::run(|tg| async move {
         tg.start_soon(async move {
             let r = sleep(LONG).await;
             assert_eq!(r, Err(Cancelled));
@@ -119,7 +119,7 @@ async fn a_failing_task_cancels_its_siblings_which_can_clean_up() -> Result<(), 
 
 #[anyio::test]
 async fn every_failure_is_kept_in_order() -> Result<(), BoxError> {
-    let err = task_group(|tg: TaskGroup<TestError>| async move {
+    let err = TaskGroup::<TestError>::run(|tg| async move {
         tg.start_soon(async {
             sleep(Duration::from_millis(5)).await?;
             Err(TestError::Failed("first"))
@@ -146,7 +146,7 @@ async fn every_failure_is_kept_in_order() -> Result<(), BoxError> {
 
 #[anyio::test]
 async fn the_body_failure_is_reported_and_cancels_the_tasks() -> Result<(), BoxError> {
-    let err = task_group(|tg: TaskGroup<TestError>| async move {
+    let err = TaskGroup::<TestError>::run(|tg| async move {
         tg.start_soon(async {
             sleep(LONG).await?;
             Ok(())
@@ -263,7 +263,7 @@ async fn a_panicking_task_cancels_the_group_and_resumes_after_all_tasks() -> Res
         })?;
         tg.start_soon(async {
             sleep(Duration::from_millis(5)).await?;
-            panic!("boom in a task");
+            boom()
         })?;
         Ok(())
     }))
@@ -305,10 +305,10 @@ async fn a_panicking_body_waits_for_the_tasks_then_resumes() -> Result<(), BoxEr
 
 #[anyio::test]
 async fn nested_group_failures_propagate_outwards() -> Result<(), BoxError> {
-    let err = task_group(|outer: TaskGroup<TestError>| async move {
+    let err = TaskGroup::<TestError>::run(|outer| async move {
         outer
             .start_soon(async {
-                let inner = task_group(|tg: TaskGroup<TestError>| async move {
+                let inner = TaskGroup::<TestError>::run(|tg| async move {
                     tg.start_soon(async { Err(TestError::Failed("deep")) })
                         .unwrap();
                     Ok(())
@@ -375,7 +375,7 @@ async fn a_failure_before_started_comes_out_of_start_and_spares_the_group() -> R
 {
     let sibling_done = Arc::new(AtomicBool::new(false));
     let s = sibling_done.clone();
-    task_group(|tg: TaskGroup<TestError>| async move {
+    TaskGroup::<TestError>::run(|tg| async move {
         tg.start_soon(async move {
             sleep(Duration::from_millis(20)).await?;
             s.store(true, SeqCst);
@@ -588,7 +588,7 @@ async fn a_status_can_be_ignored() -> Result<(), BoxError> {
 #[anyio::test]
 async fn io_errors_convert_out_of_a_group() -> Result<(), BoxError> {
     async fn run() -> std::io::Result<()> {
-        task_group(|tg: TaskGroup<std::io::Error>| async move {
+        TaskGroup::<std::io::Error>::run(|tg| async move {
             tg.start_soon(async { Err(std::io::Error::other("disk on fire")) })
                 .unwrap();
             Ok(())
@@ -693,4 +693,8 @@ async fn a_panic_in_drop_of_an_aborted_task_is_discarded_and_the_run_goes_on()
     })
     .await?;
     Ok(())
+}
+
+fn boom() -> Result<(), BoxError> {
+    panic!("boom in a task")
 }

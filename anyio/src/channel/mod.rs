@@ -154,7 +154,7 @@ impl IntoBufferSize for f64 {
 ///
 /// # anyio::run(async {
 /// let (tx, rx) = anyio::create_memory_object_stream::<String>(0)?;
-/// anyio::task_group(|tg: TaskGroup| async move {
+/// anyio::task_group(|tg| async move {
 ///     tg.start_soon(async move {
 ///         process_items(rx).await;
 ///         Ok(())

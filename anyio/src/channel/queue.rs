@@ -25,7 +25,7 @@ use crate::resource::WouldBlock;
 /// # anyio::run(async {
 /// let queue = anyio::create_queue::<u32>(100);
 /// let producer = queue.clone();
-/// anyio::task_group(|tg: TaskGroup| async move {
+/// anyio::task_group(|tg| async move {
 ///     tg.start_soon(async move {
 ///         for number in 0..10 {
 ///             producer.put(number).await?;

@@ -16,7 +16,7 @@ use super::dns::resolve_stream;
 use super::tcp::SocketStream;
 use crate::cancel::error::{Cancelled, IsCancelled};
 use crate::sync::event::Event;
-use crate::task::group::{TaskGroup, task_group};
+use crate::task::group::TaskGroup;
 use crate::time::move_on_after;
 
 /// How long an attempt has before the next one starts alongside it: RFC 6555's and AnyIO's
@@ -198,7 +198,7 @@ async fn race(
 ) -> io::Result<SocketStream> {
     let shared = Arc::new(Race::default());
     let race_state = shared.clone();
-    let outcome = task_group(|tg: TaskGroup<io::Error>| async move {
+    let outcome = TaskGroup::<io::Error>::run(|tg| async move {
         for (remote, local) in targets {
             let failed = Arc::new(Event::new());
             let (shared, done, scope) = (race_state.clone(), failed.clone(), tg.cancel_scope());

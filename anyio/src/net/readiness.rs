@@ -191,7 +191,7 @@ pub async fn wait_writable(fd: impl AsFd) -> io::Result<()> {
 /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
 /// let a = Arc::new(a);
 /// let waiting = a.clone();
-/// anyio::task_group(|tg: TaskGroup| async move {
+/// anyio::task_group(|tg| async move {
 ///     tg.start_soon(async move {
 ///         let err = anyio::net::wait_readable(&*waiting).await.unwrap_err();
 ///         assert!(err.get_ref().is_some_and(|e| e.is::<anyio::ClosedResourceError>()));

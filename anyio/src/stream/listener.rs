@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{AsyncResource, IoErrorExt};
 use crate::cancel::error::Cancelled;
-use crate::task::group::{TaskGroup, task_group};
+use crate::task::group::TaskGroup;
 use crate::time::sleep;
 
 /// How long [`Listener::serve`] waits before accepting again when the process or the system
@@ -66,7 +66,7 @@ pub trait Listener: AsyncResource {
     {
         let handler = Arc::new(handler);
         async move {
-            let served = task_group(|tg: TaskGroup<io::Error>| accept_loop(self, handler, tg));
+            let served = TaskGroup::<io::Error>::run(|tg| accept_loop(self, handler, tg));
             match served.await {
                 Ok(_) => Ok(()),
                 Err(err) if err.is_cancelled() => Err(Cancelled.into()),

@@ -50,7 +50,7 @@ use crate::resource::WouldBlock;
 ///
 /// # anyio::run(async {
 /// let ready = Arc::new(Condition::new(false));
-/// anyio::task_group(|tg: TaskGroup| async move {
+/// anyio::task_group(|tg| async move {
 ///     let setter = ready.clone();
 ///     tg.start_soon(async move {
 ///         *setter.acquire().await? = true;

@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering::{Acquire, Release};
 ///
 /// # anyio::run(async {
 /// let event = Arc::new(Event::new());
-/// anyio::task_group(|tg: TaskGroup| async move {
+/// anyio::task_group(|tg| async move {
 ///     let setter = event.clone();
 ///     tg.start_soon(async move {
 ///         setter.set();

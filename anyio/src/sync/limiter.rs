@@ -297,7 +297,7 @@ pub struct CapacityLimiterStatistics {
 ///
 /// # anyio::run(async {
 /// let limiter = Arc::new(CapacityLimiter::new(2)?);
-/// anyio::task_group(|tg: TaskGroup| async move {
+/// anyio::task_group(|tg| async move {
 ///     for _ in 0..5 {
 ///         let limiter = limiter.clone();
 ///         tg.start_soon(async move {

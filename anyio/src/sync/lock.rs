@@ -68,7 +68,7 @@ use crate::task::info::current_task_id;
 ///
 /// # anyio::run(async {
 /// let counter = Arc::new(Lock::new(0u64));
-/// anyio::task_group(|tg: TaskGroup| async move {
+/// anyio::task_group(|tg| async move {
 ///     for _ in 0..4 {
 ///         let counter = counter.clone();
 ///         tg.start_soon(async move {

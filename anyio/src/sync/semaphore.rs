@@ -48,7 +48,7 @@ use crate::resource::WouldBlock;
 ///
 /// # anyio::run(async {
 /// let semaphore = Arc::new(Semaphore::new(2)?);
-/// anyio::task_group(|tg: TaskGroup| async move {
+/// anyio::task_group(|tg| async move {
 ///     for _ in 0..5 {
 ///         let semaphore = semaphore.clone();
 ///         tg.start_soon(async move {

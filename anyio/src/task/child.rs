@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::group::GroupShared;
+use super::output::TaskOutput;
 use super::start::StartSink;
 use crate::cancel::current;
 use crate::cancel::error::IsCancelled;
@@ -71,7 +72,8 @@ impl<F, E: IsCancelled> Child<F, E> {
 
 impl<F, E> Future for Child<F, E>
 where
-    F: Future<Output = Result<(), E>>,
+    F: Future,
+    F::Output: TaskOutput<E>,
     E: IsCancelled,
 {
     type Output = ();
@@ -102,7 +104,7 @@ where
                     }
                     return Poll::Pending;
                 }
-                Ok(Poll::Ready(result)) => ChildOutcome::Done(result),
+                Ok(Poll::Ready(output)) => ChildOutcome::Done(output.into_result()),
                 Err(panic) => ChildOutcome::Panicked(panic),
             }
         };

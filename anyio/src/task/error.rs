@@ -72,7 +72,7 @@ impl<E> TaskGroupError<E> {
     /// ```
     /// # use anyio::TaskGroup;
     /// # anyio::run(async {
-    /// let err = anyio::task_group(|tg: TaskGroup<std::io::Error>| async move {
+    /// let err = anyio::TaskGroup::<std::io::Error>::run(|tg| async move {
     ///     tg.start_soon(async { Err(std::io::Error::other("boom")) }).unwrap();
     ///     Ok(())
     /// })
@@ -163,6 +163,14 @@ impl fmt::Display for GroupClosed {
 }
 
 impl Error for GroupClosed {}
+
+impl From<GroupClosed> for io::Error {
+    /// An [`io::Error`] of kind [`Other`](io::ErrorKind::Other) that wraps it, so
+    /// `tg.start_soon(..)?` works in a `TaskGroup<io::Error>`.
+    fn from(closed: GroupClosed) -> io::Error {
+        io::Error::other(closed)
+    }
+}
 
 impl IsCancelled for GroupClosed {
     fn is_cancelled(&self) -> bool {

@@ -14,6 +14,7 @@ use atomic_waker::AtomicWaker;
 use super::child::{Child, ChildOutcome};
 use super::error::{GroupClosed, StartError};
 use super::group_future::TaskGroupFuture;
+use super::output::TaskOutput;
 use super::start::{self, TaskStatus};
 use crate::cancel::current;
 use crate::cancel::error::{BoxError, IsCancelled};
@@ -38,8 +39,9 @@ use crate::context::{RunCtx, TaskData, TaskName};
 /// once every task has finished, as with [`std::thread::scope`].
 ///
 /// Tasks are runtime tasks (`Send + 'static`): on a multi-threaded runtime they run in
-/// parallel. The error type `E` of the body and the tasks defaults to [`BoxError`] when the
-/// closure's argument is written `tg: TaskGroup`.
+/// parallel. Their error type, and the body's, is [`BoxError`], so `?` converts any error
+/// and nothing needs a type annotation; a task returns `()` or `Result<(), BoxError>` (see
+/// [`TaskOutput`]). For another error type, [`TaskGroup::<E>::run`](TaskGroup::run).
 ///
 /// # Cancel safety
 ///
@@ -51,27 +53,27 @@ use crate::context::{RunCtx, TaskData, TaskName};
 ///
 /// ```
 /// use std::time::Duration;
-/// use anyio::TaskGroup;
 ///
 /// # anyio::run(async {
-/// anyio::task_group(|tg: TaskGroup| async move {
+/// anyio::task_group(|tg| async move {
 ///     for i in 0..5 {
 ///         tg.start_soon(async move {
 ///             anyio::sleep(Duration::from_millis(10 * i)).await?;
+///             println!("task {i} done");
 ///             Ok(())
 ///         })?;
 ///     }
+///     tg.start_soon(async { println!("a task that cannot fail") })?;
 ///     Ok(())
 /// })
 /// .await
 /// .unwrap();
 /// # }).unwrap();
 /// ```
-pub fn task_group<E, T, F, Fut>(body: F) -> TaskGroupFuture<F, Fut, T, E>
+pub fn task_group<T, F, Fut>(body: F) -> TaskGroupFuture<F, Fut, T, BoxError>
 where
-    F: FnOnce(TaskGroup<E>) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    E: IsCancelled + Send + 'static,
+    F: FnOnce(TaskGroup) -> Fut,
+    Fut: Future<Output = Result<T, BoxError>>,
 {
     TaskGroupFuture::new(body)
 }
@@ -108,6 +110,41 @@ impl<E> TaskGroup<E> {
 }
 
 impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
+    /// [`task_group`] with the error type `E` for the body and the tasks:
+    /// `TaskGroup::<io::Error>::run(|tg| async move { .. })`.
+    ///
+    /// The group then returns the failures as `E`s ([`TaskGroupError<E>`](crate::TaskGroupError)),
+    /// which for `io::Error` converts back into one `io::Error` with `?`. `E` must tell a
+    /// cancellation from a failure ([`IsCancelled`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`task_group`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io;
+    /// use anyio::TaskGroup;
+    ///
+    /// # anyio::run(async {
+    /// let err = TaskGroup::<io::Error>::run(|tg| async move {
+    ///     tg.start_soon(async { Err(io::Error::other("boom")) })?;
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap_err();
+    /// assert_eq!(err.into_single().unwrap().to_string(), "boom");
+    /// # }).unwrap();
+    /// ```
+    pub fn run<T, F, Fut>(body: F) -> TaskGroupFuture<F, Fut, T, E>
+    where
+        F: FnOnce(TaskGroup<E>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        TaskGroupFuture::new(body)
+    }
+
     /// Starts `fut` as a new task in this group. Its default name is the future's type
     /// name (`my_crate::worker` for `worker()`); see [`named`](TaskGroup::named).
     ///
@@ -120,7 +157,7 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
     /// [`GroupClosed`] if the group has finished.
     pub fn start_soon<F>(&self, fut: F) -> Result<(), GroupClosed>
     where
-        F: Future<Output = Result<(), E>> + Send + 'static,
+        F: Future<Output: TaskOutput<E>> + Send + 'static,
     {
         self.spawn(default_name::<F>(), fut)
     }
@@ -149,7 +186,7 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
     pub async fn start<V, F, Fut>(&self, f: F) -> Result<V, StartError<E>>
     where
         F: FnOnce(TaskStatus<V>) -> Fut,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        Fut: Future<Output: TaskOutput<E>> + Send + 'static,
         V: Send + 'static,
     {
         self.start_named(default_name::<F>(), f).await
@@ -177,7 +214,7 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
 
     pub(crate) fn spawn<F>(&self, name: TaskName, fut: F) -> Result<(), GroupClosed>
     where
-        F: Future<Output = Result<(), E>> + Send + 'static,
+        F: Future<Output: TaskOutput<E>> + Send + 'static,
     {
         let shared = &self.shared;
         shared.add_task()?;
@@ -193,7 +230,7 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
     async fn start_named<V, F, Fut>(&self, name: TaskName, f: F) -> Result<V, StartError<E>>
     where
         F: FnOnce(TaskStatus<V>) -> Fut,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        Fut: Future<Output: TaskOutput<E>> + Send + 'static,
         V: Send + 'static,
     {
         let shared = &self.shared;
@@ -238,7 +275,7 @@ impl<E: IsCancelled + Send + 'static> TaskBuilder<'_, E> {
     /// [`GroupClosed`] if the group has finished.
     pub fn start_soon<F>(self, fut: F) -> Result<(), GroupClosed>
     where
-        F: Future<Output = Result<(), E>> + Send + 'static,
+        F: Future<Output: TaskOutput<E>> + Send + 'static,
     {
         self.group.spawn(self.name, fut)
     }
@@ -255,7 +292,7 @@ impl<E: IsCancelled + Send + 'static> TaskBuilder<'_, E> {
     pub async fn start<V, F, Fut>(self, f: F) -> Result<V, StartError<E>>
     where
         F: FnOnce(TaskStatus<V>) -> Fut,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        Fut: Future<Output: TaskOutput<E>> + Send + 'static,
         V: Send + 'static,
     {
         self.group.start_named(self.name, f).await

@@ -5,5 +5,6 @@ pub(crate) mod error;
 pub(crate) mod group;
 pub(crate) mod group_future;
 pub(crate) mod info;
+pub(crate) mod output;
 pub(crate) mod root;
 pub(crate) mod start;

@@ -178,7 +178,7 @@ struct Setup {
 
 /// The root of the portal's run: a task group whose body waits until the portal stops.
 async fn serve(setup: mpsc::Sender<Result<Setup, RunError>>) {
-    let _ = task_group(|tg: TaskGroup| async move {
+    let _ = task_group(|tg| async move {
         let run = current::with_current(|cur| {
             cur.expect("the portal runs inside a task")
                 .task_data()
