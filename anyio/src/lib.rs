@@ -179,10 +179,10 @@ pub use sync::{
 pub use task::error::{GroupClosed, StartError, TaskGroupError};
 pub use task::group::{TaskBuilder, TaskGroup, task_group};
 pub use task::group_future::TaskGroupFuture;
-pub use task::output::TaskOutput;
 pub use task::info::{
     TaskId, TaskInfo, get_current_task, get_running_tasks, wait_all_tasks_blocked,
 };
+pub use task::output::TaskOutput;
 pub use task::start::TaskStatus;
 pub use thread::from_thread::{self, EventLoopToken, FromThreadError, current_token};
 pub use thread::portal::{
@@ -242,3 +242,8 @@ macro_rules! __anyio_if_smol {
 macro_rules! __anyio_if_smol {
     ($($item:tt)*) => {};
 }
+
+/// The README's example, so `cargo test --doc` compiles and runs it.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct Readme;

@@ -282,3 +282,8 @@ impl fmt::Display for NoRuntime {
 }
 
 impl std::error::Error for NoRuntime {}
+
+/// The guide's chapter, so `cargo test --doc` compiles and runs its examples.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/running.md")]
+struct RunningGuide;

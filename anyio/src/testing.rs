@@ -125,3 +125,8 @@ pub fn run_main<F: Future>(runner: Runner, fut: F) -> F::Output {
         .run(fut)
         .unwrap_or_else(|e| panic!("cannot start the {backend} runtime: {e}"))
 }
+
+/// The guide's chapter, so `cargo test --doc` compiles and runs its examples.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/testing.md")]
+struct TestingGuide;

@@ -13,3 +13,8 @@ pub(crate) mod error;
 mod loom_tests;
 pub(crate) mod node;
 pub(crate) mod scope;
+
+/// The guide's chapter, so `cargo test --doc` compiles and runs its examples.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/cancellation.md")]
+struct CancellationGuide;

@@ -148,9 +148,9 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
     /// Starts `fut` as a new task in this group. Its default name is the future's type
     /// name (`my_crate::worker` for `worker()`); see [`named`](TaskGroup::named).
     ///
-    /// The task runs in the group's cancel scope. If it returns an error that is not a
-    /// cancellation, or panics, the group is cancelled and the error is reported when the
-    /// group ends.
+    /// The task returns `()` or `Result<(), E>` ([`TaskOutput`]). It runs in the group's
+    /// cancel scope. If it returns an error that is not a cancellation, or panics, the group
+    /// is cancelled and the error is reported when the group ends.
     ///
     /// # Errors
     ///

@@ -8,3 +8,8 @@ pub(crate) mod info;
 pub(crate) mod output;
 pub(crate) mod root;
 pub(crate) mod start;
+
+/// The guide's chapter, so `cargo test --doc` compiles and runs its examples.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/tasks.md")]
+struct TasksGuide;

@@ -28,6 +28,14 @@ impl<E> TaskOutput<E> for () {
     }
 }
 
+/// A task that never returns (`async { loop { tick().await } }`, or a block ending in a
+/// panic): in edition 2024 such a block's output is `!`, which needs no conversion.
+impl<E> TaskOutput<E> for Never {
+    fn into_result(self) -> Result<(), E> {
+        self
+    }
+}
+
 impl<E> TaskOutput<E> for Result<(), E> {
     #[inline]
     fn into_result(self) -> Result<(), E> {
@@ -35,10 +43,25 @@ impl<E> TaskOutput<E> for Result<(), E> {
     }
 }
 
+/// `!`, named on stable Rust: the output type of a function pointer that never returns.
+type Never = <fn() -> ! as sealed::HasOutput>::Output;
+
 mod sealed {
+    /// The output type of a function pointer; public in a private module, so `Never` can
+    /// appear in a public impl.
+    pub trait HasOutput {
+        type Output;
+    }
+
+    impl<T> HasOutput for fn() -> T {
+        type Output = T;
+    }
+
     pub trait Sealed<E> {}
 
     impl<E> Sealed<E> for () {}
 
     impl<E> Sealed<E> for Result<(), E> {}
+
+    impl<E> Sealed<E> for super::Never {}
 }
