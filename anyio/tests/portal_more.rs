@@ -5,9 +5,12 @@
 #[path = "support/flavours.rs"]
 mod flavours;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread;
+
+use futures_lite::FutureExt;
 
 use anyio::{
     Backend, BlockingPortal, BlockingPortalProvider, BoxError, CancelScope, Cancelled, Event,
@@ -111,6 +114,8 @@ on_every_flavour!(
     blocking_calls_from_the_loop_itself_are_an_error,
     a_thread_stops_the_portal_and_the_body_sees_it,
     cancelling_the_enclosing_scope_cancels_the_portal_tasks,
+    a_panicking_body_cancels_the_tasks_then_resumes,
+    dropping_the_scope_stops_the_portal_and_fails_calls_in_progress,
 );
 
 async fn a_thread_calls_into_the_running_loop() -> Result<(), BoxError> {
@@ -295,6 +300,85 @@ async fn cancelling_the_enclosing_scope_cancels_the_portal_tasks() -> Result<(),
     assert_eq!(out, Ok(None), "the scope caught its cancellation");
     assert_eq!(rx.try_recv()?, Err(PortalError::Cancelled));
     Ok(())
+}
+
+async fn a_panicking_body_cancels_the_tasks_then_resumes() -> Result<(), BoxError> {
+    let running = Arc::new(Event::new());
+    let cleaned_up = Arc::new(AtomicBool::new(false));
+    let (r, c) = (running.clone(), cleaned_up.clone());
+    let handle = Arc::new(Mutex::new(None));
+    let h = handle.clone();
+    let scope = with_blocking_portal(|portal| async move {
+        let started = to_thread::run_sync(move || {
+            portal.start_task_soon(move || async move {
+                r.set();
+                let slept = sleep_forever().await;
+                c.store(true, SeqCst);
+                slept
+            })
+        })
+        .await??;
+        *h.lock().unwrap() = Some(started);
+        if running.wait().await.is_ok() {
+            panic!("the body panicked");
+        }
+        Ok::<(), BoxError>(())
+    });
+    let panic = AssertUnwindSafe(scope)
+        .catch_unwind()
+        .await
+        .expect_err("the panic resumes");
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"the body panicked"));
+    assert!(
+        cleaned_up.load(SeqCst),
+        "the task was cancelled and cleaned up first"
+    );
+    let handle = handle.lock().unwrap().take().expect("the task was started");
+    let joined = to_thread::run_sync(move || handle.join()).await?;
+    assert_eq!(joined, Err(PortalError::Cancelled));
+    Ok(())
+}
+
+async fn dropping_the_scope_stops_the_portal_and_fails_calls_in_progress() -> Result<(), BoxError> {
+    let running = Arc::new(Event::new());
+    let (r, kept) = (running.clone(), Arc::new(Mutex::new(None)));
+    let k = kept.clone();
+    let (tx, rx) = mpsc::channel();
+    let scope = with_blocking_portal(|portal| async move {
+        *k.lock().unwrap() = Some(portal.clone());
+        to_thread::run_sync(move || {
+            let result = portal.call(move || async move {
+                r.set();
+                sleep_forever().await
+            });
+            tx.send(result).unwrap();
+        })
+        .abandon_on_cancel()
+        .await?;
+        Ok::<_, BoxError>(())
+    });
+    // The portal's scope is dropped once its task runs.
+    let dropped = futures_lite::future::or(async { Some(scope.await) }, async {
+        running.wait().await.expect("nothing cancels this");
+        None
+    })
+    .await;
+    assert!(dropped.is_none(), "the scope never finishes by itself");
+    let portal = kept.lock().unwrap().take().expect("the body ran");
+    assert!(portal.is_stopped());
+    let in_progress = to_thread::run_sync(move || rx.recv()).await?;
+    assert_eq!(in_progress, Ok(Err(PortalError::Stopped)));
+    let late = to_thread::run_sync(move || portal.call(|| async { 1 })).await?;
+    assert_eq!(late, Err(PortalError::Stopped));
+    Ok(())
+}
+
+#[test]
+fn the_scope_future_is_send() {
+    fn is_send<T: Send>(_: &T) {}
+    let scope =
+        with_blocking_portal(|portal| async move { Ok::<_, Cancelled>(portal.is_stopped()) });
+    is_send(&scope);
 }
 
 // The shared portal provider.
