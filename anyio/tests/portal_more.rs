@@ -15,7 +15,8 @@ use futures_lite::FutureExt;
 use anyio::{
     Backend, BlockingPortal, BlockingPortalProvider, BoxError, CancelScope, Cancelled, Event,
     PortalError, PortalLease, PortalStartError, Runner, TaskStatus, checkpoint, current_token,
-    get_current_task, get_running_tasks, sleep_forever, to_thread, with_blocking_portal,
+    get_current_task, get_running_tasks, sleep_forever, to_thread, wait_all_tasks_blocked,
+    with_blocking_portal,
 };
 
 fn backends() -> Vec<Backend> {
@@ -357,9 +358,12 @@ async fn dropping_the_scope_stops_the_portal_and_fails_calls_in_progress() -> Re
         .await?;
         Ok::<_, BoxError>(())
     });
-    // The portal's scope is dropped once its task runs.
+    // The portal's scope is dropped once its task waits.
     let dropped = futures_lite::future::or(async { Some(scope.await) }, async {
         running.wait().await.expect("nothing cancels this");
+        wait_all_tasks_blocked()
+            .await
+            .expect("nothing cancels this");
         None
     })
     .await;

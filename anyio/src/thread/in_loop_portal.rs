@@ -70,8 +70,10 @@ use crate::task::group::{TaskGroup, task_group};
 /// # Cancel safety
 ///
 /// Dropping the future before it finishes stops the portal and aborts its tasks, as
-/// dropping a task group does: calls in progress fail with
-/// [`PortalError::Stopped`](crate::PortalError::Stopped).
+/// dropping a task group does: calls waiting for them fail with
+/// [`PortalError::Stopped`](crate::PortalError::Stopped) (or
+/// [`PortalError::Cancelled`](crate::PortalError::Cancelled) for a task that was being
+/// polled on another thread at that moment, and so saw the cancellation).
 pub async fn with_blocking_portal<T, E, F, Fut>(body: F) -> Result<T, E>
 where
     F: FnOnce(BlockingPortal) -> Fut,
