@@ -8,7 +8,13 @@
 //! wait on or cancel, [`start_task`](BlockingPortal::start_task) also waits for the value
 //! the task passes to [`TaskStatus::started`], and
 //! [`wrap_async_resource`](BlockingPortal::wrap_async_resource) opens an async resource and
-//! closes it on the loop when the guard is dropped.
+//! closes it on the loop when the guard is dropped. [`named`](BlockingPortal::named) gives
+//! a task a name of your choice.
+//!
+//! The same portal serves two other shapes, in modules of their own:
+//! [`with_blocking_portal`](super::in_loop_portal) opens one into a loop that is already
+//! running, and [`BlockingPortalProvider`](super::portal_provider) shares one portal thread
+//! between every thread that leases it.
 //!
 //! ```
 //! use std::time::Duration;
@@ -25,6 +31,7 @@
 //! portal.stop(false).unwrap();
 //! ```
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -238,13 +245,19 @@ impl Shared {
             return;
         }
         self.signal_stop(thread::panicking());
-        let handle = thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(Err(panic)) = handle.map(JoinHandle::join) {
+        if let Some(panic) = join(thread) {
             if !thread::panicking() {
                 resume_unwind(panic);
             }
         }
     }
+}
+
+/// Joins the portal's thread unless it was joined already; returns its panic. The lock is
+/// held while joining, so a concurrent stop waits for the same shutdown.
+fn join(thread: &Mutex<Option<JoinHandle<()>>>) -> Option<Box<dyn Any + Send>> {
+    let mut thread = thread.lock().unwrap_or_else(|e| e.into_inner());
+    thread.take().and_then(|handle| handle.join().err())
 }
 
 impl Drop for Shared {
@@ -306,7 +319,9 @@ impl BlockingPortal {
         EventLoopToken::from_run(self.shared.run.clone())
     }
 
-    /// Whether [`stop`](BlockingPortal::stop) has been called (or the portal is dropping).
+    /// Whether the portal has stopped taking calls: [`stop`](BlockingPortal::stop) was
+    /// called, its last clone or lease is dropping, the scope of
+    /// [`with_blocking_portal`](crate::with_blocking_portal) has ended, or its loop has.
     pub fn is_stopped(&self) -> bool {
         self.shared.stopped.load(SeqCst) || self.shared.run.is_finished()
     }
@@ -522,13 +537,8 @@ impl BlockingPortal {
             return Err(PortalError::InEventLoopThread);
         }
         self.shared.signal_stop(cancel_remaining);
-        // Held while joining, so a concurrent `stop` waits for the same shutdown.
-        let mut thread = thread.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(handle) = thread.take() {
-            if let Err(panic) = handle.join() {
-                drop(thread);
-                resume_unwind(panic);
-            }
+        if let Some(panic) = join(thread) {
+            resume_unwind(panic);
         }
         Ok(())
     }
