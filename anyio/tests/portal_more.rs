@@ -116,6 +116,7 @@ on_every_flavour!(
     a_thread_stops_the_portal_and_the_body_sees_it,
     cancelling_the_enclosing_scope_cancels_the_portal_tasks,
     a_panicking_body_cancels_the_tasks_then_resumes,
+    stop_with_cancel_cancels_the_tasks_but_not_the_body,
     dropping_the_scope_stops_the_portal_and_fails_calls_in_progress,
 );
 
@@ -287,11 +288,13 @@ async fn cancelling_the_enclosing_scope_cancels_the_portal_tasks() -> Result<(),
     let out = scope
         .run(with_blocking_portal(|portal| async move {
             to_thread::run_sync(move || {
-                let result = portal.call(move || async move {
+                let first = portal.call(move || async move {
                     canceller.cancel();
                     sleep_forever().await
                 });
-                tx.send(result).unwrap();
+                // The portal still takes calls; they start in the cancelled scope.
+                let second = portal.call(|| async { checkpoint().await });
+                tx.send((first, second)).unwrap();
             })
             .await?;
             checkpoint().await?;
@@ -299,7 +302,30 @@ async fn cancelling_the_enclosing_scope_cancels_the_portal_tasks() -> Result<(),
         }))
         .await;
     assert_eq!(out, Ok(None), "the scope caught its cancellation");
-    assert_eq!(rx.try_recv()?, Err(PortalError::Cancelled));
+    assert_eq!(
+        rx.try_recv()?,
+        (Err(PortalError::Cancelled), Err(PortalError::Cancelled))
+    );
+    Ok(())
+}
+
+async fn stop_with_cancel_cancels_the_tasks_but_not_the_body() -> Result<(), BoxError> {
+    let (tx, rx) = mpsc::channel();
+    let body = with_blocking_portal(|portal| async move {
+        let p = portal.clone();
+        let thread = thread::spawn(move || {
+            let forever = p.start_task_soon(sleep_forever).unwrap();
+            let stopped = p.stop(true);
+            tx.send((stopped, forever.join())).unwrap();
+        });
+        portal.sleep_until_stopped().await?;
+        checkpoint().await?;
+        to_thread::run_sync(move || thread.join().unwrap()).await?;
+        Ok::<_, BoxError>("the body went on")
+    })
+    .await?;
+    assert_eq!(body, "the body went on");
+    assert_eq!(rx.try_recv()?, (Ok(()), Err(PortalError::Cancelled)));
     Ok(())
 }
 

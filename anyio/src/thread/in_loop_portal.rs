@@ -6,24 +6,31 @@
 //! The rules, in the order a portal lives them:
 //!
 //! - **Where tasks run.** The portal's tasks run in a task group of the caller, in the
-//!   current run: the caller's enclosing scopes cancel them, and the body runs in that
-//!   group's scope too, as AnyIO's does.
+//!   current run, polled beside the body: the caller's enclosing scopes cancel them. The
+//!   body runs in the caller's scope, not the group's, so stopping the portal with
+//!   `cancel_remaining` cancels the tasks and never the body (no cancellation of a scope
+//!   the caller cannot see comes out of the body).
 //! - **How it ends.** When the body returns `Ok`, the portal stops accepting calls and the
-//!   scope waits for the tasks still running; when it returns `Err` (or panics), they are
-//!   cancelled instead. [`BlockingPortal::stop`] ends it earlier, from any thread or task,
-//!   without waiting.
+//!   group waits for the tasks still running; when it returns `Err` or panics, they are
+//!   cancelled first. [`BlockingPortal::stop`] ends it earlier, from any thread or task,
+//!   without waiting. The group keeps accepting calls until then, also when the caller is
+//!   cancelled (its tasks then start cancelled, as AnyIO's).
 //! - **After the end.** Every call fails with [`PortalError::Stopped`](crate::PortalError),
 //!   also through clones that outlive the scope: a thread never hangs on a portal that is
 //!   gone.
 //! - **On the loop itself.** Blocking methods called from a task of this run fail with
 //!   [`PortalError::InEventLoopThread`](crate::PortalError): the loop would wait for itself.
 
-use std::future::Future;
-use std::sync::Arc;
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use super::portal::{BlockingPortal, Owner, Setup};
 use crate::cancel::current;
 use crate::cancel::error::BoxError;
+use crate::cancel::scope::CancelScope;
 use crate::sync::event::Event;
 use crate::task::group::{TaskGroup, task_group};
 
@@ -33,14 +40,16 @@ use crate::task::group::{TaskGroup, task_group};
 ///
 /// Hand a clone of the portal to synchronous code, in a thread started with
 /// [`to_thread::run_sync`](crate::to_thread::run_sync) or any other: its calls run as
-/// tasks of this run, in a task group of the caller. The body runs in that group's scope.
-/// When the body returns `Ok`, the portal stops taking calls and this waits for the tasks
-/// still running; when it returns `Err`, or panics, they are cancelled. Calls after that
-/// fail with [`PortalError::Stopped`](crate::PortalError::Stopped).
+/// tasks of this run, in a task group of the caller. When the body returns `Ok`, the portal
+/// stops taking calls and this waits for the tasks still running; when it returns `Err`,
+/// or panics, they are cancelled. Calls after that fail with
+/// [`PortalError::Stopped`](crate::PortalError::Stopped).
 ///
-/// [`BlockingPortal::stop`] on this portal only signals, from any thread or task: with
-/// `cancel_remaining` it cancels the group's scope, so the body is cancelled too (its
-/// result, often `Err(Cancelled)`, is what this returns).
+/// [`BlockingPortal::stop`] on this portal only signals, from any thread or task, and
+/// [`BlockingPortal::sleep_until_stopped`] lets the body wait for it. Unlike AnyIO's, the
+/// body runs in the caller's scope, not the portal's: `stop(true)` cancels the portal's
+/// tasks, never the body, so no cancellation of a scope the caller cannot see comes back
+/// from it.
 ///
 /// ```
 /// # anyio::run(async {
@@ -79,46 +88,74 @@ where
     F: FnOnce(BlockingPortal) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let outcome = task_group(|group: TaskGroup| async move {
-        let run = current::with_current(|cur| {
-            cur.expect("a task group runs inside a task")
-                .task_data()
-                .run
-                .clone()
-        });
-        let setup = Setup {
-            run,
-            group,
-            stop: Arc::new(Event::new()),
-        };
-        let portal = BlockingPortal::from_parts(setup, Owner::Scope);
-        let mut stop = StopOnDrop {
-            portal: portal.clone(),
-            cancel_remaining: true,
-        };
-        let result = body(portal).await;
-        stop.cancel_remaining = result.is_err();
-        drop(stop);
-        Ok::<_, BoxError>(result)
+    let stop = Arc::new(Event::new());
+    let made = Mutex::new(None);
+    let until_stopped = stop.clone();
+    let mut group = pin!(task_group(|group: TaskGroup| {
+        *made.lock().unwrap_or_else(|e| e.into_inner()) = Some(group);
+        async move {
+            // Shielded: a cancelled caller still gets its calls (cancelled), not `Stopped`.
+            let _ = CancelScope::new()
+                .shielded(true)
+                .run(until_stopped.wait())
+                .await;
+            Ok::<_, BoxError>(())
+        }
+    }));
+    let mut group_ended = false;
+    // The first poll makes the group and runs its body up to the wait.
+    poll_fn(|cx| {
+        group_ended = group.as_mut().poll(cx).is_ready();
+        Poll::Ready(())
     })
     .await;
-    match outcome {
-        Ok(Some(result)) => result,
-        // The body's result is the group's value, and portal tasks report through their
-        // handles, never to the group: nothing else can end it.
-        Ok(None) | Err(_) => unreachable!("the portal's group ends with the body's result"),
+    let group_handle = made
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .expect("a task group makes its handle on its first poll");
+    let run = current::with_current(|cur| {
+        cur.expect("a task group runs inside a task")
+            .task_data()
+            .run
+            .clone()
+    });
+    let setup = Setup {
+        run,
+        group: group_handle,
+        stop,
+    };
+    let portal = BlockingPortal::from_parts(setup, Owner::Scope);
+    let stopped = StopOnDrop(portal.clone());
+    let mut body = pin!(body(portal));
+    // The body and the group side by side, the body outside the group's scope.
+    let ended = poll_fn(|cx| {
+        if !group_ended {
+            group_ended = group.as_mut().poll(cx).is_ready();
+        }
+        match catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    })
+    .await;
+    stopped.0.signal_stop(!matches!(ended, Ok(Ok(_))));
+    if !group_ended {
+        // Portal tasks report through their handles, never to the group, so its outcome
+        // says nothing.
+        let _ = group.await;
     }
+    ended.unwrap_or_else(|panic| resume_unwind(panic))
 }
 
-/// Stops the portal when the body ends: as the body's result says when it returns,
-/// cancelling the remaining tasks when it panics or its future is dropped.
-struct StopOnDrop {
-    portal: BlockingPortal,
-    cancel_remaining: bool,
-}
+/// Stops the portal's calls if this future is dropped before the body ends. It cancels
+/// nothing: the group's abort, which follows, drops the tasks, and a cancellation first
+/// would let a task polled meanwhile on another thread end as cancelled.
+struct StopOnDrop(BlockingPortal);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.portal.signal_stop(self.cancel_remaining);
+        self.0.signal_stop(false);
     }
 }
