@@ -8,6 +8,10 @@
 //! [`wrap_async_resource`](BlockingPortal::wrap_async_resource) opens an async resource
 //! and closes it on the loop. [`stop`](BlockingPortal::stop) ends it (dropping it does too).
 //!
+//! Two more ways to get a portal: a [`BlockingPortalProvider`] shares one portal thread
+//! between every thread that leases it, and [`anyio::with_blocking_portal`] opens a portal
+//! into a loop that is already running, for the synchronous code that loop calls.
+//!
 //! ```text
 //! cargo run --example portal
 //! cargo run --example portal -- --backend smol
@@ -16,7 +20,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyio::{Backend, BlockingPortal, BoxError, Cancelled, PortalError, TaskStatus};
+use anyio::{
+    Backend, BlockingPortal, BlockingPortalProvider, BoxError, Cancelled, PortalError, Runner,
+    TaskStatus,
+};
 
 mod common;
 
@@ -31,8 +38,11 @@ fn use_portal(backend: Backend) -> Result<(), BoxError> {
     })??;
     println!("call returned {n} from the {} loop", portal.backend());
 
-    // Start tasks, then join one and cancel the other.
-    let quick = portal.start_task_soon(|| async { "quick task done" })?;
+    // Start tasks (named, as a task group's can be), then join one and cancel the other.
+    let quick = portal.named("quick").start_task_soon(|| async {
+        let me = anyio::get_current_task().map(|task| task.name().to_owned());
+        format!("the task {me:?} is done")
+    })?;
     let forever = portal.start_task_soon(anyio::sleep_forever)?;
     println!("{}", quick.join()?);
     forever.cancel();
@@ -64,18 +74,62 @@ fn use_portal(backend: Backend) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Shares one portal between threads: the first lease starts its thread, the last one
+/// stops it.
+fn share_a_portal(backend: Backend) -> Result<(), BoxError> {
+    let provider = BlockingPortalProvider::new(backend);
+    let sums = std::thread::scope(|s| {
+        let workers: Vec<_> = (1..=3u64)
+            .map(|n| {
+                let provider = &provider;
+                s.spawn(move || -> Result<u64, BoxError> {
+                    let portal = provider.lease()?;
+                    Ok(portal.call(move || async move { (1..=n).sum::<u64>() })?)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("the worker does not panic"))
+            .collect::<Result<Vec<u64>, BoxError>>()
+    })?;
+    println!(
+        "three threads called through the provider's portal: {sums:?}; leases left: {}",
+        provider.lease_count()
+    );
+    Ok(())
+}
+
+/// Hands a running loop to synchronous code: a worker thread calls back into it.
+fn hand_the_loop_to_sync_code(backend: Backend) -> Result<(), BoxError> {
+    let answer = Runner::new(backend).run(anyio::with_blocking_portal(|portal| async move {
+        let answer = anyio::to_thread::run_sync(move || {
+            // Plain synchronous code that only knows the portal.
+            portal.call(|| async { 6 * 7 })
+        })
+        .await??;
+        Ok::<_, BoxError>(answer)
+    }))??;
+    println!("synchronous code called into the running loop: {answer}");
+    Ok(())
+}
+
 /// The synchronous body of the example, on every backend of this build (for the tour and
 /// `tests/examples.rs`; `main` runs one backend).
 #[allow(dead_code)]
 pub(crate) fn run_sync() -> Result<(), BoxError> {
     for backend in Backend::available() {
         use_portal(backend)?;
+        share_a_portal(backend)?;
+        hand_the_loop_to_sync_code(backend)?;
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
     let backend = common::backend_from_args();
-    // Plain synchronous code: no run to start, so never a `RunError` here.
-    common::exit_status(Ok(use_portal(backend)))
+    // Synchronous code: a run that cannot start is an error like any other here.
+    common::exit_status(Ok(use_portal(backend)
+        .and_then(|()| share_a_portal(backend))
+        .and_then(|()| hand_the_loop_to_sync_code(backend))))
 }

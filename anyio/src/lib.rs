@@ -185,10 +185,12 @@ pub use task::info::{
 pub use task::output::TaskOutput;
 pub use task::start::TaskStatus;
 pub use thread::from_thread::{self, EventLoopToken, FromThreadError, current_token};
+pub use thread::in_loop_portal::with_blocking_portal;
 pub use thread::portal::{
-    BlockingPortal, PortalError, PortalResource, PortalStartError, PortalTaskHandle,
-    start_blocking_portal,
+    BlockingPortal, PortalError, PortalResource, PortalStartError, PortalTaskBuilder,
+    PortalTaskHandle, start_blocking_portal,
 };
+pub use thread::portal_provider::{BlockingPortalProvider, PortalLease};
 pub use thread::to_thread;
 pub use time::{
     FailAfter, Sleep, current_time, fail_after, fail_at, move_on_after, move_on_at, sleep,

@@ -106,7 +106,7 @@ impl Default for Runner {
 impl Runner {
     /// A runner for `backend` with its default options: tokio multi-threaded with one
     /// worker per core; smol with one thread (the caller's).
-    pub fn new(backend: Backend) -> Self {
+    pub const fn new(backend: Backend) -> Self {
         Runner {
             backend,
             threads: None,

@@ -100,6 +100,15 @@ pub struct EventLoopToken {
     run: Arc<RunCtx>,
 }
 
+/// Two tokens are equal when they reach the same run.
+impl PartialEq for EventLoopToken {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.run, &other.run)
+    }
+}
+
+impl Eq for EventLoopToken {}
+
 impl fmt::Debug for EventLoopToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventLoopToken")

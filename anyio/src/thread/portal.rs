@@ -8,7 +8,13 @@
 //! wait on or cancel, [`start_task`](BlockingPortal::start_task) also waits for the value
 //! the task passes to [`TaskStatus::started`], and
 //! [`wrap_async_resource`](BlockingPortal::wrap_async_resource) opens an async resource and
-//! closes it on the loop when the guard is dropped.
+//! closes it on the loop when the guard is dropped. [`named`](BlockingPortal::named) gives
+//! a task a name of your choice.
+//!
+//! The same portal serves two other shapes, in modules of their own:
+//! [`with_blocking_portal`](super::in_loop_portal) opens one into a loop that is already
+//! running, and [`BlockingPortalProvider`](super::portal_provider) shares one portal thread
+//! between every thread that leases it.
 //!
 //! ```
 //! use std::time::Duration;
@@ -25,6 +31,7 @@
 //! portal.stop(false).unwrap();
 //! ```
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -146,15 +153,10 @@ impl Runner {
             })
             .map_err(RunError::Io)?;
         match setup_rx.recv() {
-            Ok(Ok(setup)) => Ok(BlockingPortal {
-                shared: Arc::new(Shared {
-                    run: setup.run,
-                    group: setup.group,
-                    stop: setup.stop,
-                    stopped: AtomicBool::new(false),
-                }),
-                thread: Mutex::new(Some(thread)),
-            }),
+            Ok(Ok(setup)) => Ok(BlockingPortal::from_parts(
+                setup,
+                Owner::Thread(Mutex::new(Some(thread))),
+            )),
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
@@ -169,11 +171,12 @@ impl Runner {
     }
 }
 
-/// What the portal's thread hands back once its loop runs.
-struct Setup {
-    run: Arc<RunCtx>,
-    group: TaskGroup,
-    stop: Arc<Event>,
+/// What a portal needs of its loop: the run, the task group its tasks run in, and the
+/// event that ends the group's body.
+pub(super) struct Setup {
+    pub(super) run: Arc<RunCtx>,
+    pub(super) group: TaskGroup,
+    pub(super) stop: Arc<Event>,
 }
 
 /// The root of the portal's run: a task group whose body waits until the portal stops.
@@ -201,27 +204,87 @@ async fn serve(setup: mpsc::Sender<Result<Setup, RunError>>) {
     .await;
 }
 
+/// Who ends a portal's loop.
+pub(super) enum Owner {
+    /// [`start_blocking_portal`]: the portal's own thread, joined when it stops (`None`
+    /// once joined).
+    Thread(Mutex<Option<JoinHandle<()>>>),
+    /// [`with_blocking_portal`](super::in_loop_portal::with_blocking_portal): the scope
+    /// that opened it in a running loop, which ends when its body and tasks have.
+    Scope,
+}
+
+/// What the clones of a portal share; dropped with the last clone.
 struct Shared {
     run: Arc<RunCtx>,
     group: TaskGroup,
     stop: Arc<Event>,
     stopped: AtomicBool,
+    owner: Owner,
 }
 
-/// A portal into an event loop that runs in a thread of its own: synchronous code calls
-/// async code through it. Made by [`start_blocking_portal`] or
-/// [`Runner::start_blocking_portal`].
+impl Shared {
+    fn signal_stop(&self, cancel_remaining: bool) {
+        self.stopped.store(true, SeqCst);
+        if cancel_remaining {
+            self.group.cancel();
+        }
+        self.stop.set();
+    }
+
+    /// Stops a portal that runs in its own thread without reporting: waits for its tasks
+    /// (cancels them during a panic) and joins the thread, whose panic resumes here unless
+    /// this thread is already panicking. From the portal's own loop it cannot wait for
+    /// itself: it cancels the tasks and leaves the thread to end on its own.
+    fn shut_down(&self) {
+        let Owner::Thread(thread) = &self.owner else {
+            return;
+        };
+        if bridge::on_loop_thread(&self.run) {
+            self.signal_stop(true);
+            return;
+        }
+        self.signal_stop(thread::panicking());
+        if let Some(panic) = join(thread) {
+            if !thread::panicking() {
+                resume_unwind(panic);
+            }
+        }
+    }
+}
+
+/// Joins the portal's thread unless it was joined already; returns its panic. The lock is
+/// held while joining, so a concurrent stop waits for the same shutdown.
+fn join(thread: &Mutex<Option<JoinHandle<()>>>) -> Option<Box<dyn Any + Send>> {
+    let mut thread = thread.lock().unwrap_or_else(|e| e.into_inner());
+    thread.take().and_then(|handle| handle.join().err())
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+/// A portal into an event loop: synchronous code calls async code through it. Made by
+/// [`start_blocking_portal`] or [`Runner::start_blocking_portal`] (a loop in a thread of
+/// its own), by [`with_blocking_portal`](crate::with_blocking_portal) (the loop that is
+/// already running, for the synchronous code it calls), or leased from a
+/// [`BlockingPortalProvider`](crate::BlockingPortalProvider).
 ///
-/// It is `Send` and `Sync`: share it (by reference or in an `Arc`) between threads. Every
-/// method blocks only the calling thread; calling one from the portal's own event loop is
-/// an error ([`PortalError::InEventLoopThread`]), not a deadlock.
+/// It is `Send` and `Sync`, and cheap to clone: every clone reaches the same portal, so
+/// hand one to each thread. Every method blocks only the calling thread; calling one from
+/// the portal's own event loop is an error ([`PortalError::InEventLoopThread`]), not a
+/// deadlock.
 ///
-/// Dropping the portal stops it as [`stop(false)`](BlockingPortal::stop) does, waiting for
-/// its tasks (as leaving AnyIO's `with start_blocking_portal()` normally does); when the
-/// drop happens during a panic, the remaining tasks are cancelled instead.
+/// Dropping the last clone of a portal that runs in its own thread stops it as
+/// [`stop(false)`](BlockingPortal::stop) does, waiting for its tasks (as leaving AnyIO's
+/// `with start_blocking_portal()` normally does); when the drop happens during a panic,
+/// the remaining tasks are cancelled instead. A portal opened by `with_blocking_portal`
+/// stops when its scope ends, whatever clones are left.
+#[derive(Clone)]
 pub struct BlockingPortal {
     shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl fmt::Debug for BlockingPortal {
@@ -234,6 +297,18 @@ impl fmt::Debug for BlockingPortal {
 }
 
 impl BlockingPortal {
+    pub(super) fn from_parts(setup: Setup, owner: Owner) -> Self {
+        BlockingPortal {
+            shared: Arc::new(Shared {
+                run: setup.run,
+                group: setup.group,
+                stop: setup.stop,
+                stopped: AtomicBool::new(false),
+                owner,
+            }),
+        }
+    }
+
     /// The backend of the portal's event loop.
     pub fn backend(&self) -> Backend {
         self.shared.run.runtime.backend()
@@ -244,7 +319,9 @@ impl BlockingPortal {
         EventLoopToken::from_run(self.shared.run.clone())
     }
 
-    /// Whether [`stop`](BlockingPortal::stop) has been called (or the portal is dropping).
+    /// Whether the portal has stopped taking calls: [`stop`](BlockingPortal::stop) was
+    /// called, its last clone or lease is dropping, the scope of
+    /// [`with_blocking_portal`](crate::with_blocking_portal) has ended, or its loop has.
     pub fn is_stopped(&self) -> bool {
         self.shared.stopped.load(SeqCst) || self.shared.run.is_finished()
     }
@@ -274,6 +351,34 @@ impl BlockingPortal {
         Fut::Output: Send + 'static,
     {
         self.spawn(default_name::<F>(), f, None)?.join()
+    }
+
+    /// Starts tasks with a name of your choice, as [`TaskGroup::named`] does:
+    /// `portal.named("fetch").start_task_soon(..)`. The name is what
+    /// [`get_current_task`](crate::get_current_task) and
+    /// [`get_running_tasks`](crate::get_running_tasks) report for the task (AnyIO's
+    /// `name` argument); without it, a task is named after the type of its closure.
+    pub fn named(&self, name: impl Into<String>) -> PortalTaskBuilder<'_> {
+        PortalTaskBuilder {
+            portal: self,
+            name: TaskName::Owned(Arc::from(name.into())),
+        }
+    }
+
+    /// Waits until the portal is stopped: by [`stop`](BlockingPortal::stop) from any
+    /// thread, or because it is shutting down (AnyIO's `sleep_until_stopped`). Useful in
+    /// the body of [`with_blocking_portal`](crate::with_blocking_portal), to keep the
+    /// portal open until the synchronous code it was handed to says it is done.
+    ///
+    /// # Errors
+    ///
+    /// [`Cancelled`](crate::Cancelled) if the calling task is cancelled first.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future stops nothing.
+    pub async fn sleep_until_stopped(&self) -> Result<(), crate::Cancelled> {
+        self.shared.stop.wait().await
     }
 
     /// Starts the future made by `f` as a task on the portal's loop and returns at once
@@ -315,13 +420,28 @@ impl BlockingPortal {
         Fut::Output: Send + 'static,
         V: Send + 'static,
     {
+        self.start_named(default_name::<F>(), f)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn start_named<V, F, Fut>(
+        &self,
+        name: TaskName,
+        f: F,
+    ) -> Result<(PortalTaskHandle<Fut::Output>, V), PortalStartError<Fut::Output>>
+    where
+        F: FnOnce(TaskStatus<V>) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+        V: Send + 'static,
+    {
         self.check()?;
         let started = Slot::<V>::new();
         let _registration =
             Registration::new(&self.shared.run, &started).ok_or(PortalError::Stopped)?;
         let status = TaskStatus::to_sink(Arc::new(StartedSlot(started.clone())));
         let handle = self.spawn(
-            default_name::<F>(),
+            name,
             move || f(status),
             Some(started.clone() as Arc<dyn Abandon>),
         )?;
@@ -389,41 +509,48 @@ impl BlockingPortal {
     }
 
     /// Stops the portal: no new task can start, then, with `cancel_remaining`, the tasks
-    /// still running are cancelled, and this call blocks until every task has finished
-    /// and the loop's thread has ended. Every caller still blocked on a cancelled task gets
-    /// [`PortalError::Cancelled`]. Calling it again (from any thread) waits for the same
-    /// shutdown; `stop(true)` after `stop(false)` cancels what is still running.
+    /// still running are cancelled. Every caller still blocked on a cancelled task gets
+    /// [`PortalError::Cancelled`]; `stop(true)` after `stop(false)` cancels what is still
+    /// running.
+    ///
+    /// For a portal with a thread of its own, this call blocks until every task has
+    /// finished and the thread has ended; calling it again (from any thread) waits for the
+    /// same shutdown. For a portal opened by
+    /// [`with_blocking_portal`](crate::with_blocking_portal) it only signals (as AnyIO's
+    /// `await portal.stop()`): it returns at once, from any thread or task, and the portal's
+    /// scope ends when its body and remaining tasks have.
     ///
     /// # Errors
     ///
-    /// [`PortalError::InEventLoopThread`] from the portal's own loop (it would wait for
-    /// itself).
+    /// [`PortalError::InEventLoopThread`] from the own loop of a portal with a thread of
+    /// its own (it would wait for itself).
     ///
     /// # Panics
     ///
     /// If the portal's thread panicked, that panic resumes here.
     pub fn stop(&self, cancel_remaining: bool) -> Result<(), PortalError> {
+        let Owner::Thread(thread) = &self.shared.owner else {
+            self.shared.signal_stop(cancel_remaining);
+            return Ok(());
+        };
         if bridge::on_loop_thread(&self.shared.run) {
             return Err(PortalError::InEventLoopThread);
         }
-        self.signal_stop(cancel_remaining);
-        // Held while joining, so a concurrent `stop` waits for the same shutdown.
-        let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(handle) = thread.take() {
-            if let Err(panic) = handle.join() {
-                drop(thread);
-                resume_unwind(panic);
-            }
+        self.shared.signal_stop(cancel_remaining);
+        if let Some(panic) = join(thread) {
+            resume_unwind(panic);
         }
         Ok(())
     }
 
-    fn signal_stop(&self, cancel_remaining: bool) {
-        self.shared.stopped.store(true, SeqCst);
-        if cancel_remaining {
-            self.shared.group.cancel();
-        }
-        self.shared.stop.set();
+    /// Stops the portal as dropping its last clone would: see [`Shared::shut_down`].
+    pub(super) fn shut_down(&self) {
+        self.shared.shut_down();
+    }
+
+    /// Stops accepting calls; with `cancel_remaining`, cancels the running tasks too.
+    pub(super) fn signal_stop(&self, cancel_remaining: bool) {
+        self.shared.signal_stop(cancel_remaining);
     }
 
     /// Starts a task; `started` (the slot of `start_task`) is failed once the task has
@@ -458,28 +585,60 @@ impl BlockingPortal {
     }
 }
 
-impl Drop for BlockingPortal {
-    fn drop(&mut self) {
-        if bridge::on_loop_thread(&self.shared.run) {
-            // Dropped by one of its own tasks: it cannot wait for itself.
-            self.signal_stop(true);
-            return;
-        }
-        let cancel = thread::panicking();
-        self.signal_stop(cancel);
-        let thread = self
-            .thread
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(thread) = thread {
-            let joined = thread.join();
-            if let Err(panic) = joined {
-                if !thread::panicking() {
-                    resume_unwind(panic);
-                }
-            }
-        }
+/// Starts tasks with a given name through a [`BlockingPortal`]; made by
+/// [`BlockingPortal::named`].
+#[derive(Debug)]
+pub struct PortalTaskBuilder<'p> {
+    portal: &'p BlockingPortal,
+    name: TaskName,
+}
+
+impl PortalTaskBuilder<'_> {
+    /// [`BlockingPortal::call`] with this name.
+    ///
+    /// # Errors
+    ///
+    /// As [`BlockingPortal::call`].
+    pub fn call<F, Fut>(self, f: F) -> Result<Fut::Output, PortalError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.portal.spawn(self.name, f, None)?.join()
+    }
+
+    /// [`BlockingPortal::start_task_soon`] with this name.
+    ///
+    /// # Errors
+    ///
+    /// As [`BlockingPortal::start_task_soon`].
+    pub fn start_task_soon<F, Fut>(self, f: F) -> Result<PortalTaskHandle<Fut::Output>, PortalError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.portal.spawn(self.name, f, None)
+    }
+
+    /// [`BlockingPortal::start_task`] with this name.
+    ///
+    /// # Errors
+    ///
+    /// As [`BlockingPortal::start_task`].
+    #[allow(clippy::type_complexity)]
+    pub fn start_task<V, F, Fut>(
+        self,
+        f: F,
+    ) -> Result<(PortalTaskHandle<Fut::Output>, V), PortalStartError<Fut::Output>>
+    where
+        F: FnOnce(TaskStatus<V>) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+        V: Send + 'static,
+    {
+        self.portal.start_named(self.name, f)
     }
 }
 
