@@ -131,6 +131,7 @@ mod loom;
 #[cfg(unix)]
 pub mod net;
 mod resource;
+mod run_var;
 mod runner;
 pub mod signal;
 pub mod stream;
@@ -161,6 +162,7 @@ pub use resource::{
     BrokenResourceError, BusyResourceError, ClosedResourceError, DelimiterNotFound, EndOfStream,
     IncompleteRead, WouldBlock,
 };
+pub use run_var::{RunVar, RunVarError, RunVarToken};
 pub use runner::{NoRuntime, RunError, Runner, current_backend, run};
 pub use signal::{InvalidSignal, Signal, SignalReceiver, SignalRecv, open_signal_receiver};
 pub use sync::{
@@ -172,6 +174,9 @@ pub use sync::{
         LimiterError, TryAcquireError,
     },
     lock::{Lock, LockAcquire, LockGuard, LockStatistics},
+    promise::{
+        AlreadyFinished, Promise, PromiseError, PromiseStatistics, PromiseStatus, PromiseWait,
+    },
     semaphore::{
         Semaphore, SemaphoreAcquire, SemaphoreError, SemaphorePermit, SemaphoreStatistics,
     },
