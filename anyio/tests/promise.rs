@@ -96,7 +96,10 @@ async fn every_waiter_gets_the_error() -> Result<(), BoxError> {
     };
     assert!(Arc::ptr_eq(&first, &second));
     assert_eq!(first.to_string(), "boom");
-    assert_eq!(promise.error()?.map(|e| e.to_string()).as_deref(), Some("boom"));
+    assert_eq!(
+        promise.error()?.map(|e| e.to_string()).as_deref(),
+        Some("boom")
+    );
     Ok(())
 }
 
@@ -121,7 +124,10 @@ async fn setting_twice_gives_the_value_back() -> Result<(), BoxError> {
     assert_eq!(err.into_inner(), "value");
     let err = failed.set_error("again".into()).unwrap_err();
     assert_eq!(err.into_inner().to_string(), "again");
-    assert_eq!(failed.error()?.map(|e| e.to_string()).as_deref(), Some("boom"));
+    assert_eq!(
+        failed.error()?.map(|e| e.to_string()).as_deref(),
+        Some("boom")
+    );
     Ok(())
 }
 
@@ -284,7 +290,9 @@ async fn setting_from_a_plain_thread_wakes_the_waiter() -> Result<(), BoxError> 
         while setter.statistics().tasks_waiting == 0 {
             std::thread::yield_now();
         }
-        setter.set(vec![1, 2, 3]).map_err(AlreadyFinished::into_inner)
+        setter
+            .set(vec![1, 2, 3])
+            .map_err(AlreadyFinished::into_inner)
     });
     assert_eq!(*promise.wait().await?, [1, 2, 3]);
     thread.join().unwrap().unwrap();
@@ -340,7 +348,7 @@ fn a_promise_is_usable_outside_a_run() {
         .unwrap();
     assert_eq!(promise.status(), PromiseStatus::Finished);
     assert_eq!(*promise.value().unwrap(), 6);
-    let got = anyio::run(async move { promise.wait().await.map(|v| *v) }).unwrap();
+    let got = anyio::run(async move { promise.wait().await.copied() }).unwrap();
     assert_eq!(got.unwrap(), 6);
 }
 

@@ -8,8 +8,8 @@ mod flavours;
 use std::sync::{Arc, Barrier, Mutex};
 
 use anyio::{
-    Backend, BoxError, EventLoopToken, IsCancelled, RunVar, RunVarError, Runner, TaskGroup, TaskStatus,
-    current_token, from_thread, task_group, to_thread,
+    Backend, BoxError, EventLoopToken, IsCancelled, RunVar, RunVarError, Runner, TaskGroup,
+    TaskStatus, current_token, from_thread, task_group, to_thread,
 };
 
 async fn a_default_is_the_value_until_set() -> Result<(), BoxError> {
@@ -50,10 +50,7 @@ async fn reset_restores_the_value_each_set_replaced() -> Result<(), BoxError> {
     assert_eq!(LEVEL.get()?, "outer");
     LEVEL.reset(&outer)?;
     // The first `set` found no value, so its reset removes the value.
-    assert_eq!(
-        LEVEL.get(),
-        Err(RunVarError::NoValue { name: "level" })
-    );
+    assert_eq!(LEVEL.get(), Err(RunVarError::NoValue { name: "level" }));
     Ok(())
 }
 
@@ -97,7 +94,10 @@ async fn a_token_works_once() -> Result<(), BoxError> {
     assert_eq!(err.to_string(), "This token has already been used");
     assert_eq!(COUNT.get()?, 3);
     assert!(!first.is_used());
-    assert_eq!(format!("{first:?}"), "RunVarToken { var: \"count\", used: false }");
+    assert_eq!(
+        format!("{first:?}"),
+        "RunVarToken { var: \"count\", used: false }"
+    );
     Ok(())
 }
 
