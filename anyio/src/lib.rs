@@ -66,8 +66,9 @@
 //! ## Around the core
 //!
 //! - Synchronization: [`Event`], [`Lock`], [`Semaphore`], [`Condition`],
-//!   [`CapacityLimiter`], [`ResourceGuard`]; memory object streams
-//!   ([`create_memory_object_stream`]) and the 1.x [`create_queue`].
+//!   [`CapacityLimiter`], [`ResourceGuard`], [`Promise`] (AnyIO's `Future`); memory
+//!   object streams ([`create_memory_object_stream`]) and the 1.x [`create_queue`].
+//! - Run variables: [`RunVar`], one value per run, seen by every task of it.
 //! - Threads: [`to_thread::run_sync`], [`from_thread`], and [`BlockingPortal`] for
 //!   synchronous code.
 //! - Files ([`fs`], [`open_file`]) and signals ([`open_signal_receiver`]).

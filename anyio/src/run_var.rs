@@ -48,6 +48,12 @@ use crate::context::{self, RunLocal};
 /// ```
 ///
 /// A value is cloned out by `get`: keep a large or shared value in an [`Arc`].
+///
+/// Outside the tasks of a run (a plain thread, a [`to_thread`](crate::to_thread) worker)
+/// every operation fails with [`RunVarError::NoRun`]. In a program that did not start
+/// with [`run`](crate::run) (anyio inside a plain tokio or smol program), each top-level
+/// task group or cancel scope is a run of its own. A variable that is not a `static` keeps
+/// its values until each run finishes, after the variable is dropped.
 pub struct RunVar<T> {
     name: &'static str,
     default: Fallback<T>,
