@@ -97,7 +97,8 @@
 //!    crate. It imports nothing of the crate above it; the runner hands it plain options.
 //! 2. `context`: the run's and the task's context (the runtime, task identities, which
 //!    task this thread is polling, the cooperative budget). The floors above keep their
-//!    per-run state here as run-locals, so it names none of them.
+//!    per-run state here as run-locals, so it names none of them. [`RunVar`] keeps the
+//!    users' per-run values the same way, just above it.
 //! 3. `cancel` (scopes, the scope tree, checkpoints) and `time`.
 //! 4. `task` (groups, `start`, the root task, introspection) and the runner ([`run`],
 //!    [`Runner`]), which runs a root task.
