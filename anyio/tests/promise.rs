@@ -285,6 +285,28 @@ async fn a_value_set_just_before_a_cancel_is_returned() -> Result<(), BoxError> 
     Ok(())
 }
 
+async fn a_value_set_after_the_cancel_is_not_returned() -> Result<(), BoxError> {
+    // The waiter's scope was cancelled first: the wait reports the cancellation, and the
+    // value stays in the promise.
+    let promise: Promise<u32> = Promise::new();
+    let scope = CancelScope::new();
+    let handle = scope.clone();
+    let caught = scope
+        .run(async {
+            let mut wait = promise.wait();
+            assert!(poll_once(&mut wait).await.is_none());
+            handle.cancel();
+            promise.set(5)?;
+            let err = wait.await.unwrap_err();
+            assert!(err.is_cancelled());
+            Err::<(), BoxError>(err.into())
+        })
+        .await?;
+    assert_eq!(caught, None);
+    assert_eq!(*promise.wait().await?, 5);
+    Ok(())
+}
+
 async fn setting_from_a_plain_thread_wakes_the_waiter() -> Result<(), BoxError> {
     let promise: Promise<Vec<u8>> = Promise::new();
     let setter = promise.clone();
@@ -336,6 +358,7 @@ on_every_flavour!(
     a_waiter_cancelled_before_waiting_gets_cancelled_though_the_value_is_ready,
     waiting_on_an_ended_promise_is_a_checkpoint,
     a_value_set_just_before_a_cancel_is_returned,
+    a_value_set_after_the_cancel_is_not_returned,
     setting_from_a_plain_thread_wakes_the_waiter,
     dropping_a_wait_loses_nothing,
 );

@@ -279,3 +279,13 @@ fn values_are_dropped_when_the_run_ends() {
         assert!(run.upgrade().is_none());
     }
 }
+
+#[test]
+fn vars_and_tokens_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    static SHARED: RunVar<String> = RunVar::new("shared");
+    send_sync(&SHARED);
+    let token = anyio::run(async { SHARED.set(String::new()).unwrap() }).unwrap();
+    send_sync(&token);
+    send_sync(&RunVarError::WrongVar);
+}
