@@ -73,6 +73,9 @@ mod run_async_from_thread;
 #[path = "run_in_thread.rs"]
 mod run_in_thread;
 #[allow(dead_code)]
+#[path = "run_var.rs"]
+mod run_var;
+#[allow(dead_code)]
 #[path = "semaphore.rs"]
 mod semaphore;
 #[allow(dead_code)]
@@ -129,6 +132,7 @@ const EXAMPLES: &[Example] = &[
     ("semaphore", || Box::pin(semaphore::run())),
     ("condition", || Box::pin(condition::run())),
     ("capacity_limiter", || Box::pin(capacity_limiter::run())),
+    ("run_var", || Box::pin(run_var::run())),
     ("run_in_thread", || Box::pin(run_in_thread::run())),
     ("run_async_from_thread", || {
         Box::pin(run_async_from_thread::run())

@@ -66,8 +66,9 @@
 //! ## Around the core
 //!
 //! - Synchronization: [`Event`], [`Lock`], [`Semaphore`], [`Condition`],
-//!   [`CapacityLimiter`], [`ResourceGuard`]; memory object streams
-//!   ([`create_memory_object_stream`]) and the 1.x [`create_queue`].
+//!   [`CapacityLimiter`], [`ResourceGuard`], [`Promise`] (AnyIO's `Future`); memory
+//!   object streams ([`create_memory_object_stream`]) and the 1.x [`create_queue`].
+//! - Run variables: [`RunVar`], one value per run, seen by every task of it.
 //! - Threads: [`to_thread::run_sync`], [`from_thread`], and [`BlockingPortal`] for
 //!   synchronous code.
 //! - Files ([`fs`], [`open_file`]) and signals ([`open_signal_receiver`]).
@@ -96,7 +97,8 @@
 //!    crate. It imports nothing of the crate above it; the runner hands it plain options.
 //! 2. `context`: the run's and the task's context (the runtime, task identities, which
 //!    task this thread is polling, the cooperative budget). The floors above keep their
-//!    per-run state here as run-locals, so it names none of them.
+//!    per-run state here as run-locals, so it names none of them. [`RunVar`] keeps the
+//!    users' per-run values the same way, just above it.
 //! 3. `cancel` (scopes, the scope tree, checkpoints) and `time`.
 //! 4. `task` (groups, `start`, the root task, introspection) and the runner ([`run`],
 //!    [`Runner`]), which runs a root task.
@@ -131,6 +133,7 @@ mod loom;
 #[cfg(unix)]
 pub mod net;
 mod resource;
+mod run_var;
 mod runner;
 pub mod signal;
 pub mod stream;
@@ -161,6 +164,7 @@ pub use resource::{
     BrokenResourceError, BusyResourceError, ClosedResourceError, DelimiterNotFound, EndOfStream,
     IncompleteRead, WouldBlock,
 };
+pub use run_var::{RunVar, RunVarError, RunVarToken};
 pub use runner::{NoRuntime, RunError, Runner, current_backend, run, try_run};
 pub use signal::{InvalidSignal, Signal, SignalReceiver, SignalRecv, open_signal_receiver};
 pub use sync::{
@@ -172,6 +176,9 @@ pub use sync::{
         LimiterError, TryAcquireError,
     },
     lock::{Lock, LockAcquire, LockGuard, LockStatistics},
+    promise::{
+        AlreadyFinished, Promise, PromiseError, PromiseStatistics, PromiseStatus, PromiseWait,
+    },
     semaphore::{
         Semaphore, SemaphoreAcquire, SemaphoreError, SemaphorePermit, SemaphoreStatistics,
     },

@@ -62,6 +62,9 @@ mod run_async_from_thread;
 #[path = "../examples/run_in_thread.rs"]
 mod run_in_thread;
 #[allow(dead_code)]
+#[path = "../examples/run_var.rs"]
+mod run_var;
+#[allow(dead_code)]
 #[path = "../examples/semaphore.rs"]
 mod semaphore;
 #[allow(dead_code)]
@@ -193,6 +196,11 @@ async fn condition_runs() -> Result<(), BoxError> {
 #[anyio::test]
 async fn capacity_limiter_runs() -> Result<(), BoxError> {
     capacity_limiter::run().await
+}
+
+#[anyio::test]
+async fn run_var_runs() -> Result<(), BoxError> {
+    run_var::run().await
 }
 
 #[anyio::test]

@@ -1,8 +1,8 @@
 //! Synchronization primitives, written once on top of cancel scopes so they behave the same
 //! on every backend: [`Event`](event::Event), [`Lock`](lock::Lock),
 //! [`Semaphore`](semaphore::Semaphore), [`Condition`](condition::Condition),
-//! [`CapacityLimiter`](limiter::CapacityLimiter) and
-//! [`ResourceGuard`](guard::ResourceGuard). See `docs/sync.md` for the guide.
+//! [`CapacityLimiter`](limiter::CapacityLimiter), [`ResourceGuard`](guard::ResourceGuard)
+//! and [`Promise`](promise::Promise) (AnyIO's `Future`). See `docs/sync.md` for the guide.
 //!
 //! Every primitive keeps its state behind one mutex, with its blocked callers in a FIFO
 //! [`WaitQueue`](wait_queue::WaitQueue) next to it; [`waiter`] holds the waiting logic they
@@ -17,6 +17,7 @@ pub(crate) mod event;
 pub(crate) mod guard;
 pub(crate) mod limiter;
 pub(crate) mod lock;
+pub(crate) mod promise;
 pub(crate) mod semaphore;
 pub(crate) mod wait_queue;
 pub(crate) mod waiter;
