@@ -179,6 +179,7 @@ pub use sync::{
 pub use task::error::{GroupClosed, StartError, TaskGroupError};
 pub use task::group::{TaskBuilder, TaskGroup, task_group};
 pub use task::group_future::TaskGroupFuture;
+pub use task::handle::{TaskError, TaskHandle, TaskHandleFuture, TaskState};
 pub use task::info::{
     TaskId, TaskInfo, get_current_task, get_running_tasks, wait_all_tasks_blocked,
 };

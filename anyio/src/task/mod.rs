@@ -4,6 +4,7 @@ pub(crate) mod child;
 pub(crate) mod error;
 pub(crate) mod group;
 pub(crate) mod group_future;
+pub(crate) mod handle;
 pub(crate) mod info;
 pub(crate) mod root;
 pub(crate) mod start;
