@@ -2,6 +2,7 @@
 
 pub(crate) mod child;
 pub(crate) mod error;
+pub(crate) mod gather;
 pub(crate) mod group;
 pub(crate) mod group_future;
 pub(crate) mod handle;
