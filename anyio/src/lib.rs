@@ -176,6 +176,7 @@ pub use sync::{
         Semaphore, SemaphoreAcquire, SemaphoreError, SemaphorePermit, SemaphoreStatistics,
     },
 };
+pub use task::as_completed::{AsCompletedError, Completions, as_completed};
 pub use task::error::{GroupClosed, StartError, TaskGroupError};
 pub use task::group::{TaskBuilder, TaskGroup, task_group};
 pub use task::gather::{Gather, amap, amap_limited, gather};

@@ -1,5 +1,6 @@
 //! Tasks: task groups, `start()`, and introspection.
 
+pub(crate) mod as_completed;
 pub(crate) mod child;
 pub(crate) mod error;
 pub(crate) mod gather;
