@@ -376,12 +376,15 @@ where
     });
     let shared = state.clone();
     let all_started = task_group(move |tg: TaskGroup<E>| async move {
-        for item in items {
+        let mut items = items.into_iter();
+        loop {
+            // Room first, then the item: an item is taken only when its task can start.
             if !shared.room(limit.get()).await {
                 // A failure (or an outer cancellation) cancelled the group: the group's
                 // outcome says which; no more items are taken.
                 return Ok(false);
             }
+            let Some(item) = items.next() else { break };
             let fut = f(item);
             let index = {
                 let mut values = lock(&shared.values);
