@@ -399,10 +399,22 @@ where
             };
             // The group is open while its body runs: a task that could not start would
             // leave its slot empty, which reads as a cancellation below.
+            let group = tg.clone();
             let _ = task.start_soon(async move {
-                let value = fut.await?;
-                lock(&running.0.values)[index] = Some(value);
-                Ok(())
+                match fut.await {
+                    Ok(value) => {
+                        lock(&running.0.values)[index] = Some(value);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        // Cancelled before this task makes room (`running` is dropped
+                        // after this): the body must not take another item.
+                        if !e.is_cancelled() {
+                            group.cancel();
+                        }
+                        Err(e)
+                    }
+                }
             });
         }
         Ok(true)
