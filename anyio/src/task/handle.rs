@@ -392,9 +392,11 @@ impl<T> Shared<T> {
         let (previous, waiters) = {
             let mut state = self.lock();
             let previous = std::mem::replace(&mut state.outcome, outcome);
-            (previous, std::mem::take(&mut state.waiters))
+            // Most tasks end before anyone waits for them: no slab to move or drop then.
+            let waiters = (!state.waiters.is_empty()).then(|| std::mem::take(&mut state.waiters));
+            (previous, waiters)
         };
-        for (_, waker) in waiters {
+        for (_, waker) in waiters.into_iter().flatten() {
             waker.wake();
         }
         match previous {
