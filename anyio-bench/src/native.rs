@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use async_executor::Executor;
 
 use crate::channel_workloads::CHANNEL_MESSAGES as MSGS;
-use crate::workloads::SPAWN_TASKS;
 use crate::sync_workloads::{
     PERMIT_ITERS as SEM_ITERS, PERMIT_TASKS as SEM_TASKS, PERMITS as SEM_PERMITS,
     PING_PONGS as ROUNDS,
 };
+use crate::workloads::SPAWN_TASKS;
 use crate::workloads::Workload as Extra;
 
 /// The native runtime configurations, the same as the anchors'.

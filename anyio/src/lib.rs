@@ -178,8 +178,8 @@ pub use sync::{
 };
 pub use task::as_completed::{AsCompletedError, Completions, as_completed};
 pub use task::error::{GroupClosed, StartError, TaskGroupError};
-pub use task::group::{TaskBuilder, TaskGroup, task_group};
 pub use task::gather::{Gather, amap, amap_limited, gather};
+pub use task::group::{TaskBuilder, TaskGroup, task_group};
 pub use task::group_future::TaskGroupFuture;
 pub use task::handle::{TaskError, TaskHandle, TaskHandleFuture, TaskState};
 pub use task::info::{

@@ -141,8 +141,12 @@ async fn gather_takes_twelve_futures() -> Result<(), BoxError> {
 
 async fn gather_takes_an_array() -> Result<(), BoxError> {
     let r = Reversed::new(3);
-    let values: [usize; 3] =
-        gather([number(r.clone(), 0), number(r.clone(), 1), number(r.clone(), 2)]).await?;
+    let values: [usize; 3] = gather([
+        number(r.clone(), 0),
+        number(r.clone(), 1),
+        number(r.clone(), 2),
+    ])
+    .await?;
     assert_eq!(values, [0, 10, 20]);
     assert_eq!(r.order(), [2, 1, 0]);
     Ok(())
@@ -354,7 +358,11 @@ async fn leaving_as_completed_early_cancels_the_rest() -> Result<(), BoxError> {
     })
     .await;
     assert_eq!(first.map_err(|e| e.to_string()), Ok(2));
-    assert_eq!(cleaned.load(SeqCst), 3, "the others were cancelled and cleaned up");
+    assert_eq!(
+        cleaned.load(SeqCst),
+        3,
+        "the others were cancelled and cleaned up"
+    );
     Ok(())
 }
 
@@ -377,10 +385,12 @@ async fn dropping_the_stream_cancels_the_rest() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Futures of different types, boxed to go in one `Vec`.
+type BoxedTask = std::pin::Pin<Box<dyn Future<Output = Result<u32, TestError>> + Send>>;
+
 async fn a_failing_task_fails_as_completed() -> Result<(), BoxError> {
     let cleaned = Arc::new(AtomicUsize::new(0));
-    let futs: Vec<std::pin::Pin<Box<dyn Future<Output = Result<u32, TestError>> + Send>>> =
-        vec![Box::pin(sleeper(cleaned.clone())), Box::pin(failing())];
+    let futs: Vec<BoxedTask> = vec![Box::pin(sleeper(cleaned.clone())), Box::pin(failing())];
     let err = as_completed(futs, |mut done| async move {
         // The sleeper ends only once the failure has cancelled it.
         let first = done.next().await?.expect("two tasks");

@@ -141,7 +141,11 @@ async fn a_group_cancellation_shows_as_cancelling_then_cancelled() -> Result<(),
     .await?;
     // The body returned before its next checkpoint, so the group gives its value back.
     assert_eq!(out, Some(()));
-    let h = kept.lock().unwrap().take().expect("the body kept the handle");
+    let h = kept
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the body kept the handle");
     assert_eq!(h.state(), TaskState::Cancelled);
     Ok(())
 }
@@ -251,7 +255,11 @@ async fn a_failing_task_fails_the_group_and_its_handle_says_failed() -> Result<(
     .expect_err("the task failed");
     // Reported once, by the group; the body's cancellation is not a failure.
     assert_eq!(err.into_errors(), [TestError::Failed("boom")]);
-    let h = kept.lock().unwrap().take().expect("the body kept the handle");
+    let h = kept
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the body kept the handle");
     assert_eq!(h.state(), TaskState::Failed);
     let failed = h.try_take().expect_err("the task failed");
     assert_eq!(
@@ -289,7 +297,11 @@ async fn a_panicking_task_is_failed_and_the_group_resumes_its_panic() -> Result<
     .await
     .expect_err("the group resumes the task's panic");
     assert_eq!(panicked.downcast_ref::<&str>(), Some(&"kaboom"));
-    let h = kept.lock().unwrap().take().expect("the body kept the handle");
+    let h = kept
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the body kept the handle");
     assert_eq!(h.state(), TaskState::Failed);
     assert_eq!(
         h.try_take(),
@@ -371,7 +383,9 @@ async fn a_waiter_cancelled_while_waiting_gets_a_cancellation() -> Result<(), Bo
         let got = scope
             .run(async move { Ok::<_, BoxError>(waited.await) })
             .await?;
-        let err = got.expect("the body returned").expect_err("the waiter was cancelled");
+        let err = got
+            .expect("the body returned")
+            .expect_err("the waiter was cancelled");
         assert!(matches!(err, TaskError::Cancelled(_)));
         assert!(err.is_cancelled());
         assert_eq!(err.to_string(), Cancelled.to_string());
@@ -442,7 +456,10 @@ async fn dropping_every_handle_detaches_the_task() -> Result<(), BoxError> {
     })
     .await?;
     assert_eq!(out, Some(()));
-    assert!(finished.load(SeqCst), "the group waited for the detached task");
+    assert!(
+        finished.load(SeqCst),
+        "the group waited for the detached task"
+    );
     Ok(())
 }
 
@@ -489,7 +506,11 @@ async fn create_task_on_a_finished_group_fails() -> Result<(), BoxError> {
         Ok(())
     })
     .await?;
-    let tg = kept.lock().unwrap().take().expect("the body kept the group");
+    let tg = kept
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the body kept the group");
     assert_eq!(tg.create_task(async { Ok(1u8) }).err(), Some(GroupClosed));
     Ok(())
 }

@@ -61,8 +61,8 @@ use crate::cancel::error::IsCancelled;
 /// # }).unwrap().unwrap();
 /// ```
 pub async fn gather<G: Gather>(futs: G) -> Result<G::Output, TaskGroupError<G::Error>> {
-    let slots = task_group(move |tg: TaskGroup<G::Error>| async move { Ok(futs.start_all(&tg)) })
-        .await?;
+    let slots =
+        task_group(move |tg: TaskGroup<G::Error>| async move { Ok(futs.start_all(&tg)) }).await?;
     slots
         .and_then(G::take_all)
         .ok_or_else(TaskGroupError::cancelled)
@@ -168,7 +168,13 @@ gather_tuple!((F0, T0, 0));
 gather_tuple!((F0, T0, 0), (F1, T1, 1));
 gather_tuple!((F0, T0, 0), (F1, T1, 1), (F2, T2, 2));
 gather_tuple!((F0, T0, 0), (F1, T1, 1), (F2, T2, 2), (F3, T3, 3));
-gather_tuple!((F0, T0, 0), (F1, T1, 1), (F2, T2, 2), (F3, T3, 3), (F4, T4, 4));
+gather_tuple!(
+    (F0, T0, 0),
+    (F1, T1, 1),
+    (F2, T2, 2),
+    (F3, T3, 3),
+    (F4, T4, 4)
+);
 gather_tuple!(
     (F0, T0, 0),
     (F1, T1, 1),
