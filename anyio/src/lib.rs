@@ -63,6 +63,11 @@
 //! every task has finished; the first failure cancels the rest, and every failure is
 //! reported ([`TaskGroupError`]).
 //!
+//! [`create_task`](TaskGroup::create_task) starts a task with a [`TaskHandle`]: await it
+//! for the task's value, or cancel that task alone. [`gather`], [`amap`] (and
+//! [`amap_limited`]) and [`as_completed`] run futures concurrently in a group of their own
+//! and give their values back in argument order, input order, or completion order.
+//!
 //! ## Around the core
 //!
 //! - Synchronization: [`Event`], [`Lock`], [`Semaphore`], [`Condition`],
