@@ -61,11 +61,14 @@ fn gather_amap_and_as_completed_are_send() {
     send(&anyio::gather((one(), one())));
     send(&anyio::gather(vec![one(), one()]));
     send(&anyio::amap(|_: u8| one(), 0..3));
-    send(&anyio::as_completed([one(), one()], |mut done| async move {
-        send(&done);
-        let next = done.next();
-        send(&next);
-        next.await?;
-        Ok(())
-    }));
+    send(&anyio::as_completed(
+        [one(), one()],
+        |mut done| async move {
+            send(&done);
+            let next = done.next();
+            send(&next);
+            next.await?;
+            Ok(())
+        },
+    ));
 }

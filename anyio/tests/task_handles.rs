@@ -104,7 +104,8 @@ async fn states_follow_a_task_through_its_life() -> Result<(), BoxError> {
         h.wait().await?;
         assert_eq!(h.state(), TaskState::Finished);
         assert_eq!(h.try_take(), Ok(7));
-        // Taken, and still finished.
+        // Taken, and still finished; cancelling a finished task does nothing.
+        h.cancel();
         assert_eq!(h.state(), TaskState::Finished);
 
         let release = Arc::new(Event::new());
@@ -236,6 +237,24 @@ async fn a_task_cancelled_through_its_handle_does_not_cancel_or_fail_the_group()
     })
     .await;
     assert_eq!(out.map_err(|e| e.into_errors()), Ok(Some(5)));
+    Ok(())
+}
+
+async fn a_task_that_answers_its_cancellation_with_a_value_is_finished() -> Result<(), BoxError> {
+    task_group(|tg: TaskGroup| async move {
+        let h = tg.create_task(async {
+            match sleep_forever().await {
+                Ok(()) => Ok("slept"),
+                Err(_) => Ok("stopped early"),
+            }
+        })?;
+        wait_all_tasks_blocked().await?;
+        h.cancel();
+        assert_eq!(h.clone().await?, "stopped early");
+        assert_eq!(h.state(), TaskState::Finished);
+        Ok(())
+    })
+    .await?;
     Ok(())
 }
 
@@ -522,6 +541,7 @@ on_every_flavour!(
     cancelling_one_task_leaves_its_siblings_running,
     a_task_cancelled_before_its_first_poll_runs_until_its_first_checkpoint,
     a_task_cancelled_through_its_handle_does_not_cancel_or_fail_the_group,
+    a_task_that_answers_its_cancellation_with_a_value_is_finished,
     a_failing_task_fails_the_group_and_its_handle_says_failed,
     a_panicking_task_is_failed_and_the_group_resumes_its_panic,
     many_tasks_wait_on_one_handle,
