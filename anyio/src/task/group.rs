@@ -192,6 +192,7 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
 
     /// As `spawn`, for a task whose future is made knowing its root node (the task's own
     /// cancel scope): `make` gives the future and something for the caller (a handle).
+    /// Kept beside `spawn` rather than under it, so `start_soon`'s path stays as it is.
     pub(crate) fn spawn_with_root<F, H>(
         &self,
         name: TaskName,

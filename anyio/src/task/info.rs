@@ -15,6 +15,7 @@ use crate::context::{self, TaskData};
 pub struct TaskId(u64);
 
 impl TaskId {
+    /// The identifier of the task whose `TaskData::id` is `id`.
     pub(crate) fn from_raw(id: u64) -> Self {
         TaskId(id)
     }

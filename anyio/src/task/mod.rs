@@ -1,4 +1,5 @@
-//! Tasks: task groups, `start()`, and introspection.
+//! Tasks: task groups, `start()`, task handles, the concurrency helpers (`gather`, `amap`,
+//! `as_completed`), and introspection.
 
 pub(crate) mod as_completed;
 pub(crate) mod child;
