@@ -5,7 +5,7 @@
 //!   RUNTIME:  anyio-tokio-mt | anyio-tokio-ct | anyio-smol-1 | anyio-smol-2
 //!            tokio-mt | tokio-ct | smol-1 | smol-2 (native; only the extras below)
 //!   WORKLOAD: W1 W2 W3 W4 W7 (the anchors'), W4d1 W4d10 (W4 inside 1 or 10 nested cancel
-//!             scopes), and the extras W2b0 W2u W3y SEM EVT LIM TH PORT FSR FSL TLS1 TLS2
+//!             scopes), and the extras W1h W2b0 W2u W3y SEM EVT LIM TH PORT FSR FSL TLS1 TLS2
 //!             (see workloads.rs)
 //!
 //! Prints one TSV line per measured run, like anchors-bench: `workload runtime rate unit
@@ -78,8 +78,8 @@ fn usage() -> ! {
     eprintln!("usage: anyio-bench RUNTIME WORKLOAD [--reps N] [--warmup N]");
     eprintln!("  RUNTIME:  anyio-tokio-mt | anyio-tokio-ct | anyio-smol-1 | anyio-smol-2");
     eprintln!("            tokio-mt | tokio-ct | smol-1 | smol-2 (native; the extras only)");
-    eprintln!("  WORKLOAD: W1 W2 W3 W4 W4c W5 W6 W7 W4d1 W4d10 W2b0 W2u W3y SEM EVT LIM");
-    eprintln!("            TH PORT FSR FSL TLS1 TLS2");
+    eprintln!("  WORKLOAD: W1 W2 W3 W4 W4c W5 W6 W7 W4d1 W4d10 W1h W2b0 W2u W3y SEM EVT");
+    eprintln!("            LIM TH PORT FSR FSL TLS1 TLS2");
     eprintln!("            (W4c: not written: it is Python-only)");
     exit(2)
 }

@@ -1,9 +1,10 @@
-//! Native counterparts of the workloads that the anchors do not have (W2 with buffer 0 or
-//! unbounded, semaphore, event ping-pong, capacity limiter), so `extras.sh` can put each
+//! Native counterparts of the workloads that the anchors do not have (W1 with handles, W2
+//! with buffer 0 or unbounded, semaphore, event ping-pong, capacity limiter), so `extras.sh` can put each
 //! anyio figure beside the nearest native primitive, measured the same way: one runtime per
 //! process, each run a spawned task that times itself.
 //!
-//! The nearest native primitives: neither runtime has a rendezvous channel, so buffer 0 is
+//! The nearest native primitives: W1h's task handles are tokio's `JoinHandle` and smol's
+//! `Task`, spawned all, then awaited in turn; neither runtime has a rendezvous channel, so buffer 0 is
 //! compared with a channel of capacity 1 (`tokio::sync::mpsc::channel(1)`,
 //! `async_channel::bounded(1)`); an event ping-pong with one-shot channels
 //! (`tokio::sync::oneshot`, `async_channel::bounded(1)`), since anyio's `Event` is one-shot
@@ -22,6 +23,7 @@ use crate::sync_workloads::{
     PERMIT_ITERS as SEM_ITERS, PERMIT_TASKS as SEM_TASKS, PERMITS as SEM_PERMITS,
     PING_PONGS as ROUNDS,
 };
+use crate::workloads::SPAWN_TASKS;
 use crate::workloads::Workload as Extra;
 
 /// The native runtime configurations, the same as the anchors'.
@@ -96,6 +98,16 @@ async fn smol_timed(w: Extra) -> Duration {
 
 async fn tokio_body(w: Extra) {
     match w {
+        Extra::SpawnHandles => {
+            let handles: Vec<_> = (0..SPAWN_TASKS)
+                .map(|i| tokio::spawn(async move { i }))
+                .collect();
+            let mut sum = 0;
+            for h in handles {
+                sum += h.await.expect("task");
+            }
+            assert_eq!(sum, SPAWN_TASKS * (SPAWN_TASKS - 1) / 2);
+        }
         Extra::ChannelRendezvous => tokio_channel(Some(1)).await,
         Extra::ChannelUnbounded => tokio_channel(None).await,
         Extra::Semaphore | Extra::Limiter => {
@@ -198,6 +210,16 @@ fn smol_measure(threads: usize, w: Extra, runs: usize) -> Vec<Duration> {
 
 async fn smol_body(w: Extra) {
     match w {
+        Extra::SpawnHandles => {
+            let handles: Vec<_> = (0..SPAWN_TASKS)
+                .map(|i| EX.spawn(async move { i }))
+                .collect();
+            let mut sum = 0;
+            for h in handles {
+                sum += h.await;
+            }
+            assert_eq!(sum, SPAWN_TASKS * (SPAWN_TASKS - 1) / 2);
+        }
         Extra::ChannelRendezvous => smol_channel(async_channel::bounded::<u64>(1)).await,
         Extra::ChannelUnbounded => smol_channel(async_channel::unbounded::<u64>()).await,
         Extra::Semaphore | Extra::Limiter => {

@@ -6,7 +6,7 @@
 //!
 //! Besides the anchors' ids there are ours: W4d1 and W4d10 (W4 inside nested cancel
 //! scopes), and the extras that the anchors do not have, whose native counterparts live in
-//! `native.rs`: W2b0 and W2u (W2 with a rendezvous or an unbounded stream), W3y (W3 with
+//! `native.rs`: W1h (W1 with a task handle per task, each awaited), W2b0 and W2u (W2 with a rendezvous or an unbounded stream), W3y (W3 with
 //! AnyIO's default lock, which yields on every acquire), SEM, EVT and LIM (semaphore,
 //! event ping-pong and capacity limiter rates), TH and PORT (`to_thread::run_sync` and
 //! blocking-portal round trips), FSR and FSL (file reading in chunks and by lines), TLS1
@@ -38,6 +38,8 @@ pub(crate) const TIMEOUTS: u64 = 1_000_000;
 pub(crate) enum Workload {
     /// W1: spawn no-op tasks in a task group, which waits for them all.
     Spawn,
+    /// W1h: W1 with `create_task`, then every handle awaited in turn.
+    SpawnHandles,
     /// W2: one producer, one consumer, bounded channel of 1024.
     Channel,
     /// W3: 8 tasks increment a counter behind an async mutex.
@@ -90,6 +92,7 @@ impl Workload {
     pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "W1" => Self::Spawn,
+            "W1h" => Self::SpawnHandles,
             "W2" => Self::Channel,
             "W3" => Self::Mutex,
             "W4" => Self::Yield,
@@ -123,7 +126,8 @@ impl Workload {
     pub(crate) fn is_extra(self) -> bool {
         matches!(
             self,
-            Self::ChannelRendezvous
+            Self::SpawnHandles
+                | Self::ChannelRendezvous
                 | Self::ChannelUnbounded
                 | Self::Semaphore
                 | Self::EventPingPong
@@ -140,7 +144,7 @@ impl Workload {
     /// Units of work done by one run, and the name of the rate reported (as the anchors').
     pub(crate) fn units(self) -> (f64, &'static str) {
         match self {
-            Self::Spawn => (SPAWN_TASKS as f64, "tasks/s"),
+            Self::Spawn | Self::SpawnHandles => (SPAWN_TASKS as f64, "tasks/s"),
             Self::Channel | Self::ChannelRendezvous | Self::ChannelUnbounded => {
                 (CHANNEL_MESSAGES as f64, "msgs/s")
             }
@@ -173,6 +177,7 @@ pub(crate) async fn timed(w: Workload) -> Duration {
         Workload::TlsEcho => return tls_workloads::echo().await,
         Workload::TlsHandshake => tls_workloads::handshakes().await,
         Workload::Spawn => spawn_join().await,
+        Workload::SpawnHandles => spawn_await_handles().await,
         Workload::Yield => checkpoints_at_depth_0().await,
         Workload::YieldDepth1 => checkpoints_at_depth_1().await,
         Workload::YieldDepth10 => checkpoints_at_depth_10().await,
@@ -208,6 +213,25 @@ async fn spawn_join() {
     })
     .await
     .unwrap_or_else(|e| panic!("W1 task group failed: {e}"));
+}
+
+/// W1h: a task group starts `SPAWN_TASKS` tasks with `create_task`, then awaits each
+/// handle in turn, as one would a `JoinHandle`.
+async fn spawn_await_handles() {
+    anyio::task_group(|tg: TaskGroup| async move {
+        let mut handles = Vec::with_capacity(SPAWN_TASKS);
+        for i in 0..SPAWN_TASKS {
+            handles.push(tg.create_task(async move { Ok(i) })?);
+        }
+        let mut sum = 0;
+        for handle in handles {
+            sum += handle.await?;
+        }
+        assert_eq!(sum, SPAWN_TASKS * (SPAWN_TASKS - 1) / 2);
+        Ok(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("W1h task group failed: {e}"));
 }
 
 /// The loop of W4 and its nested variants: `YIELDS` checkpoints in the current task.

@@ -49,6 +49,9 @@ mod file_read;
 #[path = "finalization.rs"]
 mod finalization;
 #[allow(dead_code)]
+#[path = "gather.rs"]
+mod gather;
+#[allow(dead_code)]
 #[path = "hello.rs"]
 mod hello;
 #[allow(dead_code)]
@@ -92,6 +95,9 @@ mod starttls;
 #[path = "task_group.rs"]
 mod task_group;
 #[allow(dead_code)]
+#[path = "task_handles.rs"]
+mod task_handles;
+#[allow(dead_code)]
 #[path = "tcp.rs"]
 mod tcp;
 #[allow(dead_code)]
@@ -120,6 +126,8 @@ const EXAMPLES: &[Example] = &[
     ("hello", || Box::pin(hello::run())),
     ("backend", || Box::pin(backend::run())),
     ("task_group", || Box::pin(task_group::run())),
+    ("task_handles", || Box::pin(task_handles::run())),
+    ("gather", || Box::pin(gather::run())),
     ("move_on_after", || Box::pin(move_on_after::run())),
     ("shielding", || Box::pin(shielding::run())),
     ("finalization", || Box::pin(finalization::run())),

@@ -63,6 +63,11 @@
 //! every task has finished; the first failure cancels the rest, and every failure is
 //! reported ([`TaskGroupError`]).
 //!
+//! [`create_task`](TaskGroup::create_task) starts a task with a [`TaskHandle`]: await it
+//! for the task's value, or cancel that task alone. [`gather`], [`amap`] (and
+//! [`amap_limited`]) and [`as_completed`] run futures concurrently in a group of their own
+//! and give their values back in argument order, input order, or completion order.
+//!
 //! ## Around the core
 //!
 //! - Synchronization: [`Event`], [`Lock`], [`Semaphore`], [`Condition`],
@@ -183,9 +188,12 @@ pub use sync::{
         Semaphore, SemaphoreAcquire, SemaphoreError, SemaphorePermit, SemaphoreStatistics,
     },
 };
+pub use task::as_completed::{AsCompletedError, Completions, as_completed};
 pub use task::error::{GroupClosed, StartError, TaskGroupError};
+pub use task::gather::{Gather, amap, amap_limited, gather};
 pub use task::group::{TaskBuilder, TaskGroup, task_group};
 pub use task::group_future::TaskGroupFuture;
+pub use task::handle::{TaskError, TaskHandle, TaskHandleFuture, TaskState};
 pub use task::info::{
     TaskId, TaskInfo, get_current_task, get_running_tasks, wait_all_tasks_blocked,
 };

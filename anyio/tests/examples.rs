@@ -38,6 +38,9 @@ mod file_read;
 #[path = "../examples/finalization.rs"]
 mod finalization;
 #[allow(dead_code)]
+#[path = "../examples/gather.rs"]
+mod gather;
+#[allow(dead_code)]
 #[path = "../examples/hello.rs"]
 mod hello;
 #[allow(dead_code)]
@@ -81,6 +84,9 @@ mod starttls;
 #[path = "../examples/task_group.rs"]
 mod task_group;
 #[allow(dead_code)]
+#[path = "../examples/task_handles.rs"]
+mod task_handles;
+#[allow(dead_code)]
 #[path = "../examples/tcp.rs"]
 mod tcp;
 #[allow(dead_code)]
@@ -121,6 +127,16 @@ fn portal_runs() -> Result<(), BoxError> {
 #[anyio::test]
 async fn task_group_runs() -> Result<(), BoxError> {
     task_group::run().await
+}
+
+#[anyio::test]
+async fn task_handles_runs() -> Result<(), BoxError> {
+    task_handles::run().await
+}
+
+#[anyio::test]
+async fn gather_runs() -> Result<(), BoxError> {
+    gather::run().await
 }
 
 #[anyio::test]

@@ -1,6 +1,7 @@
 //! Compile-time checks that the public futures and handles are `Send` (and `Sync` where
 //! they are shared), so they can be used inside spawned tasks on a multi-threaded runtime.
 
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use anyio::{BoxError, CancelScope, TaskGroup, TaskStatus};
@@ -34,7 +35,40 @@ fn public_futures_and_handles_are_send() {
         });
         send(&start);
         start.await?;
+        let handle = tg.create_task(async { Ok(1u8) })?;
+        send_sync(&handle);
+        send(&handle.wait());
+        send(&handle.get());
+        let with_handle = tg.start_with_handle(|status: TaskStatus<u8>| async move {
+            status.started(1);
+            Ok(2u8)
+        });
+        send(&with_handle);
+        let (_, started) = with_handle.await?;
+        send(&started.into_future());
+        handle.await?;
         Ok(())
     });
     send(&group);
+}
+
+async fn one() -> Result<u8, BoxError> {
+    Ok(1)
+}
+
+#[test]
+fn gather_amap_and_as_completed_are_send() {
+    send(&anyio::gather((one(), one())));
+    send(&anyio::gather(vec![one(), one()]));
+    send(&anyio::amap(|_: u8| one(), 0..3));
+    send(&anyio::as_completed(
+        [one(), one()],
+        |mut done| async move {
+            send(&done);
+            let next = done.next();
+            send(&next);
+            next.await?;
+            Ok(())
+        },
+    ));
 }

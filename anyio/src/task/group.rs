@@ -227,10 +227,51 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
         Ok(())
     }
 
+    /// As `spawn`, for a task whose future is made knowing its root node (the task's own
+    /// cancel scope): `make` gives the future and something for the caller (a handle).
+    /// Kept beside `spawn` rather than under it, so `start_soon`'s path stays as it is.
+    pub(crate) fn spawn_with_root<F, H>(
+        &self,
+        name: TaskName,
+        make: impl FnOnce(&Arc<Node>) -> (F, H),
+    ) -> Result<H, GroupClosed>
+    where
+        F: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        let shared = &self.shared;
+        shared.add_task()?;
+        let task = TaskData::new(name, Some(shared.host_id), shared.run.clone());
+        let root = Node::new_task_under(task, &shared.node);
+        let (fut, made) = make(&root);
+        shared
+            .run
+            .runtime
+            .spawn(Child::new(root, shared.clone(), None, fut));
+        Ok(made)
+    }
+
     async fn start_named<V, F, Fut>(&self, name: TaskName, f: F) -> Result<V, StartError<E>>
     where
         F: FnOnce(TaskStatus<V>) -> Fut,
         Fut: Future<Output: TaskOutput<E>> + Send + 'static,
+        V: Send + 'static,
+    {
+        let (value, ()) = self.start_wrapped(name, f, |_, fut| (fut, ())).await?;
+        Ok(value)
+    }
+
+    /// As `start_named`, with the task's future wrapped by `wrap`, which knows the task's
+    /// root node and gives something for the caller beside the wrapped future (a handle).
+    pub(crate) async fn start_wrapped<V, F, Fut, W, G, H>(
+        &self,
+        name: TaskName,
+        f: F,
+        wrap: W,
+    ) -> Result<(V, H), StartError<E>>
+    where
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        W: FnOnce(&Arc<Node>, Fut) -> (G, H),
+        G: Future<Output: TaskOutput<E>> + Send + 'static,
         V: Send + 'static,
     {
         let shared = &self.shared;
@@ -249,22 +290,23 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
             shared.node.clone(),
             shared.host_id,
         );
-        let fut = f(status);
+        let (fut, made) = wrap(&root, f(status));
         shared.run.runtime.spawn(Child::new(
             root.clone(),
             shared.clone(),
             Some(slot.clone()),
             fut,
         ));
-        start::wait_started(slot, root).await
+        let value = start::wait_started(slot, root).await?;
+        Ok((value, made))
     }
 }
 
 /// Starts tasks with a given name; made by [`TaskGroup::named`].
 #[derive(Debug)]
 pub struct TaskBuilder<'a, E> {
-    group: &'a TaskGroup<E>,
-    name: TaskName,
+    pub(super) group: &'a TaskGroup<E>,
+    pub(super) name: TaskName,
 }
 
 impl<E: IsCancelled + Send + 'static> TaskBuilder<'_, E> {

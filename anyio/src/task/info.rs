@@ -15,6 +15,11 @@ use crate::context::{self, TaskData};
 pub struct TaskId(u64);
 
 impl TaskId {
+    /// The identifier of the task whose `TaskData::id` is `id`.
+    pub(crate) fn from_raw(id: u64) -> Self {
+        TaskId(id)
+    }
+
     /// The identifier as a number.
     pub fn as_u64(self) -> u64 {
         self.0

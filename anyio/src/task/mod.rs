@@ -1,9 +1,13 @@
-//! Tasks: task groups, `start()`, and introspection.
+//! Tasks: task groups, `start()`, task handles, the concurrency helpers (`gather`, `amap`,
+//! `as_completed`), and introspection.
 
+pub(crate) mod as_completed;
 pub(crate) mod child;
 pub(crate) mod error;
+pub(crate) mod gather;
 pub(crate) mod group;
 pub(crate) mod group_future;
+pub(crate) mod handle;
 pub(crate) mod info;
 pub(crate) mod output;
 pub(crate) mod root;
