@@ -17,14 +17,16 @@
 //! the chain of scopes it is in; the node's own flag then counts only its own `cancel()`.
 //! A linked node's parent is always linked, and task roots are linked from birth.
 
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::{Acquire, Release, SeqCst};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::task::Waker;
 use std::time::Instant;
 
 use slab::Slab;
 
-use super::error::Cancelled;
+use super::error::{Cancelled, Cause, ScopeId};
 use crate::context::TaskData;
 use crate::loom::lock;
 use crate::loom::sync::{AtomicBool, AtomicU32, Mutex};
@@ -44,6 +46,13 @@ pub(crate) struct Node {
     /// Bumped by every `set_deadline`, so the future that runs the scope re-arms its timer.
     deadline_epoch: AtomicU32,
     state: Mutex<State>,
+    /// Why this node is cancelled. A lock of its own, taken last and never held while
+    /// another is taken, so the causes of any node can be read under any other lock.
+    causes: Mutex<Causes>,
+    /// The scope's identity, drawn from a process-wide counter the first time it is asked
+    /// for (most scopes never are); 0 until then. Cleared when a task's node is pooled, so
+    /// an identity is never reused.
+    id: AtomicU64,
     /// `Some` for a task's root node: the task's identity and introspection data.
     task: Option<TaskData>,
 }
@@ -59,6 +68,16 @@ struct State {
     deadline: Option<Instant>,
     /// The future running this scope, woken when the deadline moves.
     driver: Option<Waker>,
+}
+
+/// The causes of a node's cancellation. `effective` is set with the `effective` flag, before
+/// it (so whoever reads the flag set finds the cause): the node's own cause if its own
+/// `cancel()` was called, else its parent's effective cause if that reaches it through the
+/// shield, else `None`.
+#[derive(Default)]
+struct Causes {
+    own: Option<Arc<Cause>>,
+    effective: Option<Arc<Cause>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -92,6 +111,8 @@ impl Node {
                 deadline,
                 driver: None,
             }),
+            causes: Mutex::new(Causes::default()),
+            id: AtomicU64::new(0),
             task,
         })
     }
@@ -127,7 +148,12 @@ impl Node {
         let entry = parent_state.children.vacant_entry();
         {
             let fresh = Arc::get_mut(&mut node).expect("a new or pooled node is unshared");
-            fresh.effective = AtomicBool::new(parent.is_cancelled());
+            let parent_cancelled = parent.is_cancelled();
+            fresh.effective = AtomicBool::new(parent_cancelled);
+            if parent_cancelled {
+                let causes = fresh.causes.get_mut().unwrap_or_else(|e| e.into_inner());
+                causes.effective = parent.effective_cause();
+            }
             fresh.linked = AtomicBool::new(true);
             fresh.aborted = AtomicBool::new(parent.is_aborted());
             fresh.task = Some(task);
@@ -166,6 +192,8 @@ impl Node {
             *flag = AtomicBool::new(false);
         }
         n.deadline_epoch = AtomicU32::new(0);
+        *n.causes.get_mut().unwrap_or_else(|e| e.into_inner()) = Causes::default();
+        n.id = AtomicU64::new(0);
         pool::give(node);
     }
 
@@ -252,11 +280,92 @@ impl Node {
         self.deadline_epoch.load(Acquire)
     }
 
-    /// Cancels this node and every unshielded node below it. Idempotent.
-    pub(crate) fn cancel(&self) {
-        if !self.cancel_called.swap(true, SeqCst) {
-            self.recompute();
+    /// This node's identity (see the `id` field).
+    pub(crate) fn id(&self) -> ScopeId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = self.id.load(Relaxed);
+        if id != 0 {
+            return ScopeId(id);
         }
+        let fresh = NEXT.fetch_add(1, Relaxed);
+        match self.id.compare_exchange(0, fresh, Relaxed, Relaxed) {
+            Ok(_) => ScopeId(fresh),
+            Err(won) => ScopeId(won),
+        }
+    }
+
+    /// Cancels this node and every unshielded node below it, without a reason. Idempotent.
+    pub(crate) fn cancel(&self) {
+        self.cancel_because(None);
+    }
+
+    /// Cancels this node and every unshielded node below it, recording `reason`, this
+    /// node and the calling task as the cause. Only the first cancel counts: a later one
+    /// changes nothing, its reason included.
+    pub(crate) fn cancel_because(&self, reason: Option<Cow<'static, str>>) {
+        self.cancel_with(|| Cause::new(self.id(), reason));
+    }
+
+    /// Cancels this node because its deadline passed (see [`Cause::deadline`]).
+    pub(crate) fn cancel_for_deadline(&self) {
+        self.cancel_with(|| Cause::deadline(self.id()));
+    }
+
+    /// The cause is made (the one allocation of a cancel) before the lock is taken, and
+    /// recorded before `cancel_called` is set, under the lock that serialises cancels: code
+    /// that sees the flag finds the cause.
+    fn cancel_with(&self, cause: impl FnOnce() -> Arc<Cause>) {
+        if self.cancel_called.load(Acquire) {
+            return;
+        }
+        let cause = cause();
+        let mut state = lock(&self.state);
+        if self.cancel_called.load(SeqCst) {
+            return;
+        }
+        lock(&self.causes).own = Some(cause);
+        self.cancel_called.store(true, SeqCst);
+        // Its own cancel decides both the flag and the cause: the parent's do not matter.
+        update(self, &mut state, false, None);
+    }
+
+    /// The cause of this node's effective cancellation, if it is cancelled.
+    fn effective_cause(&self) -> Option<Arc<Cause>> {
+        lock(&self.causes).effective.clone()
+    }
+
+    /// The cancellation that code running directly in this node observes, by the rule of
+    /// [`chain_state`](Node::chain_state): for a linked node, the cause pushed down the
+    /// tree with its flag; for a node not linked yet, its own.
+    #[cold]
+    pub(crate) fn cancelled(&self) -> Cancelled {
+        let causes = lock(&self.causes);
+        let cause = if self.is_linked() {
+            &causes.effective
+        } else {
+            &causes.own
+        };
+        Cancelled::with_cause(cause.clone())
+    }
+
+    /// Whether the innermost scope of the task whose root node this is is effectively
+    /// cancelled, as far as the tree knows: the task's own scopes that are linked (all of
+    /// them while it waits) are searched for those with no scope of the task below them
+    /// (the tasks of its groups are other tasks), and the task has a cancellation pending
+    /// if one of those is cancelled. A task waiting in two scopes at once (two scoped
+    /// futures joined) has one pending if either of them is cancelled.
+    pub(crate) fn innermost_cancelled(&self) -> bool {
+        let state = lock(&self.state);
+        let mut own_scopes = state
+            .children
+            .iter()
+            .map(|(_, c)| c)
+            .filter(|c| c.task.is_none())
+            .peekable();
+        if own_scopes.peek().is_none() {
+            return self.is_cancelled();
+        }
+        own_scopes.any(|c| c.innermost_cancelled())
     }
 
     pub(crate) fn set_shield(&self, shield: bool) {
@@ -291,7 +400,11 @@ impl Node {
     fn recompute(&self) {
         let mut state = lock(&self.state);
         let parent_cancelled = state.parent.as_ref().is_some_and(|p| p.is_cancelled());
-        update(self, &mut state, parent_cancelled);
+        let parent_cause = match &state.parent {
+            Some(p) if parent_cancelled => p.effective_cause(),
+            _ => None,
+        };
+        update(self, &mut state, parent_cancelled, parent_cause.as_ref());
     }
 
     /// Links this node under `parent` (which must be linked) and takes on its state.
@@ -305,7 +418,9 @@ impl Node {
         if parent.is_aborted() {
             self.aborted.store(true, Release);
         }
-        update(self, &mut state, parent.is_cancelled());
+        let parent_cancelled = parent.is_cancelled();
+        let parent_cause = parent_cancelled.then(|| parent.effective_cause()).flatten();
+        update(self, &mut state, parent_cancelled, parent_cause.as_ref());
         self.linked.store(true, Release);
     }
 
@@ -347,7 +462,7 @@ impl Node {
             if let Some(k) = key.take() {
                 state.waiters.try_remove(k);
             }
-            return Err(Cancelled);
+            return Err(Cancelled::with_cause(self.effective_cause()));
         }
         match key.and_then(|k| state.waiters.get_mut(k)) {
             Some(w) if w.will_wake(waker) => {}
@@ -366,6 +481,15 @@ impl Node {
         f(self);
         for child in self.children() {
             child.walk(f);
+        }
+    }
+
+    /// As [`walk`](Node::walk), handing out the nodes' `Arc`s (which `walk` cannot, being
+    /// called on a node that may be borrowed from one).
+    pub(crate) fn walk_arcs(self: &Arc<Self>, f: &mut dyn FnMut(&Arc<Node>)) {
+        f(self);
+        for child in self.children() {
+            child.walk_arcs(f);
         }
     }
 
@@ -437,20 +561,54 @@ mod pool {
     pub(super) fn give(_node: Arc<Node>) {}
 }
 
-/// Sets `node`'s flag from `parent_cancelled` and its own state; on a change, wakes its
-/// waiters (when it became cancelled) and updates its children. `state` is `node`'s, locked.
-fn update(node: &Node, state: &mut State, parent_cancelled: bool) {
-    let want = node.cancel_called.load(SeqCst) || (parent_cancelled && !node.shield.load(SeqCst));
-    if node.effective.swap(want, SeqCst) == want {
+/// Sets `node`'s flag and cause from its parent's (`parent_cause` is the parent's cause when
+/// `parent_cancelled`) and its own state; on a change, wakes its waiters (when it became
+/// cancelled) and updates its children. `state` is `node`'s, locked.
+///
+/// A node that is not cancelled and was not has nothing to change (its cause is `None`
+/// already): linking a scope under a scope that is not cancelled costs no more than the flag.
+fn update(
+    node: &Node,
+    state: &mut State,
+    parent_cancelled: bool,
+    parent_cause: Option<&Arc<Cause>>,
+) {
+    let own = node.cancel_called.load(SeqCst);
+    let want = own || (parent_cancelled && !node.shield.load(SeqCst));
+    if !want && !node.effective.load(SeqCst) {
         return;
     }
-    if want {
+    let (cause, cause_changed) = {
+        let mut causes = lock(&node.causes);
+        let cause = if own {
+            causes.own.clone()
+        } else if want {
+            parent_cause.cloned()
+        } else {
+            None
+        };
+        let changed = !same_cause(&causes.effective, &cause);
+        causes.effective = cause.clone();
+        (cause, changed)
+    };
+    let flag_changed = node.effective.swap(want, SeqCst) != want;
+    if !flag_changed && !cause_changed {
+        return;
+    }
+    if want && flag_changed {
         for (_, waker) in state.waiters.iter() {
             waker.wake_by_ref();
         }
     }
     for (_, child) in state.children.iter() {
         let mut child_state = lock(&child.state);
-        update(child, &mut child_state, want);
+        update(child, &mut child_state, want, cause.as_ref());
+    }
+}
+
+fn same_cause(a: &Option<Arc<Cause>>, b: &Option<Arc<Cause>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (a, b) => a.is_none() && b.is_none(),
     }
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 use super::addr::AddressFamily;
 use super::dns::resolve_stream;
 use super::tcp::SocketStream;
-use crate::cancel::error::{Cancelled, IsCancelled};
+use crate::cancel::current;
+use crate::cancel::error::IsCancelled;
 use crate::sync::event::Event;
 use crate::task::group::{TaskGroup, task_group};
 use crate::time::move_on_after;
@@ -239,7 +240,7 @@ async fn race(
     }
     if let Err(err) = outcome {
         if err.is_cancelled() {
-            return Err(Cancelled.into());
+            return Err(current::cancelled().into());
         }
         if let Ok(single) = err.into_single() {
             return Err(single);

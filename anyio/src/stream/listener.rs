@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{AsyncResource, IoErrorExt};
-use crate::cancel::error::Cancelled;
+use crate::cancel::current;
 use crate::task::group::{TaskGroup, task_group};
 use crate::time::sleep;
 
@@ -69,7 +69,7 @@ pub trait Listener: AsyncResource {
             let served = task_group(|tg: TaskGroup<io::Error>| accept_loop(self, handler, tg));
             match served.await {
                 Ok(_) => Ok(()),
-                Err(err) if err.is_cancelled() => Err(Cancelled.into()),
+                Err(err) if err.is_cancelled() => Err(current::cancelled().into()),
                 Err(err) => Err(err
                     .into_single()
                     .unwrap_or_else(|_| io::Error::other("serve failed"))),
@@ -201,7 +201,7 @@ mod tests {
         let wrapped: io::Error = BrokenResourceError::caused_by("x", os(libc::EPROTO)).into();
         assert_eq!(classify_accept_error(&wrapped), A::Retry);
         assert_eq!(classify_accept_error(&ClosedResourceError.into()), A::Fail);
-        assert_eq!(classify_accept_error(&io::Error::from(Cancelled)), A::Fail);
+        assert_eq!(classify_accept_error(&io::Error::from(Cancelled::new())), A::Fail);
         let reset = io::Error::from(io::ErrorKind::ConnectionReset);
         assert_eq!(classify_accept_error(&reset), A::Retry);
     }

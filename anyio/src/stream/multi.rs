@@ -8,7 +8,7 @@ use std::task::Poll;
 
 use super::close::{Close, close_all};
 use super::{AsyncResource, Listener};
-use crate::cancel::error::{Cancelled, IsCancelled};
+use crate::cancel::error::IsCancelled;
 use crate::cancel::scope::CancelScope;
 
 /// Several listeners of one type, serving as one: what
@@ -133,7 +133,7 @@ impl<L: Listener> MultiListener<L> {
         };
         match scope.run(serving).await {
             Ok(Some(())) => Ok(()),
-            Ok(None) => Err(Cancelled.into()),
+            Ok(None) => Err(scope.cancellation().into()),
             Err(err) => Err(err),
         }
     }

@@ -19,6 +19,7 @@ use pin_project_lite::pin_project;
 use super::child::ChildOutcome;
 use super::error::TaskGroupError;
 use super::group::{AbortOnDrop, GroupShared, Outcome, TaskGroup};
+use crate::cancel::current;
 use crate::cancel::driver::Driver;
 use crate::cancel::error::IsCancelled;
 use crate::cancel::node::Node;
@@ -236,7 +237,7 @@ impl<F, Fut, T, E: IsCancelled> GroupBodyProj<'_, F, Fut, T, E> {
         }
         if cancelled {
             if !catches {
-                return Err(TaskGroupError::cancelled());
+                return Err(TaskGroupError::cancelled(current::cancelled()));
             }
             self.node.set_caught();
         }

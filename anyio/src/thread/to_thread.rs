@@ -178,7 +178,7 @@ where
         Err(_) => limiter
             .acquire_on_behalf_of(call)
             .await
-            .map_err(|_| Cancelled)?
+            .map_err(|_| current::cancelled())?
             .forget(),
     }
     let (run, caller_scope) = current::with_current(|cur| {
