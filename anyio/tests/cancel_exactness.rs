@@ -45,7 +45,11 @@ async fn outer_cancel_is_seen_inside_an_inner_scope() -> Result<(), BoxError> {
                         checkpoint_if_cancelled().await
                     })
                     .await;
-                assert_eq!(res, Err(Cancelled::new()), "the inner scope lets it through");
+                assert_eq!(
+                    res,
+                    Err(Cancelled::new()),
+                    "the inner scope lets it through"
+                );
                 res?;
                 r.store(true, SeqCst);
                 Ok::<_, Cancelled>(())

@@ -533,7 +533,10 @@ async fn checkpoint_if_cancelled_fails_only_when_cancelled() -> Result<(), BoxEr
         .run(async move {
             anyio::checkpoint_if_cancelled().await?;
             handle.cancel();
-            assert_eq!(anyio::checkpoint_if_cancelled().await, Err(Cancelled::new()));
+            assert_eq!(
+                anyio::checkpoint_if_cancelled().await,
+                Err(Cancelled::new())
+            );
             anyio::checkpoint_if_cancelled().await
         })
         .await?;

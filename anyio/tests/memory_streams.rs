@@ -555,7 +555,10 @@ async fn send_and_receive_are_checkpoints() -> Result<(), BoxError> {
             assert_eq!(err.into_inner(), 1);
             tx.send_nowait(2).unwrap();
             // Even with an item buffered, a cancelled receive consumes nothing.
-            assert_eq!(rx.receive().await, Err(ReceiveError::Cancelled(Cancelled::new())));
+            assert_eq!(
+                rx.receive().await,
+                Err(ReceiveError::Cancelled(Cancelled::new()))
+            );
             Ok::<_, Cancelled>(())
         })
         .await?;
@@ -1063,7 +1066,10 @@ fn errors_convert_to_io_errors_and_tell_cancellations_apart() {
         (ReceiveError::WouldBlock, io::ErrorKind::WouldBlock),
         (ReceiveError::Closed, io::ErrorKind::NotConnected),
         (ReceiveError::EndOfStream, io::ErrorKind::UnexpectedEof),
-        (ReceiveError::Cancelled(Cancelled::new()), io::ErrorKind::Other),
+        (
+            ReceiveError::Cancelled(Cancelled::new()),
+            io::ErrorKind::Other,
+        ),
     ] {
         let cancelled = e == ReceiveError::Cancelled(Cancelled::new());
         let io_err = io::Error::from(e.clone());
@@ -1072,7 +1078,10 @@ fn errors_convert_to_io_errors_and_tell_cancellations_apart() {
         let boxed: BoxError = e.into();
         assert_eq!(is_cancelled(&boxed), cancelled);
     }
-    assert_eq!(ReceiveError::from(Cancelled::new()), ReceiveError::Cancelled(Cancelled::new()));
+    assert_eq!(
+        ReceiveError::from(Cancelled::new()),
+        ReceiveError::Cancelled(Cancelled::new())
+    );
     assert_eq!(
         ReceiveError::from(anyio::EndOfStream),
         ReceiveError::EndOfStream

@@ -206,7 +206,10 @@ async fn lock_cancelled_during_the_yield_gives_the_lock_back() -> Result<(), Box
             assert_eq!(acquire.await.map(drop), Err(Cancelled::new()));
             assert!(!lock.locked());
             // Fast acquisition still checks for cancellation first.
-            assert_eq!(Lock::new_fast(()).acquire().await.map(drop), Err(Cancelled::new()));
+            assert_eq!(
+                Lock::new_fast(()).acquire().await.map(drop),
+                Err(Cancelled::new())
+            );
             Ok::<_, Cancelled>(())
         })
         .await?;

@@ -8,7 +8,7 @@ use std::hash::{Hash, Hasher};
 use std::io;
 use std::sync::Arc;
 
-use crate::context::{self, TaskName};
+use crate::context::{self, TaskData, TaskName};
 
 /// The error an anyio operation returns when the cancel scope it runs in is cancelled.
 ///
@@ -48,9 +48,18 @@ pub(crate) struct Cause {
 }
 
 impl Cause {
-    /// A cause for a cancel of `scope` by the calling task (if any), shared from now on.
-    pub(crate) fn new(scope: ScopeId, reason: Option<Cow<'static, str>>) -> Arc<Cause> {
-        let task = context::with_task(|t| t.map(|t| (t.id, t.name.clone())));
+    /// A cause for a cancel of `scope` by `task`, or by the calling task (if any) when
+    /// `task` is `None`; shared from now on.
+    pub(crate) fn new(
+        scope: ScopeId,
+        reason: Option<Cow<'static, str>>,
+        task: Option<&TaskData>,
+    ) -> Arc<Cause> {
+        let identity = |t: &TaskData| (t.id, t.name.clone());
+        let task = match task {
+            Some(t) => Some(identity(t)),
+            None => context::with_task(|t| t.map(identity)),
+        };
         Arc::new(Cause {
             reason,
             scope,
@@ -124,7 +133,10 @@ impl fmt::Debug for Cancelled {
             Some(cause) => f
                 .debug_struct("Cancelled")
                 .field("scope", &cause.scope)
-                .field("task", &cause.task.as_ref().map(|(id, name)| (id, name.as_str())))
+                .field(
+                    "task",
+                    &cause.task.as_ref().map(|(id, name)| (id, name.as_str())),
+                )
                 .field("reason", &cause.reason)
                 .finish(),
         }

@@ -303,7 +303,13 @@ impl Node {
     /// node and the calling task as the cause. Only the first cancel counts: a later one
     /// changes nothing, its reason included.
     pub(crate) fn cancel_because(&self, reason: Option<Cow<'static, str>>) {
-        self.cancel_with(|| Cause::new(self.id(), reason));
+        self.cancel_with(|| Cause::new(self.id(), reason, None));
+    }
+
+    /// As [`cancel_because`](Node::cancel_because), on behalf of `task`: for a cancel made
+    /// after the task's poll (a group cancelled because the task failed).
+    pub(crate) fn cancel_for(&self, reason: Cow<'static, str>, task: &TaskData) {
+        self.cancel_with(|| Cause::new(self.id(), Some(reason), Some(task)));
     }
 
     /// Cancels this node because its deadline passed (see [`Cause::deadline`]).

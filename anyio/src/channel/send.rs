@@ -9,10 +9,10 @@ use std::task::{Context, Poll};
 
 use super::MemoryObjectStreamStatistics;
 use super::error::SendError;
-use crate::cancel::error::Cancelled;
 use super::state::{SendGrant, SendWaiter, Shared};
 use crate::cancel::checkpoint::CancelWait;
 use crate::cancel::current;
+use crate::cancel::error::Cancelled;
 use crate::loom::lock;
 use crate::loom::sync::AtomicBool;
 use crate::resource::ClosedResourceError;

@@ -201,7 +201,10 @@ mod tests {
         let wrapped: io::Error = BrokenResourceError::caused_by("x", os(libc::EPROTO)).into();
         assert_eq!(classify_accept_error(&wrapped), A::Retry);
         assert_eq!(classify_accept_error(&ClosedResourceError.into()), A::Fail);
-        assert_eq!(classify_accept_error(&io::Error::from(Cancelled::new())), A::Fail);
+        assert_eq!(
+            classify_accept_error(&io::Error::from(Cancelled::new())),
+            A::Fail
+        );
         let reset = io::Error::from(io::ErrorKind::ConnectionReset);
         assert_eq!(classify_accept_error(&reset), A::Retry);
     }

@@ -139,7 +139,7 @@ fn finish<E>(
         None => Some(outcome),
     };
     if let Some(outcome) = outcome {
-        group.report(outcome);
+        group.report(outcome, root.task());
     }
     group.task_done();
 }

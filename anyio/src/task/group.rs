@@ -372,8 +372,10 @@ impl<E: IsCancelled> GroupShared<E> {
         }
     }
 
-    /// Records how a task (or the body) ended; a failure or panic cancels the group.
-    pub(crate) fn report(&self, outcome: ChildOutcome<E>) {
+    /// Records how a task (or the body) ended; a failure or panic cancels the group, on
+    /// behalf of `task` (the task that ended), or of the calling task (the body's, the
+    /// host) when `None`.
+    pub(crate) fn report(&self, outcome: ChildOutcome<E>, task: Option<&TaskData>) {
         if let ChildOutcome::Done(Ok(())) | ChildOutcome::Aborted = outcome {
             return;
         }
@@ -394,7 +396,10 @@ impl<E: IsCancelled> GroupShared<E> {
             }
         };
         drop(state);
-        self.node.cancel_because(Some(Cow::Borrowed(reason)));
+        match task {
+            Some(task) => self.node.cancel_for(Cow::Borrowed(reason), task),
+            None => self.node.cancel_because(Some(Cow::Borrowed(reason))),
+        }
     }
 
     /// Aborts every task at every depth (the tasks of groups nested inside them too): used
