@@ -642,8 +642,8 @@ fn limiter_errors_say_what_went_wrong() {
     );
     assert_eq!(limiter.release(), Err(LimiterError::NoCurrentTask));
     assert!(!LimiterError::AlreadyBorrowing.is_cancelled());
-    assert!(LimiterError::Cancelled.is_cancelled());
-    let boxed: BoxError = LimiterError::Cancelled.into();
+    assert!(LimiterError::Cancelled(Cancelled::new()).is_cancelled());
+    let boxed: BoxError = LimiterError::Cancelled(Cancelled::new()).into();
     assert!(anyio::is_cancelled(&*boxed));
 }
 
