@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use anyio::{
-    BoxError, CancelScope, Cancelled, Event, Lock, ReceiveError, TaskGroup, TaskInfo, TimeoutError,
-    cancellable, checkpoint, create_memory_object_stream, fail_after, get_current_task,
-    has_pending_cancellation, move_on_after, sleep, sleep_forever, task_group, to_thread,
-    wait_all_tasks_blocked,
+    BoxError, CancelScope, Cancelled, CapacityLimiter, Event, LimiterError, Lock, ReceiveError,
+    Semaphore, TaskGroup, TaskInfo, TimeoutError, cancellable, checkpoint,
+    create_memory_object_stream, fail_after, get_current_task, has_pending_cancellation,
+    move_on_after, sleep, sleep_forever, task_group, to_thread, wait_all_tasks_blocked,
 };
 
 const LONG: Duration = Duration::from_secs(30);
@@ -89,6 +89,10 @@ async fn the_cause_reaches_every_kind_of_wait() -> Result<(), BoxError> {
     let seen: Arc<Mutex<Vec<(&'static str, Cancelled)>>> = Arc::default();
     let lock = Arc::new(Lock::new(()));
     let event = Arc::new(Event::new());
+    let semaphore = Arc::new(Semaphore::new(0)?);
+    let limiter = Arc::new(CapacityLimiter::new(1)?);
+    let holder = limiter.clone();
+    let _borrowed = holder.try_acquire_on_behalf_of("the test")?;
     let (_tx, rx) = create_memory_object_stream::<u32>(0)?;
     let group_err = Arc::new(Mutex::new(None));
     let (seen2, lock2, group_err2) = (seen.clone(), lock.clone(), group_err.clone());
@@ -121,6 +125,22 @@ async fn the_cause_reaches_every_kind_of_wait() -> Result<(), BoxError> {
                     }
                     Ok(())
                 })?;
+                let (r, semaphore) = (record.clone(), semaphore.clone());
+                tg.start_soon(async move {
+                    r(
+                        "semaphore",
+                        semaphore.acquire().await.map(drop).unwrap_err(),
+                    );
+                    Ok(())
+                })?;
+                let (r, limiter) = (record.clone(), limiter.clone());
+                tg.start_soon(async move {
+                    match limiter.acquire().await.map(drop) {
+                        Err(LimiterError::Cancelled(c)) => r("limiter", c),
+                        other => panic!("a limiter acquire ended with {other:?}"),
+                    }
+                    Ok(())
+                })?;
                 let r = record.clone();
                 tg.start_soon(async move {
                     let never = std::future::pending::<()>();
@@ -149,8 +169,10 @@ async fn the_cause_reaches_every_kind_of_wait() -> Result<(), BoxError> {
             "cancellable",
             "checkpoint",
             "event",
+            "limiter",
             "lock",
             "receive",
+            "semaphore",
             "sleep"
         ]
     );
