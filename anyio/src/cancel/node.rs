@@ -46,9 +46,6 @@ pub(crate) struct Node {
     /// Bumped by every `set_deadline`, so the future that runs the scope re-arms its timer.
     deadline_epoch: AtomicU32,
     state: Mutex<State>,
-    /// Why this node is cancelled. A lock of its own, taken last and never held while
-    /// another is taken, so the causes of any node can be read under any other lock.
-    causes: Mutex<Causes>,
     /// The scope's identity, drawn from a process-wide counter the first time it is asked
     /// for (most scopes never are); 0 until then. Cleared when a task's node is pooled, so
     /// an identity is never reused.
@@ -68,16 +65,12 @@ struct State {
     deadline: Option<Instant>,
     /// The future running this scope, woken when the deadline moves.
     driver: Option<Waker>,
-}
-
-/// The causes of a node's cancellation. `effective` is set with the `effective` flag, before
-/// it (so whoever reads the flag set finds the cause): the node's own cause if its own
-/// `cancel()` was called, else its parent's effective cause if that reaches it through the
-/// shield, else `None`.
-#[derive(Default)]
-struct Causes {
-    own: Option<Arc<Cause>>,
-    effective: Option<Arc<Cause>>,
+    /// Why the node is cancelled: its own cause once its own `cancel()` was called (which
+    /// no later change replaces), else, while linked, its parent's cause if that reaches
+    /// it through the shield. Set under this lock before the `effective` flag, so code that
+    /// sees the flag set and then takes the lock finds it. One slot serves both: a node's
+    /// own cause always wins over its parent's, and an unlinked node is decided by its own.
+    cause: Option<Arc<Cause>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -110,8 +103,8 @@ impl Node {
                 waiters: Slab::new(),
                 deadline,
                 driver: None,
+                cause: None,
             }),
-            causes: Mutex::new(Causes::default()),
             id: AtomicU64::new(0),
             task,
         })
@@ -145,21 +138,23 @@ impl Node {
         );
         let mut node = pool::take().unwrap_or_else(|| Self::with(None, None, false));
         let mut parent_state = lock(&parent.state);
+        let parent_state = &mut *parent_state;
         let entry = parent_state.children.vacant_entry();
         {
             let fresh = Arc::get_mut(&mut node).expect("a new or pooled node is unshared");
             let parent_cancelled = parent.is_cancelled();
             fresh.effective = AtomicBool::new(parent_cancelled);
-            if parent_cancelled {
-                let causes = fresh.causes.get_mut().unwrap_or_else(|e| e.into_inner());
-                causes.effective = parent.effective_cause();
-            }
             fresh.linked = AtomicBool::new(true);
             fresh.aborted = AtomicBool::new(parent.is_aborted());
             fresh.task = Some(task);
             let state = fresh.state.get_mut().unwrap_or_else(|e| e.into_inner());
             state.parent = Some(parent.clone());
             state.slot = entry.key();
+            state.cause = if parent_cancelled {
+                parent_state.cause.clone()
+            } else {
+                None
+            };
         }
         entry.insert(node.clone());
         node
@@ -178,6 +173,7 @@ impl Node {
         state.waiters.clear();
         state.deadline = None;
         state.driver = None;
+        state.cause = None;
         n.task = None;
         for flag in [
             &mut n.cancel_called,
@@ -192,7 +188,6 @@ impl Node {
             *flag = AtomicBool::new(false);
         }
         n.deadline_epoch = AtomicU32::new(0);
-        *n.causes.get_mut().unwrap_or_else(|e| e.into_inner()) = Causes::default();
         n.id = AtomicU64::new(0);
         pool::give(node);
     }
@@ -329,15 +324,11 @@ impl Node {
         if self.cancel_called.load(SeqCst) {
             return;
         }
-        lock(&self.causes).own = Some(cause);
+        state.cause = Some(cause);
         self.cancel_called.store(true, SeqCst);
-        // Its own cancel decides both the flag and the cause: the parent's do not matter.
-        update(self, &mut state, false, None);
-    }
-
-    /// The cause of this node's effective cancellation, if it is cancelled.
-    fn effective_cause(&self) -> Option<Arc<Cause>> {
-        lock(&self.causes).effective.clone()
+        // Its own cancel decides the flag, and the cause changed even if the flag did not
+        // (it replaces a parent's).
+        settle(self, &mut state, true, true);
     }
 
     /// The cancellation that code running directly in this node observes, by the rule of
@@ -345,13 +336,7 @@ impl Node {
     /// tree with its flag; for a node not linked yet, its own.
     #[cold]
     pub(crate) fn cancelled(&self) -> Cancelled {
-        let causes = lock(&self.causes);
-        let cause = if self.is_linked() {
-            &causes.effective
-        } else {
-            &causes.own
-        };
-        Cancelled::with_cause(cause.clone())
+        Cancelled::with_cause(lock(&self.state).cause.clone())
     }
 
     /// Whether the innermost scope of the task whose root node this is is effectively
@@ -402,15 +387,26 @@ impl Node {
         }
     }
 
-    /// Recomputes this node's flag from its parent's and pushes any change down.
+    /// Recomputes this node's flag and cause from its parent's and pushes any change down.
+    /// The parent's lock is taken first (locks go top-down), so its cause is read
+    /// consistently with its flag; if the node moved meanwhile, it starts over.
     fn recompute(&self) {
-        let mut state = lock(&self.state);
-        let parent_cancelled = state.parent.as_ref().is_some_and(|p| p.is_cancelled());
-        let parent_cause = match &state.parent {
-            Some(p) if parent_cancelled => p.effective_cause(),
-            _ => None,
-        };
-        update(self, &mut state, parent_cancelled, parent_cause.as_ref());
+        loop {
+            let parent = lock(&self.state).parent.clone();
+            let parent_state = parent.as_ref().map(|p| lock(&p.state));
+            let mut state = lock(&self.state);
+            let same_parent = match (&state.parent, &parent) {
+                (Some(now), Some(then)) => Arc::ptr_eq(now, then),
+                (now, then) => now.is_none() && then.is_none(),
+            };
+            if !same_parent {
+                continue;
+            }
+            let parent_cancelled = parent.as_ref().is_some_and(|p| p.is_cancelled());
+            let parent_cause = parent_state.as_ref().and_then(|p| p.cause.as_ref());
+            update(self, &mut state, parent_cancelled, parent_cause);
+            return;
+        }
     }
 
     /// Links this node under `parent` (which must be linked) and takes on its state.
@@ -424,9 +420,12 @@ impl Node {
         if parent.is_aborted() {
             self.aborted.store(true, Release);
         }
-        let parent_cancelled = parent.is_cancelled();
-        let parent_cause = parent_cancelled.then(|| parent.effective_cause()).flatten();
-        update(self, &mut state, parent_cancelled, parent_cause.as_ref());
+        update(
+            self,
+            &mut state,
+            parent.is_cancelled(),
+            parent_state.cause.as_ref(),
+        );
         self.linked.store(true, Release);
     }
 
@@ -468,7 +467,7 @@ impl Node {
             if let Some(k) = key.take() {
                 state.waiters.try_remove(k);
             }
-            return Err(Cancelled::with_cause(self.effective_cause()));
+            return Err(Cancelled::with_cause(state.cause.clone()));
         }
         match key.and_then(|k| state.waiters.get_mut(k)) {
             Some(w) if w.will_wake(waker) => {}
@@ -567,8 +566,8 @@ mod pool {
     pub(super) fn give(_node: Arc<Node>) {}
 }
 
-/// Sets `node`'s flag and cause from its parent's (`parent_cause` is the parent's cause when
-/// `parent_cancelled`) and its own state; on a change, wakes its waiters (when it became
+/// Sets `node`'s flag and cause from its parent's (`parent_cause` is the parent's cause, read
+/// under the parent's lock) and its own state; on a change, wakes its waiters (when it became
 /// cancelled) and updates its children. `state` is `node`'s, locked.
 ///
 /// A node that is not cancelled and was not has nothing to change (its cause is `None`
@@ -584,19 +583,18 @@ fn update(
     if !want && !node.effective.load(SeqCst) {
         return;
     }
-    let (cause, cause_changed) = {
-        let mut causes = lock(&node.causes);
-        let cause = if own {
-            causes.own.clone()
-        } else if want {
-            parent_cause.cloned()
-        } else {
-            None
-        };
-        let changed = !same_cause(&causes.effective, &cause);
-        causes.effective = cause.clone();
-        (cause, changed)
-    };
+    let mut cause_changed = false;
+    if !own {
+        let cause = if want { parent_cause.cloned() } else { None };
+        cause_changed = !same_cause(&state.cause, &cause);
+        state.cause = cause;
+    }
+    settle(node, state, want, cause_changed);
+}
+
+/// Sets `node`'s flag to `want` (its cause is set already); if the flag or the cause
+/// changed, wakes its waiters (when it became cancelled) and updates its children.
+fn settle(node: &Node, state: &mut State, want: bool, cause_changed: bool) {
     let flag_changed = node.effective.swap(want, SeqCst) != want;
     if !flag_changed && !cause_changed {
         return;
@@ -608,7 +606,7 @@ fn update(
     }
     for (_, child) in state.children.iter() {
         let mut child_state = lock(&child.state);
-        update(child, &mut child_state, want, cause.as_ref());
+        update(child, &mut child_state, want, state.cause.as_ref());
     }
 }
 
