@@ -6,7 +6,7 @@ use std::error::Error;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use crate::context::{self, TaskData, TaskName};
 
@@ -23,8 +23,9 @@ use crate::context::{self, TaskData, TaskName};
 /// cancelled it ([`task_id`](Cancelled::task_id), [`task_name`](Cancelled::task_name); none
 /// for a deadline or a call from outside any task). When several enclosing scopes are
 /// cancelled, the cause is that of the innermost one the code can see (a shield hides the
-/// ones beyond it). The cause is shared, not copied: a `Cancelled` is one pointer, and
-/// cloning it costs a reference count. [`Cancelled::new`] makes one without a cause.
+/// ones beyond it). The cause is shared, not copied: a `Cancelled` is one pointer, never
+/// null, so a `Result<(), Cancelled>` is one pointer too; cloning it costs a reference
+/// count. [`Cancelled::new`] makes one without a cause.
 ///
 /// All `Cancelled` values compare equal (and hash alike): equality means "it was
 /// cancelled", so `assert_eq!(res, Err(Cancelled::new()))` holds whatever the cause. Compare
@@ -33,16 +34,17 @@ use crate::context::{self, TaskData, TaskName};
 /// It converts into [`io::Error`] (kind [`Other`](io::ErrorKind::Other), never
 /// `Interrupted`, which retry loops treat as "try again") and into boxed errors, and
 /// [`is_cancelled`] recognises it in both.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Cancelled {
-    cause: Option<Arc<Cause>>,
+    cause: Arc<Cause>,
 }
 
-/// Why a scope was cancelled: recorded once, by the first `cancel` of the scope.
+/// Why a scope was cancelled: recorded once, by the first `cancel` of the scope. The one
+/// without a scope is [`NO_CAUSE`].
 #[derive(Debug)]
 pub(crate) struct Cause {
     reason: Option<Cow<'static, str>>,
-    scope: ScopeId,
+    scope: Option<ScopeId>,
     /// The task that called `cancel`: its id and name.
     task: Option<(u64, TaskName)>,
 }
@@ -62,7 +64,7 @@ impl Cause {
         };
         Arc::new(Cause {
             reason,
-            scope,
+            scope: Some(scope),
             task,
         })
     }
@@ -71,7 +73,7 @@ impl Cause {
     pub(crate) fn deadline(scope: ScopeId) -> Arc<Cause> {
         Arc::new(Cause {
             reason: Some(Cow::Borrowed(DEADLINE_EXCEEDED)),
-            scope,
+            scope: Some(scope),
             task: None,
         })
     }
@@ -80,20 +82,32 @@ impl Cause {
 /// The reason of a deadline cancel, and the message of a [`TimeoutError`] without one.
 const DEADLINE_EXCEEDED: &str = "deadline exceeded";
 
+/// The cause of every `Cancelled` without one, made once: a `Cancelled` always points at a
+/// cause, which leaves the null pointer free to stand for `Ok` in a `Result<_, Cancelled>`.
+static NO_CAUSE: LazyLock<Arc<Cause>> = LazyLock::new(|| {
+    Arc::new(Cause {
+        reason: None,
+        scope: None,
+        task: None,
+    })
+});
+
 /// A `Cancelled` with a static address, for error types that report a cancellation as their
 /// [`source`](Error::source).
-pub(crate) static CANCELLED: Cancelled = Cancelled { cause: None };
+pub(crate) static CANCELLED: LazyLock<Cancelled> = LazyLock::new(Cancelled::new);
 
 impl Cancelled {
     /// A cancellation without a cause: for code that reports a cancellation it did not
     /// observe through anyio (an error type converting from another library's), and for
     /// comparisons, since all `Cancelled` values are equal.
-    pub const fn new() -> Self {
-        Cancelled { cause: None }
+    pub fn new() -> Self {
+        Cancelled {
+            cause: NO_CAUSE.clone(),
+        }
     }
 
     pub(crate) fn with_cause(cause: Option<Arc<Cause>>) -> Self {
-        Cancelled { cause }
+        cause.map_or_else(Cancelled::new, |cause| Cancelled { cause })
     }
 
     /// The reason given to the cancel that caused this cancellation: the argument of
@@ -103,36 +117,37 @@ impl Cancelled {
     /// cancels itself because a task failed or panicked. `None` for a plain `cancel()` or
     /// a cancellation without a cause.
     pub fn reason(&self) -> Option<&str> {
-        self.cause.as_ref()?.reason.as_deref()
+        self.cause.reason.as_deref()
     }
 
     /// The cancel scope that was cancelled (compare with [`CancelScope::id`](crate::CancelScope::id)),
     /// or `None` for a cancellation without a cause.
     pub fn scope_id(&self) -> Option<ScopeId> {
-        self.cause.as_ref().map(|c| c.scope)
+        self.cause.scope
     }
 
     /// The name of the task that cancelled the scope, as
     /// [`TaskInfo::name`](crate::TaskInfo::name) gives it; `None` for a deadline, a cancel
     /// called outside any anyio task (from a plain thread), or no cause.
     pub fn task_name(&self) -> Option<&str> {
-        Some(self.cause.as_ref()?.task.as_ref()?.1.as_str())
+        Some(self.cause.task.as_ref()?.1.as_str())
     }
 
     /// The id of the task that cancelled the scope, as a number (the accessor that returns
     /// a [`TaskId`](crate::TaskId) is [`task_id`](Cancelled::task_id), beside the task types).
     pub(crate) fn task_number(&self) -> Option<u64> {
-        Some(self.cause.as_ref()?.task.as_ref()?.0)
+        Some(self.cause.task.as_ref()?.0)
     }
 }
 
 impl fmt::Debug for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.cause {
+        let cause = &self.cause;
+        match cause.scope {
             None => f.write_str("Cancelled"),
-            Some(cause) => f
+            Some(scope) => f
                 .debug_struct("Cancelled")
-                .field("scope", &cause.scope)
+                .field("scope", &scope)
                 .field(
                     "task",
                     &cause.task.as_ref().map(|(id, name)| (id, name.as_str())),
@@ -160,10 +175,11 @@ impl Hash for Cancelled {
 /// why: `cancelled via cancel scope 1f by task 7 "worker"; reason: shutting down`.
 impl fmt::Display for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(cause) = &self.cause else {
+        let cause = &self.cause;
+        let Some(scope) = cause.scope else {
             return f.write_str("cancelled by a cancel scope");
         };
-        write!(f, "cancelled via cancel scope {:x}", cause.scope)?;
+        write!(f, "cancelled via cancel scope {scope:x}")?;
         if let Some((id, name)) = &cause.task {
             write!(f, " by task {id} {:?}", name.as_str())?;
         }
@@ -171,6 +187,12 @@ impl fmt::Display for Cancelled {
             write!(f, "; reason: {reason}")?;
         }
         Ok(())
+    }
+}
+
+impl Default for Cancelled {
+    fn default() -> Self {
+        Cancelled::new()
     }
 }
 

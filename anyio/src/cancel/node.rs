@@ -297,21 +297,27 @@ impl Node {
     /// Cancels this node and every unshielded node below it, recording `reason`, this
     /// node and the calling task as the cause. Only the first cancel counts: a later one
     /// changes nothing, its reason included.
+    #[cold]
     pub(crate) fn cancel_because(&self, reason: Option<Cow<'static, str>>) {
         self.cancel_with(|| Cause::new(self.id(), reason, None));
     }
 
     /// As [`cancel_because`](Node::cancel_because), on behalf of `task`: for a cancel made
     /// after the task's poll (a group cancelled because the task failed).
+    #[cold]
     pub(crate) fn cancel_for(&self, reason: Cow<'static, str>, task: &TaskData) {
         self.cancel_with(|| Cause::new(self.id(), Some(reason), Some(task)));
     }
 
     /// Cancels this node because its deadline passed (see [`Cause::deadline`]).
+    #[cold]
     pub(crate) fn cancel_for_deadline(&self) {
         self.cancel_with(|| Cause::deadline(self.id()));
     }
 
+    /// The calls above are cold: a cancel is rare beside the polls of the code it cancels,
+    /// and the paths that may cancel (a task reporting how it ended) stay small.
+    ///
     /// The cause is made (the one allocation of a cancel) before the lock is taken, and
     /// recorded before `cancel_called` is set, under the lock that serialises cancels: code
     /// that sees the flag finds the cause.

@@ -42,7 +42,7 @@ impl SendErrorKind {
             SendErrorKind::WouldBlock => &WOULD_BLOCK,
             SendErrorKind::Closed => &CLOSED,
             SendErrorKind::Broken => &BROKEN,
-            SendErrorKind::Cancelled => &CANCELLED,
+            SendErrorKind::Cancelled => &*CANCELLED,
         }
     }
 }

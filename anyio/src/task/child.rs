@@ -124,6 +124,7 @@ where
     }
 }
 
+#[inline]
 fn finish<E>(
     root: &Arc<Node>,
     group: &GroupShared<E>,

@@ -223,7 +223,7 @@ impl<E: fmt::Display> fmt::Display for StartError<E> {
 impl<E: fmt::Debug + fmt::Display + IsCancelled> Error for StartError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            StartError::Failed(e) if e.is_cancelled() => Some(&CANCELLED),
+            StartError::Failed(e) if e.is_cancelled() => Some(&*CANCELLED),
             StartError::Cancelled(c) => Some(c),
             StartError::Closed(c) => Some(c),
             _ => None,
