@@ -898,8 +898,12 @@ async fn blocked_operations_of_a_cancelled_group_are_passed_over() -> Result<(),
     anyio::task_group(|tg: TaskGroup| async move {
         let o1 = o.clone();
         tg.start_soon(async move {
-            let got = receiving_end.receive().await;
-            o1.lock().unwrap().push(format!("receive: {got:?}"));
+            let got = match receiving_end.receive().await {
+                // Without its cause, which names the group's scope.
+                Err(ReceiveError::Cancelled(_)) => "Err(Cancelled)".to_owned(),
+                other => format!("{other:?}"),
+            };
+            o1.lock().unwrap().push(format!("receive: {got}"));
             Ok(())
         })?;
         let o2 = o.clone();
