@@ -9,6 +9,9 @@ use std::task::{Context, Poll};
 
 use super::MemoryObjectStreamStatistics;
 use super::error::SendError;
+// Named by the docs; the code reports cancellations through `SendError::cancelled`.
+#[cfg(doc)]
+use super::error::SendErrorKind;
 use super::state::{SendGrant, SendWaiter, Shared};
 use crate::cancel::checkpoint::CancelWait;
 use crate::cancel::current;

@@ -15,6 +15,9 @@ use super::addr::AddressFamily;
 use super::dns::resolve_stream;
 use super::tcp::SocketStream;
 use crate::cancel::current;
+// Named by the docs; the code reports the cancellation it observes.
+#[cfg(doc)]
+use crate::cancel::error::Cancelled;
 use crate::cancel::error::IsCancelled;
 use crate::sync::event::Event;
 use crate::task::group::{TaskGroup, task_group};

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use super::{AsyncResource, IoErrorExt};
 use crate::cancel::current;
+// Named by the docs; the code reports the cancellation it observes.
+#[cfg(doc)]
+use crate::cancel::error::Cancelled;
 use crate::task::group::{TaskGroup, task_group};
 use crate::time::sleep;
 

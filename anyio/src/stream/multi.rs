@@ -8,6 +8,9 @@ use std::task::Poll;
 
 use super::close::{Close, close_all};
 use super::{AsyncResource, Listener};
+// Named by the docs; the code reports the cancellation it observes.
+#[cfg(doc)]
+use crate::cancel::error::Cancelled;
 use crate::cancel::error::IsCancelled;
 use crate::cancel::scope::CancelScope;
 
