@@ -94,6 +94,8 @@ async fn the_cause_reaches_every_kind_of_wait() -> Result<(), BoxError> {
     let holder = limiter.clone();
     let _borrowed = holder.try_acquire_on_behalf_of("the test")?;
     let (_tx, rx) = create_memory_object_stream::<u32>(0)?;
+    let (tx, _rx) = create_memory_object_stream::<u32>(0)?;
+    let (release, released) = mpsc::channel::<()>();
     let group_err = Arc::new(Mutex::new(None));
     let (seen2, lock2, group_err2) = (seen.clone(), lock.clone(), group_err.clone());
     let out = scope
@@ -123,6 +125,18 @@ async fn the_cause_reaches_every_kind_of_wait() -> Result<(), BoxError> {
                         Err(ReceiveError::Cancelled(c)) => r("receive", c),
                         other => panic!("a receive ended with {other:?}"),
                     }
+                    Ok(())
+                })?;
+                let r = record.clone();
+                tg.start_soon(async move {
+                    let e = tx.send(1).await.unwrap_err();
+                    r("send", e.cancellation().expect("a cancelled send").clone());
+                    Ok(())
+                })?;
+                let r = record.clone();
+                tg.start_soon(async move {
+                    let call = to_thread::run_sync(move || released.recv());
+                    r("thread", call.abandon_on_cancel().await.unwrap_err());
                     Ok(())
                 })?;
                 let (r, semaphore) = (record.clone(), semaphore.clone());
@@ -173,9 +187,13 @@ async fn the_cause_reaches_every_kind_of_wait() -> Result<(), BoxError> {
             "lock",
             "receive",
             "semaphore",
-            "sleep"
+            "send",
+            "sleep",
+            "thread"
         ]
     );
+    // The abandoned thread may end now.
+    release.send(())?;
     for (what, c) in &seen {
         assert_eq!(c.reason(), Some("stop"), "{what}: {c}");
         assert_cause(c, scope.id(), Some("stop"), Some(&me));
