@@ -204,7 +204,7 @@ impl From<Cancelled> for io::Error {
     }
 }
 
-/// A cancel scope's identity, unique within the process for as long as it runs: what
+/// A cancel scope's identity, never reused within the process: what
 /// [`Cancelled::scope_id`] reports and [`CancelScope::id`](crate::CancelScope::id) returns.
 /// It prints in hexadecimal, as AnyIO prints its scopes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

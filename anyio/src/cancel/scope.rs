@@ -130,6 +130,26 @@ impl CancelScope {
     ///
     /// Only the first cancel of a scope counts (its deadline passing included): cancelling
     /// a scope that already is changes nothing, its recorded reason included.
+    ///
+    /// ```
+    /// use anyio::{CancelScope, Cancelled};
+    ///
+    /// # anyio::run(async {
+    /// let scope = CancelScope::new();
+    /// let handle = scope.clone();
+    /// let seen = scope
+    ///     .run(async move {
+    ///         handle.cancel_with_reason("shutting down");
+    ///         Ok::<_, Cancelled>(anyio::checkpoint().await.unwrap_err())
+    ///     })
+    ///     .await
+    ///     .unwrap()
+    ///     .unwrap();
+    /// assert_eq!(seen.reason(), Some("shutting down"));
+    /// assert_eq!(seen.scope_id(), Some(scope.id()));
+    /// assert!(seen.to_string().ends_with("; reason: shutting down"));
+    /// # }).unwrap();
+    /// ```
     pub fn cancel_with_reason(&self, reason: impl Into<Cow<'static, str>>) {
         self.node.cancel_because(Some(reason.into()));
     }
