@@ -632,6 +632,11 @@ async fn cancelled_without_a_cause_reads_as_before() -> Result<(), BoxError> {
     assert_eq!(c.task_id(), None);
     assert_eq!(c.task_name(), None);
     assert_eq!(c, Cancelled::default());
+    // Cheap to pass around: one pointer, also inside a `Result`.
+    assert_eq!(
+        std::mem::size_of::<Result<(), Cancelled>>(),
+        std::mem::size_of::<usize>()
+    );
     // Scopes have distinct identities.
     assert_ne!(CancelScope::new().id(), CancelScope::new().id());
     Ok(())
