@@ -37,6 +37,7 @@ on_every_flavour!(
     the_innermost_cancelled_scope_gives_the_cause,
     a_group_cancelled_with_a_reason_pushes_it_to_its_tasks,
     a_failing_task_cancels_its_group_with_a_reason,
+    a_panicking_task_cancels_its_group_with_a_reason,
     a_deadline_reads_deadline_exceeded,
     fail_after_puts_its_reason_in_the_timeout_error,
     the_first_cancel_wins,
@@ -353,6 +354,34 @@ async fn a_failing_task_cancels_its_group_with_a_reason() -> Result<(), BoxError
         Some("a task in the task group failed"),
         Some(&failed),
     );
+    Ok(())
+}
+
+async fn a_panicking_task_cancels_its_group_with_a_reason() -> Result<(), BoxError> {
+    let seen = Arc::new(Mutex::new(None));
+    let panicked_task = Arc::new(Mutex::new(None));
+    let (seen2, panicked2) = (seen.clone(), panicked_task.clone());
+    let group = task_group(|tg: TaskGroup| async move {
+        tg.start_soon(async move {
+            *seen2.lock().unwrap() = Some(sleep_forever().await.unwrap_err());
+            Ok(())
+        })?;
+        wait_all_tasks_blocked().await?;
+        tg.start_soon(async move {
+            *panicked2.lock().unwrap() = get_current_task();
+            panic!("the task panics on purpose");
+        })?;
+        Ok(())
+    });
+    let out = futures_lite::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(group)).await;
+    assert!(out.is_err(), "the panic is resumed in the group's host");
+    let panicked = panicked_task.lock().unwrap().take().unwrap();
+    let cancelled = seen.lock().unwrap().take().unwrap();
+    assert_eq!(
+        cancelled.reason(),
+        Some("a task in the task group panicked")
+    );
+    assert_eq!(cancelled.task_id(), Some(panicked.id()));
     Ok(())
 }
 
