@@ -156,7 +156,7 @@ pub use cancel::checkpoint::{
     CancelShieldedCheckpoint, Cancellable, Checkpoint, CheckpointIfCancelled,
     cancel_shielded_checkpoint, cancellable, checkpoint, checkpoint_if_cancelled,
 };
-pub use cancel::error::{BoxError, Cancelled, IsCancelled, TimeoutError, is_cancelled};
+pub use cancel::error::{BoxError, Cancelled, IsCancelled, ScopeId, TimeoutError, is_cancelled};
 pub use cancel::scope::{CancelScope, EffectiveDeadline, Scoped, current_effective_deadline};
 pub use channel::{
     BufferSize, IntoBufferSize, InvalidBufferSize, MemoryObjectReceiveStream,
@@ -195,7 +195,8 @@ pub use task::group::{TaskBuilder, TaskGroup, task_group};
 pub use task::group_future::TaskGroupFuture;
 pub use task::handle::{TaskError, TaskHandle, TaskHandleFuture, TaskState};
 pub use task::info::{
-    TaskId, TaskInfo, get_current_task, get_running_tasks, wait_all_tasks_blocked,
+    TaskId, TaskInfo, get_current_task, get_running_tasks, has_pending_cancellation,
+    wait_all_tasks_blocked,
 };
 pub use task::output::TaskOutput;
 pub use task::start::TaskStatus;

@@ -5,6 +5,7 @@
 //! error (never a panic) for a negative, NaN or overflowing value. A delay so long that the
 //! deadline does not fit the clock means "no deadline".
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -101,7 +102,7 @@ impl Future for Sleep {
         match *this.state {
             SleepState::Start => {
                 if current::is_cancelled() {
-                    return Poll::Ready(Err(Cancelled));
+                    return Poll::Ready(Err(current::cancelled()));
                 }
                 if let Some(deadline) = *this.deadline {
                     let rt = context::current_runtime().expect(
@@ -119,7 +120,7 @@ impl Future for Sleep {
             }
             SleepState::Yielded => {
                 return Poll::Ready(if current::is_cancelled() {
-                    Err(Cancelled)
+                    Err(current::cancelled())
                 } else {
                     Ok(())
                 });
@@ -179,7 +180,8 @@ where
 }
 
 /// Runs `fut` in a new cancel scope that is cancelled `delay` from now, and fails with
-/// [`TimeoutError`] (converted into `E`) if that deadline cancelled it.
+/// [`TimeoutError`] (converted into `E`) if that deadline cancelled it. Give the error a
+/// reason with [`FailAfter::with_reason`].
 ///
 /// The deadline is computed when the future is first polled (AnyIO computes it on entry).
 /// The timeout error is returned only when the scope caught the cancellation and the
@@ -211,6 +213,7 @@ where
 {
     FailAfter {
         delay: Some(delay),
+        reason: None,
         driver: Driver::private(None, false, fut),
     }
 }
@@ -227,6 +230,7 @@ where
 {
     FailAfter {
         delay: None,
+        reason: None,
         driver: Driver::private(Some(deadline), current_time() >= deadline, fut),
     }
 }
@@ -238,8 +242,21 @@ pin_project! {
     pub struct FailAfter<F> {
         // For `fail_after`: the delay, turned into a deadline on first poll.
         delay: Option<Duration>,
+        reason: Option<Cow<'static, str>>,
         #[pin]
         driver: Driver<F>,
+    }
+}
+
+impl<F> FailAfter<F> {
+    /// Gives the [`TimeoutError`] a reason, which becomes its message (AnyIO's
+    /// `fail_after(delay, reason=...)`): `fail_after(d, fut).with_reason("no reply")`.
+    ///
+    /// The reason is the timeout's, not the cancellation's: code inside the scope observes
+    /// the deadline as a [`Cancelled`] whose reason is `"deadline exceeded"`, as in AnyIO.
+    pub fn with_reason(mut self, reason: impl Into<Cow<'static, str>>) -> Self {
+        self.reason = Some(reason.into());
+        self
     }
 }
 
@@ -265,7 +282,7 @@ where
                 if let Some(node) = this.driver.node() {
                     node.set_caught();
                 }
-                Err(TimeoutError.into())
+                Err(TimeoutError::from_reason(this.reason.take()).into())
             }
             other => other,
         })

@@ -45,7 +45,11 @@ async fn outer_cancel_is_seen_inside_an_inner_scope() -> Result<(), BoxError> {
                         checkpoint_if_cancelled().await
                     })
                     .await;
-                assert_eq!(res, Err(Cancelled), "the inner scope lets it through");
+                assert_eq!(
+                    res,
+                    Err(Cancelled::new()),
+                    "the inner scope lets it through"
+                );
                 res?;
                 r.store(true, SeqCst);
                 Ok::<_, Cancelled>(())
@@ -111,18 +115,18 @@ async fn the_outermost_cancelled_scope_catches_not_the_inner_one() -> Result<(),
                             .run(async move {
                                 pause(wait).await;
                                 i2.cancel();
-                                assert_eq!(checkpoint_if_cancelled().await, Err(Cancelled));
+                                assert_eq!(checkpoint_if_cancelled().await, Err(Cancelled::new()));
                                 o.cancel();
                                 checkpoint_if_cancelled().await
                             })
                             .await;
-                        assert_eq!(res, Err(Cancelled), "inner must not catch");
+                        assert_eq!(res, Err(Cancelled::new()), "inner must not catch");
                         res?;
                         a.store(true, SeqCst);
                         Ok::<_, Cancelled>(())
                     })
                     .await;
-                assert_eq!(res, Err(Cancelled), "middle must not catch");
+                assert_eq!(res, Err(Cancelled::new()), "middle must not catch");
                 res?;
                 Ok::<_, Cancelled>(())
             })
@@ -157,7 +161,7 @@ async fn clearing_a_shield_redelivers_the_outer_cancellation() -> Result<(), Box
                         checkpoint_if_cancelled().await
                     })
                     .await;
-                assert_eq!(res, Err(Cancelled));
+                assert_eq!(res, Err(Cancelled::new()));
                 res
             })
             .await;
@@ -188,7 +192,7 @@ async fn cancel_from_inside_a_shield_reaches_the_code_after_it() -> Result<(), B
                             .await;
                         assert_eq!(inner, Ok(Some(())), "the shield hides the cancel");
                         let res = checkpoint_if_cancelled().await;
-                        assert_eq!(res, Err(Cancelled));
+                        assert_eq!(res, Err(Cancelled::new()));
                         res?;
                         r.store(true, SeqCst);
                         Ok::<_, Cancelled>(())
@@ -216,7 +220,7 @@ async fn a_task_sees_its_group_cancel_inside_a_fresh_scope() -> Result<(), BoxEr
                         checkpoint_if_cancelled().await
                     })
                     .await;
-                assert_eq!(res, Err(Cancelled));
+                assert_eq!(res, Err(Cancelled::new()));
                 s.store(true, SeqCst);
                 res?;
                 Ok(())
@@ -394,7 +398,7 @@ async fn start_in_a_cancelled_scope_reports_the_cancellation() -> Result<(), Box
                             Ok(())
                         })
                         .await;
-                    assert!(matches!(res, Err(StartError::Cancelled)), "{res:?}");
+                    assert!(matches!(res, Err(StartError::Cancelled(_))), "{res:?}");
                     res
                 })
                 .await;

@@ -19,12 +19,12 @@ async fn cancellation_is_level_triggered_until_the_scope_exits() -> Result<(), B
             handle.cancel();
             let mut failures = 0;
             for _ in 0..3 {
-                if checkpoint().await == Err(Cancelled) {
+                if checkpoint().await == Err(Cancelled::new()) {
                     failures += 1;
                 }
             }
             assert_eq!(failures, 3);
-            assert_eq!(sleep(LONG).await, Err(Cancelled));
+            assert_eq!(sleep(LONG).await, Err(Cancelled::new()));
             checkpoint().await?;
             Ok::<_, Cancelled>("not reached")
         })
@@ -112,7 +112,7 @@ async fn a_shield_blocks_an_outer_cancellation_so_cleanup_can_await() -> Result<
     let out = outer
         .run(async move {
             handle.cancel();
-            assert_eq!(checkpoint().await, Err(Cancelled));
+            assert_eq!(checkpoint().await, Err(Cancelled::new()));
             let shielded = CancelScope::new().shielded(true);
             let cleanup = shielded
                 .run(async {
@@ -197,7 +197,7 @@ async fn setting_the_shield_while_cancelled_stops_the_cancellation() -> Result<(
             inner_run
                 .run(async move {
                     outer_handle.cancel();
-                    assert_eq!(checkpoint().await, Err(Cancelled));
+                    assert_eq!(checkpoint().await, Err(Cancelled::new()));
                     inner_handle.set_shield(true);
                     checkpoint().await?;
                     sleep(Duration::from_millis(1)).await?;
@@ -229,7 +229,7 @@ async fn the_outermost_visible_cancelled_scope_catches() -> Result<(), BoxError>
                 })
                 .await;
             // The inner scope lets the cancellation through to the outer one.
-            assert_eq!(r, Err(Cancelled));
+            assert_eq!(r, Err(Cancelled::new()));
             r
         })
         .await?;
@@ -276,7 +276,7 @@ async fn a_cancellation_from_an_outer_scope_passes_through_an_inner_one() -> Res
                 checkpoint().await
             });
             let r = r.await;
-            assert_eq!(r, Err(Cancelled));
+            assert_eq!(r, Err(Cancelled::new()));
             r
         })
         .await?;
@@ -533,7 +533,10 @@ async fn checkpoint_if_cancelled_fails_only_when_cancelled() -> Result<(), BoxEr
         .run(async move {
             anyio::checkpoint_if_cancelled().await?;
             handle.cancel();
-            assert_eq!(anyio::checkpoint_if_cancelled().await, Err(Cancelled));
+            assert_eq!(
+                anyio::checkpoint_if_cancelled().await,
+                Err(Cancelled::new())
+            );
             anyio::checkpoint_if_cancelled().await
         })
         .await?;
@@ -581,20 +584,20 @@ async fn a_foreign_future_made_cancellable_is_dropped_on_cancel() -> Result<(), 
 
 #[anyio::test]
 async fn one_test_recognises_cancellation_in_every_error_type() -> Result<(), BoxError> {
-    let io_err: io::Error = Cancelled.into();
+    let io_err: io::Error = Cancelled::new().into();
     assert!(anyio::is_cancelled(&io_err));
     assert_ne!(io_err.kind(), io::ErrorKind::Interrupted);
     assert!(!anyio::is_cancelled(&io::Error::from(
         io::ErrorKind::Interrupted
     )));
-    let boxed: BoxError = Cancelled.into();
+    let boxed: BoxError = Cancelled::new().into();
     assert!(boxed.is_cancelled());
-    let boxed_io: BoxError = io::Error::from(Cancelled).into();
+    let boxed_io: BoxError = io::Error::from(Cancelled::new()).into();
     assert!(boxed_io.is_cancelled());
     let other: BoxError = "plain failure".into();
     assert!(!other.is_cancelled());
-    assert!(!anyio::is_cancelled(&TimeoutError));
-    assert!(anyio::is_cancelled(&Cancelled));
+    assert!(!anyio::is_cancelled(&TimeoutError::new()));
+    assert!(anyio::is_cancelled(&Cancelled::new()));
     Ok(())
 }
 

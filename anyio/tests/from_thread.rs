@@ -124,7 +124,7 @@ async fn cancelling_the_caller_cancels_the_future_run_from_its_thread() -> Resul
                     })
                 })
                 .await?;
-                assert_eq!(from_loop, Ok(Err(Cancelled)));
+                assert_eq!(from_loop, Ok(Err(Cancelled::new())));
                 anyio::checkpoint().await?;
                 Ok(())
             })
@@ -158,7 +158,7 @@ async fn a_call_from_an_abandoned_thread_is_out_of_the_callers_scope() -> Result
             })
             .abandon_on_cancel()
             .await;
-            assert_eq!(abandoned, Err(Cancelled));
+            assert_eq!(abandoned, Err(Cancelled::new()));
             Ok(())
         })?;
         thread_runs.wait().await?;
@@ -171,7 +171,7 @@ async fn a_call_from_an_abandoned_thread_is_out_of_the_callers_scope() -> Result
     let (checked, call) =
         to_thread::run_sync(move || out_rx.recv_timeout(Duration::from_secs(10))).await??;
     // The thread still learns that its caller was cancelled (AnyIO's check_cancelled)...
-    assert_eq!(checked, Err(Cancelled));
+    assert_eq!(checked, Err(Cancelled::new()));
     // ...but what it runs on the loop now is no longer in the caller's scope.
     assert_eq!(call, Ok(Ok(42)));
     Ok(())
@@ -193,7 +193,7 @@ async fn a_call_running_when_its_caller_abandons_the_thread_is_cancelled() -> Re
             })
             .abandon_on_cancel()
             .await;
-            assert_eq!(abandoned, Err(Cancelled));
+            assert_eq!(abandoned, Err(Cancelled::new()));
             Ok(())
         })?;
         in_call.wait().await?;
@@ -203,7 +203,7 @@ async fn a_call_running_when_its_caller_abandons_the_thread_is_cancelled() -> Re
     .await?;
     let call = to_thread::run_sync(move || out_rx.recv_timeout(Duration::from_secs(10))).await??;
     // It was made while the caller waited, so it was in the caller's scope.
-    assert_eq!(call, Ok(Err(Cancelled)));
+    assert_eq!(call, Ok(Err(Cancelled::new())));
     Ok(())
 }
 

@@ -555,7 +555,10 @@ async fn send_and_receive_are_checkpoints() -> Result<(), BoxError> {
             assert_eq!(err.into_inner(), 1);
             tx.send_nowait(2).unwrap();
             // Even with an item buffered, a cancelled receive consumes nothing.
-            assert_eq!(rx.receive().await, Err(ReceiveError::Cancelled));
+            assert_eq!(
+                rx.receive().await,
+                Err(ReceiveError::Cancelled(Cancelled::new()))
+            );
             Ok::<_, Cancelled>(())
         })
         .await?;
@@ -758,7 +761,7 @@ async fn receives_raced_against_timeouts_lose_and_duplicate_nothing() -> Result<
             match out {
                 Some(Ok(item)) => got.push(item),
                 Some(Err(ReceiveError::EndOfStream)) => break,
-                Some(Err(ReceiveError::Cancelled)) | None => {}
+                Some(Err(ReceiveError::Cancelled(_))) | None => {}
                 Some(Err(e)) => panic!("unexpected {e}"),
             }
         }
@@ -846,7 +849,7 @@ async fn receive_nowait_skips_senders_whose_scope_is_cancelled() -> Result<(), B
     let mut first = pin!(scope.run(async {
         tx.send(1).await.map_err(|e| {
             assert_eq!(e.into_parts(), (SendErrorKind::Cancelled, 1));
-            Cancelled
+            Cancelled::new()
         })
     }));
     assert!(poll_once(first.as_mut()).await.is_none());
@@ -895,8 +898,12 @@ async fn blocked_operations_of_a_cancelled_group_are_passed_over() -> Result<(),
     anyio::task_group(|tg: TaskGroup| async move {
         let o1 = o.clone();
         tg.start_soon(async move {
-            let got = receiving_end.receive().await;
-            o1.lock().unwrap().push(format!("receive: {got:?}"));
+            let got = match receiving_end.receive().await {
+                // Without its cause, which names the group's scope.
+                Err(ReceiveError::Cancelled(_)) => "Err(Cancelled)".to_owned(),
+                other => format!("{other:?}"),
+            };
+            o1.lock().unwrap().push(format!("receive: {got}"));
             Ok(())
         })?;
         let o2 = o.clone();
@@ -1063,15 +1070,22 @@ fn errors_convert_to_io_errors_and_tell_cancellations_apart() {
         (ReceiveError::WouldBlock, io::ErrorKind::WouldBlock),
         (ReceiveError::Closed, io::ErrorKind::NotConnected),
         (ReceiveError::EndOfStream, io::ErrorKind::UnexpectedEof),
-        (ReceiveError::Cancelled, io::ErrorKind::Other),
+        (
+            ReceiveError::Cancelled(Cancelled::new()),
+            io::ErrorKind::Other,
+        ),
     ] {
-        let io_err = io::Error::from(e);
+        let cancelled = e == ReceiveError::Cancelled(Cancelled::new());
+        let io_err = io::Error::from(e.clone());
         assert_eq!(io_err.kind(), kind);
-        assert_eq!(is_cancelled(&io_err), e == ReceiveError::Cancelled);
+        assert_eq!(is_cancelled(&io_err), cancelled);
         let boxed: BoxError = e.into();
-        assert_eq!(is_cancelled(&boxed), e == ReceiveError::Cancelled);
+        assert_eq!(is_cancelled(&boxed), cancelled);
     }
-    assert_eq!(ReceiveError::from(Cancelled), ReceiveError::Cancelled);
+    assert_eq!(
+        ReceiveError::from(Cancelled::new()),
+        ReceiveError::Cancelled(Cancelled::new())
+    );
     assert_eq!(
         ReceiveError::from(anyio::EndOfStream),
         ReceiveError::EndOfStream
@@ -1189,7 +1203,7 @@ async fn a_queue_is_a_stream_and_its_waits_are_cancellable() -> Result<(), BoxEr
             (err.kind(), err.into_inner()),
             (SendErrorKind::Cancelled, 4)
         );
-        Err::<(), _>(Cancelled)
+        Err::<(), _>(Cancelled::new())
     })
     .await?;
     assert_eq!(out, None);

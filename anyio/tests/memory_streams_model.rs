@@ -251,7 +251,7 @@ impl Model {
                 if !skipped {
                     self.recv_q.retain(|w| w.0 != id);
                 }
-                Outcome::Received(Err(ReceiveError::Cancelled))
+                Outcome::Received(Err(ReceiveError::Cancelled(Cancelled::new())))
             }
         })
     }
@@ -553,7 +553,7 @@ async fn check(size: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
     if let Some(h) = model.receivers.iter().position(|closed| !closed) {
         loop {
             let real = receivers[h].receive_nowait();
-            prop_assert_eq!(real, model.try_recv(h));
+            prop_assert_eq!(real.clone(), model.try_recv(h));
             match real {
                 Ok(item) => model.received.push(item),
                 Err(_) => break,

@@ -178,7 +178,7 @@ fn a_task_cancelled_before_it_starts_runs_in_a_cancelled_scope() {
         let handle = portal
             .start_task_soon(move || async move {
                 log_tx.send("ran").unwrap();
-                if anyio::checkpoint().await == Err(Cancelled) {
+                if anyio::checkpoint().await == Err(Cancelled::new()) {
                     log_tx.send("first checkpoint cancelled").unwrap();
                 }
                 // Cleanup can still await, shielded.

@@ -370,7 +370,7 @@ fn interp(shared: Arc<Mutex<Shared>>, task: usize) -> Interp {
                          at step {pc}"
                     );
                 }
-                Next::Stop => return Err(Cancelled),
+                Next::Stop => return Err(Cancelled::new()),
                 Next::Exit => {
                     {
                         let mut sh = shared.lock().unwrap();
@@ -384,7 +384,7 @@ fn interp(shared: Arc<Mutex<Shared>>, task: usize) -> Interp {
                     let got = match out {
                         Ok(Some(())) => Exit::Completed,
                         Ok(None) => Exit::Caught,
-                        Err(Cancelled) => Exit::PassedOn,
+                        Err(_) => Exit::PassedOn,
                     };
                     assert_eq!(got, expected, "how a scope of task {task} exited");
                     assert_eq!(scope.cancelled_caught(), got == Exit::Caught);

@@ -163,7 +163,7 @@ async fn cancellation_ends_the_wait_with_cancelled() -> Result<(), BoxError> {
             scope2
                 .run(async {
                     while let Some(item) = rx.next().await {
-                        seen2.lock().unwrap().push(item);
+                        seen2.lock().unwrap().push(item.clone());
                         item?;
                     }
                     Ok::<_, Cancelled>(())
@@ -177,7 +177,7 @@ async fn cancellation_ends_the_wait_with_cancelled() -> Result<(), BoxError> {
     });
     // A wait that the cancellation did not wake fails here instead of hanging.
     fail_after(DEADLINE, async { Ok::<_, BoxError>(group.await?) }).await?;
-    assert_eq!(*seen.lock().unwrap(), [Err(Cancelled)]);
+    assert_eq!(*seen.lock().unwrap(), [Err(Cancelled::new())]);
 
     // Inside an already cancelled scope it fails at once, even with a signal waiting, and
     // the signal is still there afterwards.
@@ -194,7 +194,7 @@ async fn cancellation_ends_the_wait_with_cancelled() -> Result<(), BoxError> {
             Ok::<_, Cancelled>(())
         })
         .await?;
-    assert_eq!(result, Some(Err(Cancelled)));
+    assert_eq!(result, Some(Err(Cancelled::new())));
     assert_eq!(next(&mut rx).await?, Signal::SIGUSR2);
     Ok(())
 }

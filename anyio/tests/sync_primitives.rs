@@ -90,7 +90,7 @@ async fn event_wait_on_a_set_event_is_a_checkpoint() -> Result<(), BoxError> {
     scope.cancel();
     let out = scope
         .run(async {
-            assert_eq!(event.wait().await, Err(Cancelled));
+            assert_eq!(event.wait().await, Err(Cancelled::new()));
             Ok::<_, Cancelled>(())
         })
         .await?;
@@ -111,7 +111,7 @@ async fn event_set_just_before_a_cancel_is_reported_as_set() -> Result<(), BoxEr
             event.set();
             handle.cancel();
             assert_eq!(wait.await, Ok(()));
-            assert_eq!(checkpoint().await, Err(Cancelled));
+            assert_eq!(checkpoint().await, Err(Cancelled::new()));
             Ok::<_, Cancelled>(())
         })
         .await?;
@@ -203,10 +203,13 @@ async fn lock_cancelled_during_the_yield_gives_the_lock_back() -> Result<(), Box
             assert!(poll_once(&mut acquire).await.is_none());
             assert!(lock.locked());
             handle.cancel();
-            assert_eq!(acquire.await.map(drop), Err(Cancelled));
+            assert_eq!(acquire.await.map(drop), Err(Cancelled::new()));
             assert!(!lock.locked());
             // Fast acquisition still checks for cancellation first.
-            assert_eq!(Lock::new_fast(()).acquire().await.map(drop), Err(Cancelled));
+            assert_eq!(
+                Lock::new_fast(()).acquire().await.map(drop),
+                Err(Cancelled::new())
+            );
             Ok::<_, Cancelled>(())
         })
         .await?;
@@ -293,7 +296,7 @@ async fn lock_handed_over_just_before_a_cancel_is_kept() -> Result<(), BoxError>
             drop(guard);
             handle.cancel();
             let guard = acquire.await.expect("the lock was handed over first");
-            assert_eq!(checkpoint().await, Err(Cancelled));
+            assert_eq!(checkpoint().await, Err(Cancelled::new()));
             drop(guard);
             Ok::<_, Cancelled>(())
         })
@@ -453,7 +456,7 @@ async fn semaphore_cancelled_or_dropped_waiters_leak_no_permit() -> Result<(), B
             let mut acquire = s.acquire();
             assert!(poll_once(&mut acquire).await.is_none());
             handle.cancel();
-            assert_eq!(acquire.await.map(drop), Err(Cancelled));
+            assert_eq!(acquire.await.map(drop), Err(Cancelled::new()));
             Ok::<_, Cancelled>(())
         })
         .await?;
@@ -639,8 +642,8 @@ fn limiter_errors_say_what_went_wrong() {
     );
     assert_eq!(limiter.release(), Err(LimiterError::NoCurrentTask));
     assert!(!LimiterError::AlreadyBorrowing.is_cancelled());
-    assert!(LimiterError::Cancelled.is_cancelled());
-    let boxed: BoxError = LimiterError::Cancelled.into();
+    assert!(LimiterError::Cancelled(Cancelled::new()).is_cancelled());
+    let boxed: BoxError = LimiterError::Cancelled(Cancelled::new()).into();
     assert!(anyio::is_cancelled(&*boxed));
 }
 
@@ -978,7 +981,7 @@ async fn lock_released_after_its_waiters_group_is_cancelled_ends_unlocked() -> R
         Ok(())
     })
     .await?;
-    assert_eq!(*outcome.lock().unwrap(), Some(Err(Cancelled)));
+    assert_eq!(*outcome.lock().unwrap(), Some(Err(Cancelled::new())));
     assert!(
         lock.try_acquire()?.is_empty(),
         "the waiter never had the lock"
@@ -1072,7 +1075,7 @@ async fn semaphore_released_after_its_waiters_group_is_cancelled_keeps_its_value
         Ok(())
     })
     .await?;
-    assert_eq!(*outcome.lock().unwrap(), Some(Err(Cancelled)));
+    assert_eq!(*outcome.lock().unwrap(), Some(Err(Cancelled::new())));
     // A permit the waiter had taken would have been forgotten.
     assert_eq!(semaphore.value(), 1);
     Ok(())

@@ -88,7 +88,7 @@ async fn a_failing_task_cancels_its_siblings_which_can_clean_up() -> Result<(), 
     let err = TaskGroup::<TestError>::run(|tg| async move {
         tg.start_soon(async move {
             let r = sleep(LONG).await;
-            assert_eq!(r, Err(Cancelled));
+            assert_eq!(r, Err(Cancelled::new()));
             // Async cleanup in a shielded scope.
             CancelScope::new()
                 .shielded(true)
@@ -445,7 +445,7 @@ async fn before_started_the_task_is_in_the_callers_scope() -> Result<(), BoxErro
                 sleep(Duration::from_millis(2)).await?;
                 status.started("started despite the group's cancel");
                 // ...but once started it is in the group's scope.
-                assert_eq!(checkpoint().await, Err(Cancelled));
+                assert_eq!(checkpoint().await, Err(Cancelled::new()));
                 Ok(())
             })
             .await?;

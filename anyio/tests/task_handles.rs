@@ -392,6 +392,7 @@ async fn a_waiter_cancelled_while_waiting_gets_a_cancellation() -> Result<(), Bo
             Ok(1u32)
         })?;
         let scope = CancelScope::new();
+        let scope_id = scope.id();
         let s = scope.clone();
         tg.start_soon(async move {
             wait_all_tasks_blocked().await?;
@@ -407,7 +408,17 @@ async fn a_waiter_cancelled_while_waiting_gets_a_cancellation() -> Result<(), Bo
             .expect_err("the waiter was cancelled");
         assert!(matches!(err, TaskError::Cancelled(_)));
         assert!(err.is_cancelled());
-        assert_eq!(err.to_string(), Cancelled.to_string());
+        let TaskError::Cancelled(cancelled) = &err else {
+            unreachable!("matched above")
+        };
+        // The waiter's cancellation, with its cause: the scope cancelled around the wait.
+        assert_eq!(cancelled.scope_id(), Some(scope_id));
+        assert_eq!(err.to_string(), cancelled.to_string());
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cancelled via cancel scope {scope_id:x} by task ")),
+            "{err}"
+        );
         assert!(anyio::is_cancelled(&io::Error::from(err.clone())));
         assert!(anyio::is_cancelled(&*BoxError::from(err)));
         // The task's cancellation is not the waiter's: the task runs on.

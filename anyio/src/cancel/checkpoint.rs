@@ -37,7 +37,7 @@ impl Future for Checkpoint {
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if current::is_cancelled() {
-            return Poll::Ready(Err(Cancelled));
+            return Poll::Ready(Err(current::cancelled()));
         }
         if self.yielded {
             return Poll::Ready(Ok(()));
@@ -70,7 +70,7 @@ impl Future for CheckpointIfCancelled {
 
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
         Poll::Ready(if current::is_cancelled() {
-            Err(Cancelled)
+            Err(current::cancelled())
         } else {
             Ok(())
         })
@@ -150,7 +150,7 @@ impl<F: Future> Future for Cancellable<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if current::is_cancelled() {
-            return Poll::Ready(Err(Cancelled));
+            return Poll::Ready(Err(current::cancelled()));
         }
         if let Poll::Ready(v) = this.fut.poll(cx) {
             return Poll::Ready(Ok(v));

@@ -242,6 +242,32 @@ fn cancelled_from(mut entry: *const Entry) -> bool {
     false
 }
 
+/// The cancellation the code inside `entry` observes: that of the node that decides
+/// [`cancelled_from`], with that node's cause. Called once the code is known to be
+/// cancelled; if it no longer is (a shield was raised meanwhile), a cancellation without a
+/// cause.
+#[cold]
+fn cancellation_from(mut entry: *const Entry) -> Cancelled {
+    while !entry.is_null() {
+        // SAFETY: as in `cancelled_from`.
+        let e = unsafe { &*entry };
+        match e.slot {
+            // SAFETY: as in `cancelled_from`.
+            Slot::Task(root) => return unsafe { &*root }.cancelled(),
+            // SAFETY: as in `cancelled_from`.
+            Slot::Scope(cell) => {
+                if let Some(node) = unsafe { &*cell }.node() {
+                    if node.chain_state().is_some() {
+                        return node.cancelled();
+                    }
+                }
+            }
+        }
+        entry = e.prev;
+    }
+    Cancelled::new()
+}
+
 /// The node of `entry`'s scope, made and linked (with every scope around it) if needed.
 fn linked_node_of<'a>(entry: *const Entry) -> &'a Arc<Node> {
     // SAFETY: as in `cancelled_from`; `'a` is bounded by the `Current` that calls this.
@@ -363,13 +389,21 @@ pub(crate) fn is_cancelled() -> bool {
     cancelled_from(TOP.get())
 }
 
+/// The cancellation the current task observes, with its cause (see [`Cancelled`]): what an
+/// operation returns once it found [`is_cancelled`] true. Only this, the cancelled path,
+/// reads the cause; outside any anyio task, a cancellation without a cause.
+#[cold]
+pub(crate) fn cancelled() -> Cancelled {
+    cancellation_from(TOP.get())
+}
+
 /// The checkpoint of an operation that may complete at once (a send, a buffered read): in
 /// one visit to the current task, `Err(Cancelled)` if it is effectively cancelled, else
 /// spends one unit of its cooperative budget (see [`context::poll_budget`]). Outside any
 /// anyio task nothing is cancelled or budgeted.
 pub(crate) fn poll_checkpoint(cx: &mut Context<'_>) -> Poll<Result<(), Cancelled>> {
     if is_cancelled() {
-        return Poll::Ready(Err(Cancelled));
+        return Poll::Ready(Err(cancelled()));
     }
     context::poll_budget(cx).map(Ok)
 }

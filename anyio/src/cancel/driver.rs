@@ -196,7 +196,7 @@ impl ScopeState {
         }
         if let Some(armed) = &self.timer {
             if !node.cancel_called() && context::now() >= armed.deadline {
-                node.cancel();
+                node.cancel_for_deadline();
             }
         }
     }
@@ -211,7 +211,7 @@ impl ScopeState {
         );
         self.phase = Phase::Running;
         if self.due_on_entry {
-            self.cell.node_or_make().cancel();
+            self.cell.node_or_make().cancel_for_deadline();
         } else if let Some(node) = self.cell.node() {
             assert!(
                 node.enter(),
@@ -219,7 +219,7 @@ impl ScopeState {
             );
             // A deadline already past cancels the scope on entry.
             if node.deadline().is_some_and(|d| context::now() >= d) {
-                node.cancel();
+                node.cancel_for_deadline();
             }
         }
         if self.link_eagerly {
@@ -289,7 +289,7 @@ fn arm_deadline(
                 let rt = context::current_runtime().expect("polled inside a task");
                 if rt.now() >= deadline {
                     *timer = None;
-                    node.cancel();
+                    node.cancel_for_deadline();
                 } else {
                     match timer {
                         Some(armed) => {
@@ -311,7 +311,7 @@ fn arm_deadline(
     if let Some(armed) = timer {
         if armed.as_mut().project().timer.poll(cx).is_ready() {
             *timer = None;
-            node.cancel();
+            node.cancel_for_deadline();
         }
     }
 }

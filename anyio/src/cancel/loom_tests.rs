@@ -31,6 +31,11 @@ fn loom_cancel_racing_a_waiters_registration_is_never_lost() {
         assert!(child.is_cancelled());
         // Either the registration saw the cancellation, or the cancellation woke it.
         assert!(registered.is_err() || count.0.load(SeqCst) >= 1);
+        // Either way, with the parent's cause.
+        if let Err(c) = registered {
+            assert_eq!(c.scope_id(), Some(parent.id()));
+        }
+        assert_eq!(child.cancelled().scope_id(), Some(parent.id()));
     });
 }
 
@@ -93,6 +98,7 @@ fn loom_unshielding_during_a_cancel_redelivers_it() {
         canceller.join().unwrap();
         assert!(leaf.is_cancelled());
         assert_eq!(count.0.load(SeqCst), 1);
+        assert_eq!(leaf.cancelled().scope_id(), Some(root.id()));
     });
 }
 
@@ -104,9 +110,37 @@ fn loom_linking_racing_a_cancel_takes_it_on() {
         let p = parent.clone();
         let canceller = loom::thread::spawn(move || p.cancel());
         child.link(&parent);
+        // A flag seen set has its cause.
+        if child.is_cancelled() {
+            assert_eq!(child.cancelled().scope_id(), Some(parent.id()));
+        }
         canceller.join().unwrap();
         assert!(child.is_cancelled());
+        assert_eq!(child.cancelled().scope_id(), Some(parent.id()));
         child.unlink();
+    });
+}
+
+/// Two cancels of one node race, and an enclosing cancel races both: the node keeps the
+/// cause of its own first cancel, and its child sees that cause.
+#[test]
+fn loom_racing_cancels_keep_the_first_own_cause() {
+    loom::model(|| {
+        let root = Node::new_root();
+        let node = Node::new_scope(None, false);
+        let child = Node::new_scope(None, false);
+        node.link(&root);
+        child.link(&node);
+        let (n, r) = (node.clone(), root.clone());
+        let first = loom::thread::spawn(move || n.cancel_because(Some("a".into())));
+        let outer = loom::thread::spawn(move || r.cancel_because(Some("outer".into())));
+        node.cancel_because(Some("b".into()));
+        first.join().unwrap();
+        outer.join().unwrap();
+        let reason = node.cancelled().reason().map(str::to_owned);
+        assert!(matches!(reason.as_deref(), Some("a" | "b")), "{reason:?}");
+        assert_eq!(child.cancelled().reason().map(str::to_owned), reason);
+        assert_eq!(child.cancelled().scope_id(), Some(node.id()));
     });
 }
 

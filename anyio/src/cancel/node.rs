@@ -17,14 +17,16 @@
 //! the chain of scopes it is in; the node's own flag then counts only its own `cancel()`.
 //! A linked node's parent is always linked, and task roots are linked from birth.
 
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::{Acquire, Release, SeqCst};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::task::Waker;
 use std::time::Instant;
 
 use slab::Slab;
 
-use super::error::Cancelled;
+use super::error::{Cancelled, Cause, ScopeId};
 use crate::context::TaskData;
 use crate::loom::lock;
 use crate::loom::sync::{AtomicBool, AtomicU32, Mutex};
@@ -44,6 +46,10 @@ pub(crate) struct Node {
     /// Bumped by every `set_deadline`, so the future that runs the scope re-arms its timer.
     deadline_epoch: AtomicU32,
     state: Mutex<State>,
+    /// The scope's identity, drawn from a process-wide counter the first time it is asked
+    /// for (most scopes never are); 0 until then. Cleared when a task's node is pooled, so
+    /// an identity is never reused.
+    id: AtomicU64,
     /// `Some` for a task's root node: the task's identity and introspection data.
     task: Option<TaskData>,
 }
@@ -59,6 +65,12 @@ struct State {
     deadline: Option<Instant>,
     /// The future running this scope, woken when the deadline moves.
     driver: Option<Waker>,
+    /// Why the node is cancelled: its own cause once its own `cancel()` was called (which
+    /// no later change replaces), else, while linked, its parent's cause if that reaches
+    /// it through the shield. Set under this lock before the `effective` flag, so code that
+    /// sees the flag set and then takes the lock finds it. One slot serves both: a node's
+    /// own cause always wins over its parent's, and an unlinked node is decided by its own.
+    cause: Option<Arc<Cause>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -91,7 +103,9 @@ impl Node {
                 waiters: Slab::new(),
                 deadline,
                 driver: None,
+                cause: None,
             }),
+            id: AtomicU64::new(0),
             task,
         })
     }
@@ -124,16 +138,23 @@ impl Node {
         );
         let mut node = pool::take().unwrap_or_else(|| Self::with(None, None, false));
         let mut parent_state = lock(&parent.state);
+        let parent_state = &mut *parent_state;
         let entry = parent_state.children.vacant_entry();
         {
             let fresh = Arc::get_mut(&mut node).expect("a new or pooled node is unshared");
-            fresh.effective = AtomicBool::new(parent.is_cancelled());
+            let parent_cancelled = parent.is_cancelled();
+            fresh.effective = AtomicBool::new(parent_cancelled);
             fresh.linked = AtomicBool::new(true);
             fresh.aborted = AtomicBool::new(parent.is_aborted());
             fresh.task = Some(task);
             let state = fresh.state.get_mut().unwrap_or_else(|e| e.into_inner());
             state.parent = Some(parent.clone());
             state.slot = entry.key();
+            state.cause = if parent_cancelled {
+                parent_state.cause.clone()
+            } else {
+                None
+            };
         }
         entry.insert(node.clone());
         node
@@ -152,6 +173,7 @@ impl Node {
         state.waiters.clear();
         state.deadline = None;
         state.driver = None;
+        state.cause = None;
         n.task = None;
         for flag in [
             &mut n.cancel_called,
@@ -166,6 +188,7 @@ impl Node {
             *flag = AtomicBool::new(false);
         }
         n.deadline_epoch = AtomicU32::new(0);
+        n.id = AtomicU64::new(0);
         pool::give(node);
     }
 
@@ -252,11 +275,94 @@ impl Node {
         self.deadline_epoch.load(Acquire)
     }
 
-    /// Cancels this node and every unshielded node below it. Idempotent.
-    pub(crate) fn cancel(&self) {
-        if !self.cancel_called.swap(true, SeqCst) {
-            self.recompute();
+    /// This node's identity (see the `id` field).
+    pub(crate) fn id(&self) -> ScopeId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = self.id.load(Relaxed);
+        if id != 0 {
+            return ScopeId(id);
         }
+        let fresh = NEXT.fetch_add(1, Relaxed);
+        match self.id.compare_exchange(0, fresh, Relaxed, Relaxed) {
+            Ok(_) => ScopeId(fresh),
+            Err(won) => ScopeId(won),
+        }
+    }
+
+    /// Cancels this node and every unshielded node below it, without a reason. Idempotent.
+    pub(crate) fn cancel(&self) {
+        self.cancel_because(None);
+    }
+
+    /// Cancels this node and every unshielded node below it, recording `reason`, this
+    /// node and the calling task as the cause. Only the first cancel counts: a later one
+    /// changes nothing, its reason included.
+    #[cold]
+    pub(crate) fn cancel_because(&self, reason: Option<Cow<'static, str>>) {
+        self.cancel_with(|| Cause::new(self.id(), reason, None));
+    }
+
+    /// As [`cancel_because`](Node::cancel_because), on behalf of `task`: for a cancel made
+    /// after the task's poll (a group cancelled because the task failed).
+    #[cold]
+    pub(crate) fn cancel_for(&self, reason: Cow<'static, str>, task: &TaskData) {
+        self.cancel_with(|| Cause::new(self.id(), Some(reason), Some(task)));
+    }
+
+    /// Cancels this node because its deadline passed (see [`Cause::deadline`]).
+    #[cold]
+    pub(crate) fn cancel_for_deadline(&self) {
+        self.cancel_with(|| Cause::deadline(self.id()));
+    }
+
+    /// The calls above are cold: a cancel is rare beside the polls of the code it cancels,
+    /// and the paths that may cancel (a task reporting how it ended) stay small.
+    ///
+    /// The cause is made (the one allocation of a cancel) before the lock is taken, and
+    /// recorded before `cancel_called` is set, under the lock that serialises cancels: code
+    /// that sees the flag finds the cause.
+    fn cancel_with(&self, cause: impl FnOnce() -> Arc<Cause>) {
+        if self.cancel_called.load(Acquire) {
+            return;
+        }
+        let cause = cause();
+        let mut state = lock(&self.state);
+        if self.cancel_called.load(SeqCst) {
+            return;
+        }
+        state.cause = Some(cause);
+        self.cancel_called.store(true, SeqCst);
+        // Its own cancel decides the flag, and the cause changed even if the flag did not
+        // (it replaces a parent's).
+        settle(self, &mut state, true, true);
+    }
+
+    /// The cancellation that code running directly in this node observes, by the rule of
+    /// [`chain_state`](Node::chain_state): for a linked node, the cause pushed down the
+    /// tree with its flag; for a node not linked yet, its own.
+    #[cold]
+    pub(crate) fn cancelled(&self) -> Cancelled {
+        Cancelled::with_cause(lock(&self.state).cause.clone())
+    }
+
+    /// Whether the innermost scope of the task whose root node this is is effectively
+    /// cancelled, as far as the tree knows: the task's own scopes that are linked (all of
+    /// them while it waits) are searched for those with no scope of the task below them
+    /// (the tasks of its groups are other tasks), and the task has a cancellation pending
+    /// if one of those is cancelled. A task waiting in two scopes at once (two scoped
+    /// futures joined) has one pending if either of them is cancelled.
+    pub(crate) fn innermost_cancelled(&self) -> bool {
+        let state = lock(&self.state);
+        let mut own_scopes = state
+            .children
+            .iter()
+            .map(|(_, c)| c)
+            .filter(|c| c.task.is_none())
+            .peekable();
+        if own_scopes.peek().is_none() {
+            return self.is_cancelled();
+        }
+        own_scopes.any(|c| c.innermost_cancelled())
     }
 
     pub(crate) fn set_shield(&self, shield: bool) {
@@ -287,11 +393,26 @@ impl Node {
         }
     }
 
-    /// Recomputes this node's flag from its parent's and pushes any change down.
+    /// Recomputes this node's flag and cause from its parent's and pushes any change down.
+    /// The parent's lock is taken first (locks go top-down), so its cause is read
+    /// consistently with its flag; if the node moved meanwhile, it starts over.
     fn recompute(&self) {
-        let mut state = lock(&self.state);
-        let parent_cancelled = state.parent.as_ref().is_some_and(|p| p.is_cancelled());
-        update(self, &mut state, parent_cancelled);
+        loop {
+            let parent = lock(&self.state).parent.clone();
+            let parent_state = parent.as_ref().map(|p| lock(&p.state));
+            let mut state = lock(&self.state);
+            let same_parent = match (&state.parent, &parent) {
+                (Some(now), Some(then)) => Arc::ptr_eq(now, then),
+                (now, then) => now.is_none() && then.is_none(),
+            };
+            if !same_parent {
+                continue;
+            }
+            let parent_cancelled = parent.as_ref().is_some_and(|p| p.is_cancelled());
+            let parent_cause = parent_state.as_ref().and_then(|p| p.cause.as_ref());
+            update(self, &mut state, parent_cancelled, parent_cause);
+            return;
+        }
     }
 
     /// Links this node under `parent` (which must be linked) and takes on its state.
@@ -305,7 +426,12 @@ impl Node {
         if parent.is_aborted() {
             self.aborted.store(true, Release);
         }
-        update(self, &mut state, parent.is_cancelled());
+        update(
+            self,
+            &mut state,
+            parent.is_cancelled(),
+            parent_state.cause.as_ref(),
+        );
         self.linked.store(true, Release);
     }
 
@@ -347,7 +473,7 @@ impl Node {
             if let Some(k) = key.take() {
                 state.waiters.try_remove(k);
             }
-            return Err(Cancelled);
+            return Err(Cancelled::with_cause(state.cause.clone()));
         }
         match key.and_then(|k| state.waiters.get_mut(k)) {
             Some(w) if w.will_wake(waker) => {}
@@ -366,6 +492,15 @@ impl Node {
         f(self);
         for child in self.children() {
             child.walk(f);
+        }
+    }
+
+    /// As [`walk`](Node::walk), handing out the nodes' `Arc`s (which `walk` cannot, being
+    /// called on a node that may be borrowed from one).
+    pub(crate) fn walk_arcs(self: &Arc<Self>, f: &mut dyn FnMut(&Arc<Node>)) {
+        f(self);
+        for child in self.children() {
+            child.walk_arcs(f);
         }
     }
 
@@ -437,20 +572,53 @@ mod pool {
     pub(super) fn give(_node: Arc<Node>) {}
 }
 
-/// Sets `node`'s flag from `parent_cancelled` and its own state; on a change, wakes its
-/// waiters (when it became cancelled) and updates its children. `state` is `node`'s, locked.
-fn update(node: &Node, state: &mut State, parent_cancelled: bool) {
-    let want = node.cancel_called.load(SeqCst) || (parent_cancelled && !node.shield.load(SeqCst));
-    if node.effective.swap(want, SeqCst) == want {
+/// Sets `node`'s flag and cause from its parent's (`parent_cause` is the parent's cause, read
+/// under the parent's lock) and its own state; on a change, wakes its waiters (when it became
+/// cancelled) and updates its children. `state` is `node`'s, locked.
+///
+/// A node that is not cancelled and was not has nothing to change (its cause is `None`
+/// already): linking a scope under a scope that is not cancelled costs no more than the flag.
+fn update(
+    node: &Node,
+    state: &mut State,
+    parent_cancelled: bool,
+    parent_cause: Option<&Arc<Cause>>,
+) {
+    let own = node.cancel_called.load(SeqCst);
+    let want = own || (parent_cancelled && !node.shield.load(SeqCst));
+    if !want && !node.effective.load(SeqCst) {
         return;
     }
-    if want {
+    let mut cause_changed = false;
+    if !own {
+        let cause = if want { parent_cause.cloned() } else { None };
+        cause_changed = !same_cause(&state.cause, &cause);
+        state.cause = cause;
+    }
+    settle(node, state, want, cause_changed);
+}
+
+/// Sets `node`'s flag to `want` (its cause is set already); if the flag or the cause
+/// changed, wakes its waiters (when it became cancelled) and updates its children.
+fn settle(node: &Node, state: &mut State, want: bool, cause_changed: bool) {
+    let flag_changed = node.effective.swap(want, SeqCst) != want;
+    if !flag_changed && !cause_changed {
+        return;
+    }
+    if want && flag_changed {
         for (_, waker) in state.waiters.iter() {
             waker.wake_by_ref();
         }
     }
     for (_, child) in state.children.iter() {
         let mut child_state = lock(&child.state);
-        update(child, &mut child_state, want);
+        update(child, &mut child_state, want, state.cause.as_ref());
+    }
+}
+
+fn same_cause(a: &Option<Arc<Cause>>, b: &Option<Arc<Cause>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (a, b) => a.is_none() && b.is_none(),
     }
 }

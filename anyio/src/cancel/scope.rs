@@ -1,5 +1,6 @@
 //! [`CancelScope`]: a region of code that can be cancelled as a whole.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +12,7 @@ use pin_project_lite::pin_project;
 
 use super::current;
 use super::driver::Driver;
-use super::error::IsCancelled;
+use super::error::{Cancelled, IsCancelled, ScopeId};
 use super::node::Node;
 use crate::context;
 
@@ -115,8 +116,54 @@ impl CancelScope {
     /// Cancels the scope: every checkpoint inside it (and in unshielded scopes and tasks
     /// below it) fails from now on. Calling it before the scope is entered cancels the
     /// scope on entry. Idempotent.
+    ///
+    /// The [`Cancelled`](crate::Cancelled) the code inside observes names this scope and
+    /// the calling task, without a reason; see
+    /// [`cancel_with_reason`](CancelScope::cancel_with_reason).
     pub fn cancel(&self) {
         self.node.cancel();
+    }
+
+    /// [`cancel`](CancelScope::cancel), with a reason that the code inside reads from
+    /// [`Cancelled::reason`](crate::Cancelled::reason) and sees in its message (AnyIO's
+    /// `cancel(reason)`). A `&'static str` is kept as it is; a `String` is moved.
+    ///
+    /// Only the first cancel of a scope counts (its deadline passing included): cancelling
+    /// a scope that already is changes nothing, its recorded reason included.
+    ///
+    /// ```
+    /// use anyio::{CancelScope, Cancelled};
+    ///
+    /// # anyio::run(async {
+    /// let scope = CancelScope::new();
+    /// let handle = scope.clone();
+    /// let seen = scope
+    ///     .run(async move {
+    ///         handle.cancel_with_reason("shutting down");
+    ///         Ok::<_, Cancelled>(anyio::checkpoint().await.unwrap_err())
+    ///     })
+    ///     .await
+    ///     .unwrap()
+    ///     .unwrap();
+    /// assert_eq!(seen.reason(), Some("shutting down"));
+    /// assert_eq!(seen.scope_id(), Some(scope.id()));
+    /// assert!(seen.to_string().ends_with("; reason: shutting down"));
+    /// # }).unwrap();
+    /// ```
+    pub fn cancel_with_reason(&self, reason: impl Into<Cow<'static, str>>) {
+        self.node.cancel_because(Some(reason.into()));
+    }
+
+    /// This scope's identity, which [`Cancelled::scope_id`](crate::Cancelled::scope_id)
+    /// reports for a cancellation this scope caused.
+    pub fn id(&self) -> ScopeId {
+        self.node.id()
+    }
+
+    /// The cancellation this scope caused, with its cause (for code that reports it after
+    /// the scope caught it).
+    pub(crate) fn cancellation(&self) -> Cancelled {
+        self.node.cancelled()
     }
 
     /// Whether the scope was cancelled: [`cancel`](CancelScope::cancel) was called, or its
@@ -151,7 +198,7 @@ impl CancelScope {
     pub fn set_deadline(&self, deadline: Option<Instant>) {
         self.node.set_deadline(deadline);
         if self.node.is_active() && deadline.is_some_and(|d| context::now() >= d) {
-            self.node.cancel();
+            self.node.cancel_for_deadline();
         }
     }
 

@@ -42,7 +42,7 @@ impl SendErrorKind {
             SendErrorKind::WouldBlock => &WOULD_BLOCK,
             SendErrorKind::Closed => &CLOSED,
             SendErrorKind::Broken => &BROKEN,
-            SendErrorKind::Cancelled => &CANCELLED,
+            SendErrorKind::Cancelled => &*CANCELLED,
         }
     }
 }
@@ -59,12 +59,16 @@ impl From<SendErrorKind> for io::Error {
             SendErrorKind::WouldBlock => WouldBlock.into(),
             SendErrorKind::Closed => ClosedResourceError.into(),
             SendErrorKind::Broken => BrokenResourceError::new().into(),
-            SendErrorKind::Cancelled => Cancelled.into(),
+            SendErrorKind::Cancelled => Cancelled::new().into(),
         }
     }
 }
 
 /// A send that failed, with the item that was not sent.
+///
+/// A cancelled send also keeps the [`Cancelled`] it observed, with its cause
+/// ([`cancellation`](Self::cancellation)); its [`source`](Error::source) and its
+/// [`io::Error`] are that value.
 ///
 /// Every failed send gives its item back: nothing is delivered when a send fails, so the
 /// item is yours again. [`kind`](Self::kind) says why, [`into_inner`](Self::into_inner)
@@ -93,11 +97,32 @@ impl From<SendErrorKind> for io::Error {
 pub struct SendError<T> {
     kind: SendErrorKind,
     item: T,
+    /// `Some` exactly when `kind` is `Cancelled`.
+    cancelled: Option<Cancelled>,
 }
 
 impl<T> SendError<T> {
     pub(crate) fn new(kind: SendErrorKind, item: T) -> Self {
-        SendError { kind, item }
+        debug_assert_ne!(kind, SendErrorKind::Cancelled, "a cancellation has a cause");
+        SendError {
+            kind,
+            item,
+            cancelled: None,
+        }
+    }
+
+    pub(crate) fn cancelled(cancelled: Cancelled, item: T) -> Self {
+        SendError {
+            kind: SendErrorKind::Cancelled,
+            item,
+            cancelled: Some(cancelled),
+        }
+    }
+
+    /// The cancellation that stopped the send, with its cause (which scope, which task,
+    /// why); `None` if the send failed for another reason.
+    pub fn cancellation(&self) -> Option<&Cancelled> {
+        self.cancelled.as_ref()
     }
 
     /// Why the send failed.
@@ -152,7 +177,10 @@ impl<T> fmt::Display for SendError<T> {
 
 impl<T> Error for SendError<T> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(self.kind.as_error())
+        match &self.cancelled {
+            Some(c) => Some(c),
+            None => Some(self.kind.as_error()),
+        }
     }
 }
 
@@ -165,7 +193,10 @@ impl<T> IsCancelled for SendError<T> {
 impl<T> From<SendError<T>> for io::Error {
     /// An `io::Error` of the kind's nearest [`io::ErrorKind`]; the item is dropped.
     fn from(e: SendError<T>) -> io::Error {
-        e.kind.into()
+        match e.cancelled {
+            Some(c) => c.into(),
+            None => e.kind.into(),
+        }
     }
 }
 
@@ -178,7 +209,7 @@ impl<T> From<SendError<T>> for io::Error {
 /// # Cancel safety
 ///
 /// A value, not an operation: nothing to cancel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ReceiveError {
     /// [`receive_nowait`](super::MemoryObjectReceiveStream::receive_nowait) only: nothing
     /// is buffered and no sender is waiting ([`WouldBlock`]).
@@ -191,17 +222,17 @@ pub enum ReceiveError {
     /// orderly end of the stream. Blocked receivers are woken with it.
     EndOfStream,
     /// [`receive`](super::MemoryObjectReceiveStream::receive) only: the enclosing cancel
-    /// scope is cancelled ([`Cancelled`]).
-    Cancelled,
+    /// scope is cancelled: the [`Cancelled`] it observed, with its cause.
+    Cancelled(Cancelled),
 }
 
 impl ReceiveError {
-    fn as_error(self) -> &'static (dyn Error + Send + Sync + 'static) {
+    fn as_error(&self) -> &(dyn Error + Send + Sync + 'static) {
         match self {
             ReceiveError::WouldBlock => &WOULD_BLOCK,
             ReceiveError::Closed => &CLOSED,
             ReceiveError::EndOfStream => &END_OF_STREAM,
-            ReceiveError::Cancelled => &CANCELLED,
+            ReceiveError::Cancelled(c) => c,
         }
     }
 }
@@ -220,13 +251,13 @@ impl Error for ReceiveError {
 
 impl IsCancelled for ReceiveError {
     fn is_cancelled(&self) -> bool {
-        *self == ReceiveError::Cancelled
+        matches!(self, ReceiveError::Cancelled(_))
     }
 }
 
 impl From<Cancelled> for ReceiveError {
-    fn from(_: Cancelled) -> Self {
-        ReceiveError::Cancelled
+    fn from(c: Cancelled) -> Self {
+        ReceiveError::Cancelled(c)
     }
 }
 
@@ -254,7 +285,7 @@ impl From<ReceiveError> for io::Error {
             ReceiveError::WouldBlock => WouldBlock.into(),
             ReceiveError::Closed => ClosedResourceError.into(),
             ReceiveError::EndOfStream => EndOfStream.into(),
-            ReceiveError::Cancelled => Cancelled.into(),
+            ReceiveError::Cancelled(c) => c.into(),
         }
     }
 }

@@ -115,7 +115,7 @@ impl<T> Queue<T> {
     pub async fn get(&self) -> Result<T, Cancelled> {
         match self.rx.receive().await {
             Ok(item) => Ok(item),
-            Err(ReceiveError::Cancelled) => Err(Cancelled),
+            Err(ReceiveError::Cancelled(c)) => Err(c),
             Err(e) => unreachable!("a queue holds open handles to both ends, so never {e:?}"),
         }
     }

@@ -306,8 +306,8 @@ fn poll_receive<T>(
 ) -> Poll<Result<T, ReceiveError>> {
     let Some(key) = op.key else {
         // The first poll: the checkpoint, then `receive_nowait`, then queueing.
-        if std::task::ready!(current::poll_checkpoint(cx)).is_err() {
-            return Poll::Ready(Err(ReceiveError::Cancelled));
+        if let Err(c) = std::task::ready!(current::poll_checkpoint(cx)) {
+            return Poll::Ready(Err(ReceiveError::Cancelled(c)));
         }
         return receive_or_queue(shared, id, closed, op, cx);
     };
@@ -319,16 +319,18 @@ fn poll_receive<T>(
             op.key = None;
             Poll::Ready(state.collect(outcome))
         }
-        Polled::Waiting if registered.is_ok() => Poll::Pending,
         Polled::Waiting => {
             drop(state);
-            Poll::Ready(leave(shared, op, ReceiveError::Cancelled))
+            match registered {
+                Ok(()) => Poll::Pending,
+                Err(c) => Poll::Ready(leave(shared, op, ReceiveError::Cancelled(c))),
+            }
         }
         Polled::Skipped(_) => {
             op.key = None;
             drop(state);
             match registered {
-                Err(_) => Poll::Ready(Err(ReceiveError::Cancelled)),
+                Err(c) => Poll::Ready(Err(ReceiveError::Cancelled(c))),
                 // Passed over while its scope was cancelled, and a shield has lifted that
                 // cancellation since: what it missed may still be there.
                 Ok(()) => receive_or_queue(shared, id, closed, op, cx),
@@ -358,7 +360,7 @@ fn receive_or_queue<T>(
     drop(state);
     match op.wait.register(cx) {
         Ok(()) => Poll::Pending,
-        Err(_) => Poll::Ready(leave(shared, op, ReceiveError::Cancelled)),
+        Err(c) => Poll::Ready(leave(shared, op, ReceiveError::Cancelled(c))),
     }
 }
 

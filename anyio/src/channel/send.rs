@@ -8,10 +8,14 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::task::{Context, Poll};
 
 use super::MemoryObjectStreamStatistics;
-use super::error::{SendError, SendErrorKind};
+use super::error::SendError;
+// Named by the docs; the code reports cancellations through `SendError::cancelled`.
+#[cfg(doc)]
+use super::error::SendErrorKind;
 use super::state::{SendGrant, SendWaiter, Shared};
 use crate::cancel::checkpoint::CancelWait;
 use crate::cancel::current;
+use crate::cancel::error::Cancelled;
 use crate::loom::lock;
 use crate::loom::sync::AtomicBool;
 use crate::resource::ClosedResourceError;
@@ -232,8 +236,8 @@ impl<T> SendFuture<'_, T> {
             .item
             .take()
             .expect("`SendFuture` polled after completion");
-        if entered.is_err() {
-            return Poll::Ready(Err(SendError::new(SendErrorKind::Cancelled, item)));
+        if let Err(c) = entered {
+            return Poll::Ready(Err(SendError::cancelled(c, item)));
         }
         self.send_or_queue(item, cx)
     }
@@ -255,17 +259,17 @@ impl<T> SendFuture<'_, T> {
         drop(state);
         match self.wait.register(cx) {
             Ok(()) => Poll::Pending,
-            Err(_) => Poll::Ready(self.leave(SendErrorKind::Cancelled)),
+            Err(c) => Poll::Ready(self.leave(c)),
         }
     }
 
     /// Leaves the queue for `why`: the item comes back in the error, unless the send was
     /// settled meanwhile (a receiver took the item, or a close refused it).
-    fn leave(&mut self, why: SendErrorKind) -> Result<(), SendError<T>> {
+    fn leave(&mut self, why: Cancelled) -> Result<(), SendError<T>> {
         let key = self.key.take().expect("a waiting send has a key");
         let left = lock(&self.tx.shared.state).send_waiters.cancel(key);
         match left {
-            Left::NotGranted(waiter) => Err(SendError::new(why, waiter.item)),
+            Left::NotGranted(waiter) => Err(SendError::cancelled(why, waiter.item)),
             Left::Granted(grant) => settled(grant),
             // Never left so: a waiter is taken off the queue and granted at once.
             Left::Popped => Ok(()),
@@ -301,13 +305,11 @@ impl<T> Future for SendFuture<'_, T> {
                 Poll::Ready(settled(grant))
             }
             (Polled::Waiting, Ok(())) => Poll::Pending,
-            (Polled::Waiting, Err(_)) => Poll::Ready(this.leave(SendErrorKind::Cancelled)),
+            (Polled::Waiting, Err(c)) => Poll::Ready(this.leave(c)),
             (Polled::Skipped(waiter), registered) => {
                 this.key = None;
                 match registered {
-                    Err(_) => {
-                        Poll::Ready(Err(SendError::new(SendErrorKind::Cancelled, waiter.item)))
-                    }
+                    Err(c) => Poll::Ready(Err(SendError::cancelled(c, waiter.item))),
                     // Passed over while its scope was cancelled, and a shield has lifted
                     // that cancellation since: it sends after all.
                     Ok(()) => this.send_or_queue(waiter.item, cx),

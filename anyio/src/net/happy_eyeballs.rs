@@ -14,7 +14,11 @@ use std::time::Duration;
 use super::addr::AddressFamily;
 use super::dns::resolve_stream;
 use super::tcp::SocketStream;
-use crate::cancel::error::{Cancelled, IsCancelled};
+use crate::cancel::current;
+// Named by the docs; the code reports the cancellation it observes.
+#[cfg(doc)]
+use crate::cancel::error::Cancelled;
+use crate::cancel::error::IsCancelled;
 use crate::sync::event::Event;
 use crate::task::group::TaskGroup;
 use crate::time::move_on_after;
@@ -239,7 +243,7 @@ async fn race(
     }
     if let Err(err) = outcome {
         if err.is_cancelled() {
-            return Err(Cancelled.into());
+            return Err(current::cancelled().into());
         }
         if let Ok(single) = err.into_single() {
             return Err(single);

@@ -8,7 +8,10 @@ use std::task::Poll;
 
 use super::close::{Close, close_all};
 use super::{AsyncResource, Listener};
-use crate::cancel::error::{Cancelled, IsCancelled};
+// Named by the docs; the code reports the cancellation it observes.
+#[cfg(doc)]
+use crate::cancel::error::Cancelled;
+use crate::cancel::error::IsCancelled;
 use crate::cancel::scope::CancelScope;
 
 /// Several listeners of one type, serving as one: what
@@ -133,7 +136,7 @@ impl<L: Listener> MultiListener<L> {
         };
         match scope.run(serving).await {
             Ok(Some(())) => Ok(()),
-            Ok(None) => Err(Cancelled.into()),
+            Ok(None) => Err(scope.cancellation().into()),
             Err(err) => Err(err),
         }
     }

@@ -331,7 +331,7 @@ impl<'a, T: ?Sized> Future for ConditionWait<'a, T> {
                     if current::is_cancelled() {
                         this.step = WaitStep::Done;
                         this.guard = None;
-                        return Poll::Ready(Err(Cancelled));
+                        return Poll::Ready(Err(current::cancelled()));
                     }
                     this.queue(cx);
                     match this.waiter.register(condition, cx) {
@@ -348,13 +348,13 @@ impl<'a, T: ?Sized> Future for ConditionWait<'a, T> {
                     Poll::Ready(None) => this.queue(cx),
                 },
                 WaitStep::Reacquiring(acquire, res) => {
-                    let res = *res;
+                    let res = res.clone();
                     let Poll::Ready(guard) = Pin::new(acquire).poll(cx) else {
                         return Poll::Pending;
                     };
                     this.step = WaitStep::Done;
                     // A shielded acquire never fails.
-                    let guard = guard.map_err(|_| Cancelled);
+                    let guard = guard.map_err(|_| current::cancelled());
                     return Poll::Ready(res.and(guard));
                 }
                 WaitStep::Done => panic!("`ConditionWait` polled after completion"),

@@ -181,7 +181,7 @@ impl Future for EventWait<'_> {
         let out = match this.step {
             Step::Start => {
                 if current::is_cancelled() {
-                    Poll::Ready(Err(Cancelled))
+                    Poll::Ready(Err(current::cancelled()))
                 } else if event.is_set() {
                     this.step = Step::Yielded;
                     cx.waker().wake_by_ref();
@@ -201,7 +201,7 @@ impl Future for EventWait<'_> {
                 }
             }
             // The second half of the checkpoint.
-            Step::Yielded if current::is_cancelled() => Poll::Ready(Err(Cancelled)),
+            Step::Yielded if current::is_cancelled() => Poll::Ready(Err(current::cancelled())),
             Step::Yielded => Poll::Ready(Ok(())),
             Step::Waiting => match this.waiter.poll(event, cx) {
                 Poll::Ready(Some(res)) => Poll::Ready(res),

@@ -35,7 +35,7 @@ use super::waiter::{Queued, Step, Waiter};
 use super::{BadCount, to_count};
 use crate::TaskId;
 use crate::cancel::current;
-use crate::cancel::error::{CANCELLED, Cancelled, IsCancelled};
+use crate::cancel::error::{Cancelled, IsCancelled};
 use crate::loom::lock;
 use crate::loom::sync::Mutex;
 use crate::task::info::current_task_id;
@@ -144,11 +144,12 @@ impl fmt::Debug for Borrower {
 }
 
 /// The errors of a [`CapacityLimiter`], with AnyIO's messages where it has one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LimiterError {
-    /// The calling code was cancelled while it waited for a token (or before).
-    Cancelled,
+    /// The calling code was cancelled while it waited for a token (or before): the
+    /// [`Cancelled`] it observed, with its cause.
+    Cancelled(Cancelled),
     /// The borrower already holds one of the limiter's tokens.
     AlreadyBorrowing,
     /// The borrower already waits for one of the limiter's tokens (in another call).
@@ -164,7 +165,7 @@ pub enum LimiterError {
 impl fmt::Display for LimiterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            LimiterError::Cancelled => "cancelled by a cancel scope",
+            LimiterError::Cancelled(c) => return c.fmt(f),
             LimiterError::AlreadyBorrowing => {
                 "this borrower is already holding one of this CapacityLimiter's tokens"
             }
@@ -183,7 +184,7 @@ impl fmt::Display for LimiterError {
 impl Error for LimiterError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            LimiterError::Cancelled => Some(&CANCELLED),
+            LimiterError::Cancelled(c) => Some(c),
             _ => None,
         }
     }
@@ -191,20 +192,20 @@ impl Error for LimiterError {
 
 impl IsCancelled for LimiterError {
     fn is_cancelled(&self) -> bool {
-        *self == LimiterError::Cancelled
+        matches!(self, LimiterError::Cancelled(_))
     }
 }
 
 impl From<Cancelled> for LimiterError {
-    fn from(_: Cancelled) -> Self {
-        LimiterError::Cancelled
+    fn from(c: Cancelled) -> Self {
+        LimiterError::Cancelled(c)
     }
 }
 
 impl From<LimiterError> for io::Error {
     fn from(e: LimiterError) -> io::Error {
         let kind = match e {
-            LimiterError::Cancelled => io::ErrorKind::Other,
+            LimiterError::Cancelled(c) => return c.into(),
             LimiterError::NegativeTotalTokens => io::ErrorKind::InvalidInput,
             LimiterError::NoCurrentTask
             | LimiterError::AlreadyBorrowing
@@ -216,7 +217,7 @@ impl From<LimiterError> for io::Error {
 }
 
 /// Why [`try_acquire`](CapacityLimiter::try_acquire) did not lend a token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TryAcquireError {
     /// No token is free, or others wait for one (the operation would block).
@@ -658,7 +659,7 @@ impl<'a> Future for LimiterAcquire<'a> {
         let out: Poll<Result<(Borrower, u64), LimiterError>> = match this.step {
             Step::Start => 'start: {
                 if current::is_cancelled() {
-                    break 'start Poll::Ready(Err(LimiterError::Cancelled));
+                    break 'start Poll::Ready(Err(current::cancelled().into()));
                 }
                 let Some(borrower) = this.borrower.clone() else {
                     break 'start Poll::Ready(Err(LimiterError::NoCurrentTask));
@@ -686,7 +687,7 @@ impl<'a> Future for LimiterAcquire<'a> {
                 let borrower = this.borrower();
                 if current::is_cancelled() {
                     let _ = lock(&limiter.state).release(&borrower, Some(this.loan));
-                    Poll::Ready(Err(LimiterError::Cancelled))
+                    Poll::Ready(Err(current::cancelled().into()))
                 } else {
                     Poll::Ready(Ok((borrower, this.loan)))
                 }

@@ -315,7 +315,7 @@ impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
         let out = match this.step {
             Step::Start => {
                 if !this.shielded && current::is_cancelled() {
-                    Poll::Ready(Err(Cancelled))
+                    Poll::Ready(Err(current::cancelled()))
                 } else {
                     let me = current_task_id();
                     let mut state = lock(&lock_ref.state);
@@ -341,7 +341,7 @@ impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
             Step::Yielded => {
                 if current::is_cancelled() {
                     lock_ref.release();
-                    Poll::Ready(Err(Cancelled))
+                    Poll::Ready(Err(current::cancelled()))
                 } else {
                     Poll::Ready(Ok(()))
                 }

@@ -315,7 +315,7 @@ pub enum PromiseError<E> {
 impl<E> Clone for PromiseError<E> {
     fn clone(&self) -> Self {
         match self {
-            PromiseError::Cancelled(c) => PromiseError::Cancelled(*c),
+            PromiseError::Cancelled(c) => PromiseError::Cancelled(c.clone()),
             PromiseError::PromiseCancelled => PromiseError::PromiseCancelled,
             PromiseError::Failed(e) => PromiseError::Failed(e.clone()),
             PromiseError::NotFinished => PromiseError::NotFinished,

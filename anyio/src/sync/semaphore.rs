@@ -353,7 +353,7 @@ impl<'a> Future for SemaphoreAcquire<'a> {
         let out = match this.step {
             Step::Start => {
                 if current::is_cancelled() {
-                    Poll::Ready(Err(Cancelled))
+                    Poll::Ready(Err(current::cancelled()))
                 } else {
                     let mut state = lock(&semaphore.state);
                     if state.value > 0 {
@@ -377,7 +377,7 @@ impl<'a> Future for SemaphoreAcquire<'a> {
             Step::Yielded => {
                 if current::is_cancelled() {
                     lock(&semaphore.state).release();
-                    Poll::Ready(Err(Cancelled))
+                    Poll::Ready(Err(current::cancelled()))
                 } else {
                     Poll::Ready(Ok(()))
                 }

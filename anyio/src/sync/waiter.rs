@@ -137,7 +137,7 @@ impl Waiter {
             Polled::Skipped(_) => {
                 self.key = None;
                 self.cancel.clear();
-                Poll::Ready(current::is_cancelled().then_some(Err(Cancelled)))
+                Poll::Ready(current::is_cancelled().then(|| Err(current::cancelled())))
             }
         }
     }

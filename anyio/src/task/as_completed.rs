@@ -109,7 +109,7 @@ where
     .await
     .map_err(AsCompletedError::Group)?;
     // Nothing but a failure cancels this group's own scope, and a failure is an error.
-    outcome.ok_or_else(|| AsCompletedError::Group(TaskGroupError::cancelled()))
+    outcome.ok_or_else(|| AsCompletedError::Group(TaskGroupError::cancelled(current::cancelled())))
 }
 
 /// The handles of the tasks of [`as_completed`], in the order they end. Dropping it

@@ -126,6 +126,7 @@ where
     }
 }
 
+#[inline]
 fn finish<E>(
     root: &Arc<Node>,
     group: &GroupShared<E>,
@@ -141,7 +142,7 @@ fn finish<E>(
         None => Some(outcome),
     };
     if let Some(outcome) = outcome {
-        group.report(outcome);
+        group.report(outcome, root.task());
     }
     group.task_done();
 }

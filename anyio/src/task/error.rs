@@ -4,7 +4,7 @@ use std::error::Error;
 use std::fmt;
 use std::io;
 
-use crate::cancel::error::{CANCELLED, IsCancelled};
+use crate::cancel::error::{CANCELLED, Cancelled, IsCancelled};
 
 /// Why a task group did not return its body's value: the failures of its tasks, or a
 /// cancellation that the group's own scope did not cause.
@@ -20,14 +20,14 @@ pub struct TaskGroupError<E> {
 }
 
 enum Repr<E> {
-    Cancelled,
+    Cancelled(Cancelled),
     Failed(Vec<E>),
 }
 
 impl<E> TaskGroupError<E> {
-    pub(crate) fn cancelled() -> Self {
+    pub(crate) fn cancelled(cancelled: Cancelled) -> Self {
         TaskGroupError {
-            repr: Repr::Cancelled,
+            repr: Repr::Cancelled(cancelled),
         }
     }
 
@@ -40,13 +40,22 @@ impl<E> TaskGroupError<E> {
 
     /// Whether this is a cancellation passing through the group (no task failed).
     pub fn is_cancelled(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled)
+        matches!(self.repr, Repr::Cancelled(_))
+    }
+
+    /// The cancellation passing through the group, with its cause (which scope, which
+    /// task, why); `None` if tasks failed.
+    pub fn cancellation(&self) -> Option<&Cancelled> {
+        match &self.repr {
+            Repr::Cancelled(c) => Some(c),
+            Repr::Failed(_) => None,
+        }
     }
 
     /// The failures, in the order they happened; empty for a cancellation.
     pub fn errors(&self) -> &[E] {
         match &self.repr {
-            Repr::Cancelled => &[],
+            Repr::Cancelled(_) => &[],
             Repr::Failed(errors) => errors,
         }
     }
@@ -54,7 +63,7 @@ impl<E> TaskGroupError<E> {
     /// The failures, in the order they happened; empty for a cancellation.
     pub fn into_errors(self) -> Vec<E> {
         match self.repr {
-            Repr::Cancelled => Vec::new(),
+            Repr::Cancelled(_) => Vec::new(),
             Repr::Failed(errors) => errors,
         }
     }
@@ -103,7 +112,7 @@ impl<E> IsCancelled for TaskGroupError<E> {
 impl<E: fmt::Debug> fmt::Debug for TaskGroupError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
-            Repr::Cancelled => f.write_str("TaskGroupError::Cancelled"),
+            Repr::Cancelled(c) => f.debug_tuple("TaskGroupError::Cancelled").field(c).finish(),
             Repr::Failed(errors) => f
                 .debug_tuple("TaskGroupError::Failed")
                 .field(errors)
@@ -115,7 +124,7 @@ impl<E: fmt::Debug> fmt::Debug for TaskGroupError<E> {
 impl<E: fmt::Display> fmt::Display for TaskGroupError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
-            Repr::Cancelled => f.write_str("task group cancelled"),
+            Repr::Cancelled(c) => write!(f, "task group {c}"),
             Repr::Failed(errors) if errors.len() == 1 => write!(f, "a task failed: {}", errors[0]),
             Repr::Failed(errors) => {
                 write!(f, "{} tasks failed: ", errors.len())?;
@@ -133,8 +142,8 @@ impl<E: fmt::Display> fmt::Display for TaskGroupError<E> {
 
 impl<E: fmt::Debug + fmt::Display> Error for TaskGroupError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self.repr {
-            Repr::Cancelled => Some(&CANCELLED),
+        match &self.repr {
+            Repr::Cancelled(c) => Some(c),
             Repr::Failed(_) => None,
         }
     }
@@ -145,7 +154,7 @@ impl From<TaskGroupError<io::Error>> for io::Error {
     /// a cancellation stays a cancellation.
     fn from(err: TaskGroupError<io::Error>) -> io::Error {
         match err.repr {
-            Repr::Cancelled => crate::Cancelled.into(),
+            Repr::Cancelled(c) => c.into(),
             Repr::Failed(mut errors) if errors.len() == 1 => errors.remove(0),
             repr => io::Error::other(TaskGroupError { repr }),
         }
@@ -189,8 +198,9 @@ pub enum StartError<E> {
     /// The caller's scope was cancelled and the task ended without an error of its own:
     /// a task started (or calling `started`) in a cancelled scope stays there, and
     /// `start` reports the cancellation. A cancellation, as
-    /// [`is_cancelled`](IsCancelled::is_cancelled) says.
-    Cancelled,
+    /// [`is_cancelled`](IsCancelled::is_cancelled) says. It carries the caller's
+    /// cancellation, with its cause.
+    Cancelled(Cancelled),
     /// The group had finished, so no task was started.
     Closed(GroupClosed),
 }
@@ -199,7 +209,7 @@ impl<E: IsCancelled> IsCancelled for StartError<E> {
     fn is_cancelled(&self) -> bool {
         match self {
             StartError::Failed(e) => e.is_cancelled(),
-            StartError::Cancelled => true,
+            StartError::Cancelled(_) => true,
             StartError::NotStarted | StartError::Closed(_) => false,
         }
     }
@@ -212,7 +222,7 @@ impl<E: fmt::Display> fmt::Display for StartError<E> {
             StartError::NotStarted => {
                 f.write_str("Child exited without calling task_status.started()")
             }
-            StartError::Cancelled => CANCELLED.fmt(f),
+            StartError::Cancelled(c) => c.fmt(f),
             StartError::Closed(c) => c.fmt(f),
         }
     }
@@ -221,8 +231,8 @@ impl<E: fmt::Display> fmt::Display for StartError<E> {
 impl<E: fmt::Debug + fmt::Display + IsCancelled> Error for StartError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            StartError::Failed(e) if e.is_cancelled() => Some(&CANCELLED),
-            StartError::Cancelled => Some(&CANCELLED),
+            StartError::Failed(e) if e.is_cancelled() => Some(&*CANCELLED),
+            StartError::Cancelled(c) => Some(c),
             StartError::Closed(c) => Some(c),
             _ => None,
         }
@@ -233,7 +243,7 @@ impl From<StartError<io::Error>> for io::Error {
     fn from(err: StartError<io::Error>) -> io::Error {
         match err {
             StartError::Failed(e) => e,
-            StartError::Cancelled => crate::Cancelled.into(),
+            StartError::Cancelled(c) => c.into(),
             other => io::Error::other(other.to_string()),
         }
     }

@@ -65,7 +65,7 @@ pub async fn gather<G: Gather>(futs: G) -> Result<G::Output, TaskGroupError<G::E
         TaskGroup::<G::Error>::run(move |tg| async move { Ok(futs.start_all(&tg)) }).await?;
     slots
         .and_then(G::take_all)
-        .ok_or_else(TaskGroupError::cancelled)
+        .ok_or_else(|| TaskGroupError::cancelled(current::cancelled()))
 }
 
 mod sealed {
@@ -427,13 +427,13 @@ where
     })
     .await?;
     if all_started != Some(true) {
-        return Err(TaskGroupError::cancelled());
+        return Err(TaskGroupError::cancelled(current::cancelled()));
     }
     let values = std::mem::take(&mut *lock(&state.values));
     values
         .into_iter()
         .collect::<Option<Vec<T>>>()
-        .ok_or_else(TaskGroupError::cancelled)
+        .ok_or_else(|| TaskGroupError::cancelled(current::cancelled()))
 }
 
 /// What the tasks of one `amap` share with its body.

@@ -2,6 +2,7 @@
 //! every task started in it have finished.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
@@ -207,6 +208,14 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
         self.shared.node.cancel();
     }
 
+    /// [`cancel`](TaskGroup::cancel) with a reason, which every task of the group reads
+    /// from [`Cancelled::reason`](crate::Cancelled::reason) (AnyIO's `tg.cancel(reason)`).
+    /// As for [`CancelScope::cancel_with_reason`], the first cancel of the group's scope
+    /// counts, and later ones change nothing.
+    pub fn cancel_with_reason(&self, reason: impl Into<Cow<'static, str>>) {
+        self.shared.node.cancel_because(Some(reason.into()));
+    }
+
     /// The group's cancel scope, to set a deadline, a shield, or read its state.
     pub fn cancel_scope(&self) -> CancelScope {
         CancelScope::from_node(self.shared.node.clone())
@@ -352,6 +361,13 @@ pub(crate) fn default_name<F>() -> TaskName {
     TaskName::Static(name)
 }
 
+/// The reasons of the cancels a group makes itself: when a task (or the body) fails or
+/// panics, every other task of the group reads why from its `Cancelled`; the tasks of a
+/// dropped group are dropped without seeing theirs.
+const TASK_FAILED: &str = "a task in the task group failed";
+const TASK_PANICKED: &str = "a task in the task group panicked";
+const GROUP_DROPPED: &str = "the task group's future was dropped";
+
 /// What the tasks of a group share with it.
 pub(crate) struct GroupShared<E> {
     pub(crate) node: Arc<Node>,
@@ -435,25 +451,34 @@ impl<E: IsCancelled> GroupShared<E> {
         }
     }
 
-    /// Records how a task (or the body) ended; a failure or panic cancels the group.
-    pub(crate) fn report(&self, outcome: ChildOutcome<E>) {
+    /// Records how a task (or the body) ended; a failure or panic cancels the group, on
+    /// behalf of `task` (the task that ended), or of the calling task (the body's, the
+    /// host) when `None`.
+    pub(crate) fn report(&self, outcome: ChildOutcome<E>, task: Option<&TaskData>) {
         if let ChildOutcome::Done(Ok(())) | ChildOutcome::Aborted = outcome {
             return;
         }
         let mut state = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
-        match outcome {
+        let reason = match outcome {
             ChildOutcome::Done(Ok(())) | ChildOutcome::Aborted => return,
             ChildOutcome::Done(Err(e)) if e.is_cancelled() => {
                 state.cancelled = true;
                 return;
             }
-            ChildOutcome::Done(Err(e)) => state.errors.push(e),
+            ChildOutcome::Done(Err(e)) => {
+                state.errors.push(e);
+                TASK_FAILED
+            }
             ChildOutcome::Panicked(p) => {
                 state.panic.get_or_insert(p);
+                TASK_PANICKED
             }
-        }
+        };
         drop(state);
-        self.node.cancel();
+        match task {
+            Some(task) => self.node.cancel_for(Cow::Borrowed(reason), task),
+            None => self.node.cancel_because(Some(Cow::Borrowed(reason))),
+        }
     }
 
     /// Aborts every task at every depth (the tasks of groups nested inside them too): used
@@ -465,7 +490,7 @@ impl<E: IsCancelled> GroupShared<E> {
         // Marked before the cancellation wakes anything: a task woken on another worker
         // must find itself aborted, not merely cancelled.
         self.node.abort_tree();
-        self.node.cancel();
+        self.node.cancel_because(Some(Cow::Borrowed(GROUP_DROPPED)));
     }
 }
 

@@ -19,6 +19,7 @@ use pin_project_lite::pin_project;
 use super::child::ChildOutcome;
 use super::error::TaskGroupError;
 use super::group::{AbortOnDrop, GroupShared, Outcome, TaskGroup};
+use crate::cancel::current;
 use crate::cancel::driver::Driver;
 use crate::cancel::error::IsCancelled;
 use crate::cancel::node::Node;
@@ -168,13 +169,13 @@ where
         let shared = this.shared.as_ref().expect("the group has started");
         match ended {
             Ok(Poll::Ready(Ok(v))) => *this.value = Some(v),
-            Ok(Poll::Ready(Err(e))) => shared.report(ChildOutcome::Done(Err(e))),
+            Ok(Poll::Ready(Err(e))) => shared.report(ChildOutcome::Done(Err(e)), None),
             Ok(Poll::Pending) => unreachable!("the body has ended"),
-            Err(panic) => shared.report(ChildOutcome::Panicked(panic)),
+            Err(panic) => shared.report(ChildOutcome::Panicked(panic), None),
         }
         let body = this.body.as_mut();
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop_body(body))) {
-            shared.report(ChildOutcome::Panicked(panic));
+            shared.report(ChildOutcome::Panicked(panic), None);
         }
         shared.task_done();
         *this.phase = Phase::Yield;
@@ -236,7 +237,7 @@ impl<F, Fut, T, E: IsCancelled> GroupBodyProj<'_, F, Fut, T, E> {
         }
         if cancelled {
             if !catches {
-                return Err(TaskGroupError::cancelled());
+                return Err(TaskGroupError::cancelled(current::cancelled()));
             }
             self.node.set_caught();
         }

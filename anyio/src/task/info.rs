@@ -2,7 +2,7 @@
 //! other tasks are blocked.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::cancel::checkpoint::checkpoint;
 use crate::cancel::current;
@@ -32,21 +32,70 @@ impl fmt::Display for TaskId {
     }
 }
 
-/// A snapshot of a task's identity.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A snapshot of a task's identity, and a way to ask whether a cancellation is pending
+/// for it ([`has_pending_cancellation`](TaskInfo::has_pending_cancellation)).
+///
+/// Two `TaskInfo`s are equal when their identity (id, parent and name) is, whatever the
+/// task's cancellation state.
+#[derive(Clone)]
 pub struct TaskInfo {
     id: TaskId,
     parent_id: Option<TaskId>,
     name: String,
+    /// The task's root node, not kept alive: once the task has finished, nothing of it is
+    /// pending.
+    root: Weak<Node>,
 }
 
+impl fmt::Debug for TaskInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskInfo")
+            .field("id", &self.id)
+            .field("parent_id", &self.parent_id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for TaskInfo {
+    fn eq(&self, other: &TaskInfo) -> bool {
+        (self.id, self.parent_id, &self.name) == (other.id, other.parent_id, &other.name)
+    }
+}
+
+impl Eq for TaskInfo {}
+
 impl TaskInfo {
-    fn of(task: &TaskData) -> TaskInfo {
+    fn of(root: &Arc<Node>) -> TaskInfo {
+        let task = task_data(root);
         TaskInfo {
             id: TaskId(task.id),
             parent_id: task.parent_id().map(TaskId),
             name: task.name.as_str().to_owned(),
+            root: Arc::downgrade(root),
         }
+    }
+
+    /// Whether the task's next checkpoint would report a cancellation (AnyIO's
+    /// `TaskInfo.has_pending_cancellation()`): `false` once the task has finished.
+    ///
+    /// For the calling task this is exact (see [`has_pending_cancellation`]). For another
+    /// task it is what the scope tree knows: whether the innermost cancel scope the task is
+    /// in is effectively cancelled. That is exact while the task waits (a waiting task's
+    /// scopes are all in the tree); while it runs on another thread, a scope it entered and
+    /// has not waited in yet is not seen.
+    pub fn has_pending_cancellation(&self) -> bool {
+        let Some(root) = self.root.upgrade() else {
+            return false;
+        };
+        let current = current::with_current(|cur| cur.map(|c| Arc::ptr_eq(c.task(), &root)));
+        if current == Some(true) {
+            return current::is_cancelled();
+        }
+        // A finished task has left the tree (a run's root task stays in it until the run
+        // has finished).
+        let running = root.is_linked() && !task_data(&root).run.is_finished();
+        running && root.innermost_cancelled()
     }
 
     /// The task's identifier.
@@ -70,7 +119,24 @@ impl TaskInfo {
 
 /// The task that calls it, or `None` outside any anyio task or scope.
 pub fn get_current_task() -> Option<TaskInfo> {
-    current::with_current(|cur| cur.map(|c| TaskInfo::of(c.task_data())))
+    current::with_current(|cur| cur.map(|c| TaskInfo::of(c.task())))
+}
+
+/// Whether the calling code is effectively cancelled: exactly what its next checkpoint
+/// would say (it returns [`Cancelled`] then). `false` outside any anyio task.
+pub fn has_pending_cancellation() -> bool {
+    current::is_cancelled()
+}
+
+/// The accessor of [`Cancelled`] that names a task type lives here, beside the task types,
+/// since the cancel floor sits below them.
+impl Cancelled {
+    /// The id of the task that cancelled the scope (compare with
+    /// [`TaskInfo::id`]); `None` for a deadline, a cancel called outside any anyio task
+    /// (from a plain thread), or a cancellation without a cause.
+    pub fn task_id(&self) -> Option<TaskId> {
+        self.task_number().map(TaskId)
+    }
 }
 
 /// The identifier of the task that calls it, or `None` outside any anyio task: what
@@ -83,7 +149,14 @@ pub(crate) fn current_task_id() -> Option<TaskId> {
 /// outside a run.
 pub fn get_running_tasks() -> Vec<TaskInfo> {
     let mut tasks = Vec::new();
-    each_task(&mut |t| tasks.push(TaskInfo::of(t)));
+    let root = context::with_task(|task| task.and_then(|t| current::run_root(&t.run)));
+    if let Some(root) = root {
+        root.walk_arcs(&mut |n: &Arc<Node>| {
+            if n.task().is_some() {
+                tasks.push(TaskInfo::of(n));
+            }
+        });
+    }
     tasks
 }
 

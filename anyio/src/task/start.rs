@@ -201,7 +201,9 @@ pub(crate) async fn wait_started<V, E>(
         Ok(value) => Ok(value),
         // The task ran (and stayed) in the caller's cancelled scope: the caller gets the
         // cancellation, as the code after `start` would at its next checkpoint.
-        Err(ChildOutcome::Done(Ok(()))) if current::is_cancelled() => Err(StartError::Cancelled),
+        Err(ChildOutcome::Done(Ok(()))) if current::is_cancelled() => {
+            Err(StartError::Cancelled(current::cancelled()))
+        }
         Err(ChildOutcome::Done(Ok(()))) => Err(StartError::NotStarted),
         Err(ChildOutcome::Done(Err(e))) => Err(StartError::Failed(e)),
         Err(ChildOutcome::Panicked(panic)) => resume_unwind(panic),

@@ -281,11 +281,12 @@ where
 ///
 /// [`Cancelled`] as described above.
 pub fn check_cancelled() -> Result<(), Cancelled> {
-    let cancelled = match worker::current() {
-        Some(ctx) => ctx.caller_scope.is_cancelled(),
-        None => current::is_cancelled(),
-    };
-    if cancelled { Err(Cancelled) } else { Ok(()) }
+    match worker::current() {
+        Some(ctx) if ctx.caller_scope.is_cancelled() => Err(ctx.caller_scope.cancelled()),
+        Some(_) => Ok(()),
+        None if current::is_cancelled() => Err(current::cancelled()),
+        None => Ok(()),
+    }
 }
 
 fn worker_context() -> Result<worker::WorkerContext, FromThreadError> {

@@ -30,6 +30,7 @@ use crate::cancel::checkpoint::{CancelWait, checkpoint_if_cancelled};
 use crate::cancel::current;
 use crate::cancel::error::Cancelled;
 use crate::context::{self, RunLocal};
+use crate::sync::limiter::LimiterError;
 
 /// The size of each run's default thread limiter, as AnyIO's.
 pub const DEFAULT_THREAD_LIMIT: usize = 40;
@@ -178,7 +179,12 @@ where
         Err(_) => limiter
             .acquire_on_behalf_of(call)
             .await
-            .map_err(|_| Cancelled)?
+            .map_err(|e| match e {
+                LimiterError::Cancelled(c) => c,
+                // The limiter's other errors are about a borrower, and each call is a
+                // borrower of its own that neither holds nor waits for a token yet.
+                _ => current::cancelled(),
+            })?
             .forget(),
     }
     let (run, caller_scope) = current::with_current(|cur| {
