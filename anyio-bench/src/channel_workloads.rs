@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use anyio::{BoxError, BufferSize, ReceiveError, TaskGroup};
+use anyio::{BufferSize, ReceiveError};
 
 /// Messages per run (the anchors' `CHAN_MSGS`).
 pub(crate) const CHANNEL_MESSAGES: u64 = 1_000_000;

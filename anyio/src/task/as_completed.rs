@@ -36,12 +36,12 @@ use crate::cancel::error::{Cancelled, IsCancelled};
 ///
 /// - [`AsCompletedError::NoFutures`] if `futs` is empty (as AnyIO's `as_completed`);
 /// - [`AsCompletedError::Group`] with the failures of the tasks and of the body, as a
-///   [`task_group`] reports them: a failing task cancels the others and the body; a
+///   [`task_group`](crate::task_group) reports them: a failing task cancels the others and the body; a
 ///   cancellation of the caller passes through as a cancellation.
 ///
 /// # Cancel safety
 ///
-/// As [`task_group`]'s: dropping the future aborts the tasks.
+/// As [`task_group`](crate::task_group)'s: dropping the future aborts the tasks.
 ///
 /// # Examples
 ///

@@ -32,13 +32,13 @@ use crate::cancel::error::IsCancelled;
 ///
 /// # Errors
 ///
-/// As [`task_group`]'s: when a future fails (or panics), the others are cancelled, and
+/// As [`task_group`](crate::task_group)'s: when a future fails (or panics), the others are cancelled, and
 /// the failures are returned; a cancellation of the caller passes through as a
 /// cancellation ([`TaskGroupError::is_cancelled`]).
 ///
 /// # Cancel safety
 ///
-/// As [`task_group`]'s: dropping the future aborts the tasks.
+/// As [`task_group`](crate::task_group)'s: dropping the future aborts the tasks.
 ///
 /// # Examples
 ///
@@ -308,7 +308,7 @@ where
 ///
 /// # Cancel safety
 ///
-/// As [`task_group`]'s: dropping the future aborts the tasks.
+/// As [`task_group`](crate::task_group)'s: dropping the future aborts the tasks.
 ///
 /// # Examples
 ///
