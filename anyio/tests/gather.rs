@@ -16,33 +16,9 @@ use anyio::{
     wait_all_tasks_blocked,
 };
 
-/// A typed error, to check exactly what is reported.
-#[derive(Debug, PartialEq, Eq)]
-enum TestError {
-    Cancelled,
-    Failed(&'static str),
-}
-
-impl From<Cancelled> for TestError {
-    fn from(_: Cancelled) -> Self {
-        TestError::Cancelled
-    }
-}
-
-impl IsCancelled for TestError {
-    fn is_cancelled(&self) -> bool {
-        *self == TestError::Cancelled
-    }
-}
-
-impl std::fmt::Display for TestError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TestError::Cancelled => f.write_str("cancelled"),
-            TestError::Failed(why) => f.write_str(why),
-        }
-    }
-}
+#[path = "support/test_error.rs"]
+mod test_error;
+use test_error::TestError;
 
 /// A chain of events that makes tasks end in reverse order: task `i` waits for task
 /// `i + 1` to end (the last one waits for nothing), and records when it ends.

@@ -11,45 +11,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
 use anyio::{
-    BoxError, CancelScope, Cancelled, Event, GroupClosed, IsCancelled, TaskError, TaskGroup,
-    TaskHandle, TaskState, TaskStatus, checkpoint, sleep_forever, task_group,
-    wait_all_tasks_blocked,
+    BoxError, CancelScope, Event, GroupClosed, IsCancelled, TaskError, TaskGroup, TaskHandle,
+    TaskState, TaskStatus, checkpoint, sleep_forever, task_group, wait_all_tasks_blocked,
 };
 use futures_lite::FutureExt;
 
-/// A typed error, to check exactly what a group reports.
-#[derive(Debug, PartialEq, Eq)]
-enum TestError {
-    Cancelled,
-    Failed(&'static str),
-}
-
-impl From<Cancelled> for TestError {
-    fn from(_: Cancelled) -> Self {
-        TestError::Cancelled
-    }
-}
-
-impl From<GroupClosed> for TestError {
-    fn from(_: GroupClosed) -> Self {
-        TestError::Failed("group closed")
-    }
-}
-
-impl IsCancelled for TestError {
-    fn is_cancelled(&self) -> bool {
-        *self == TestError::Cancelled
-    }
-}
-
-impl std::fmt::Display for TestError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TestError::Cancelled => f.write_str("cancelled"),
-            TestError::Failed(why) => f.write_str(why),
-        }
-    }
-}
+#[path = "support/test_error.rs"]
+mod test_error;
+use test_error::TestError;
 
 /// Waits for `gate`, then returns `value`.
 async fn after(gate: Arc<Event>, value: u32) -> Result<u32, BoxError> {
