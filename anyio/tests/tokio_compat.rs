@@ -7,8 +7,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anyio::net::{SocketListener, TcpListenerOptions};
 use anyio::net::SocketAttributes;
+use anyio::net::{SocketListener, TcpListenerOptions};
 use anyio::{Backend, BoxError, CancelScope, Runner, TaskGroup, cancellable, to_thread};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -258,7 +258,9 @@ fn runs_share_one_tokio_runtime() -> Result<(), BoxError> {
         let name = tokio::spawn(async { std::thread::current().name().map(String::from) });
         Ok::<_, BoxError>(name.await?)
     };
-    let runner = Runner::new(Backend::Smol).current_thread().tokio_compat(true);
+    let runner = Runner::new(Backend::Smol)
+        .current_thread()
+        .tokio_compat(true);
     // A tokio socket made in one run still works in the next: the runtime outlives runs.
     let (listener, addr) = runner.try_run(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -337,7 +337,8 @@ pub(crate) struct RuntimeOptions {
     /// Everything on the calling thread.
     pub(crate) current_thread: bool,
     /// smol only: enter the shared tokio runtime's context on every executor thread (see
-    /// `tokio_context`); tokio's own runs are inside tokio already.
+    /// `tokio_context`); tokio's own runs are inside tokio already, so only smol reads it.
+    #[cfg_attr(not(feature = "smol"), allow(dead_code))]
     pub(crate) tokio_compat: bool,
 }
 

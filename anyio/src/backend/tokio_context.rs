@@ -89,6 +89,7 @@ thread_local! {
 
 /// Whether the calling thread has a run's tokio context entered (an executor thread of a
 /// smol run, or one of its `to_thread` threads), rather than a tokio runtime of its own.
+#[cfg(feature = "tokio")]
 pub(crate) fn entered_here() -> bool {
     #[cfg(feature = "tokio-compat")]
     return ENTERED.get();
