@@ -1,5 +1,5 @@
 //! `Runner::tokio_compat`: code written for tokio (`tokio::time`, `tokio::net`,
-//! `tokio::spawn`) inside smol runs (one thread and two), in every kind of anyio task; the
+//! `tokio::spawn`, hyper-util's `TokioExecutor` and `TokioTimer`) inside smol runs (one thread and two), in every kind of anyio task; the
 //! option on tokio changes nothing; without it, tokio's own panic.
 #![cfg(feature = "tokio-compat")]
 
@@ -67,6 +67,7 @@ with_tokio_compat!(
     a_scope_cancels_a_cancellable_tokio_sleep,
     move_on_after_ends_a_cancellable_tokio_sleep,
     to_thread_closures_and_from_thread_calls_have_tokio,
+    hyper_util_tokio_executor_and_timer_work,
 );
 
 async fn tokio_sleep_returns_after_its_delay() -> Result<(), BoxError> {
@@ -206,6 +207,25 @@ async fn to_thread_closures_and_from_thread_calls_have_tokio() -> Result<(), Box
     // tokio's.
     assert_eq!(seen_backend, Ok(backend));
     assert_eq!(from_thread, Ok(true));
+    Ok(())
+}
+
+async fn hyper_util_tokio_executor_and_timer_work() -> Result<(), BoxError> {
+    use hyper::rt::{Executor, Timer};
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+    let on_smol = anyio::current_backend()? == Backend::Smol;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    TokioExecutor::new().execute(async move {
+        let _ = tx.send(std::thread::current().name().map(String::from));
+    });
+    let ran_on = rx.await?;
+    if on_smol {
+        assert_eq!(ran_on.as_deref(), Some(COMPAT_THREAD));
+    }
+    let start = Instant::now();
+    TokioTimer::new().sleep(DELAY).await;
+    assert!(start.elapsed() >= DELAY, "woke after {:?}", start.elapsed());
     Ok(())
 }
 
