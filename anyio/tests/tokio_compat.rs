@@ -1,7 +1,7 @@
 //! `Runner::tokio_compat`: code written for tokio (`tokio::time`, `tokio::net`,
 //! `tokio::spawn`, hyper-util's `TokioExecutor` and `TokioTimer`) inside smol runs (one thread and two), in every kind of anyio task; the
 //! option on tokio changes nothing; without it, tokio's own panic.
-#![cfg(feature = "tokio-compat")]
+#![cfg(all(feature = "tokio-compat", feature = "smol"))]
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,7 +21,7 @@ const COMPAT_THREAD: &str = "anyio-tokio-compat";
 const NOT_CANCELLED: &str = "the task group was cancelled";
 
 /// Runs `case` with the option on: on smol with one thread and with two, and on tokio
-/// (where the option is a no-op), as `name::{smol_current_thread, smol_two_threads,
+/// when that backend is built (where the option is a no-op), as `name::{smol_current_thread, smol_two_threads,
 /// tokio_current_thread, tokio_two_threads}`.
 macro_rules! with_tokio_compat {
     ($($name:ident),* $(,)?) => {$(
@@ -38,11 +38,13 @@ macro_rules! with_tokio_compat {
                 run(Runner::new(Backend::Smol).worker_threads(2), super::$name)
             }
 
+            #[cfg(feature = "tokio")]
             #[test]
             fn tokio_current_thread() -> Result<(), BoxError> {
                 run(Runner::new(Backend::Tokio).current_thread(), super::$name)
             }
 
+            #[cfg(feature = "tokio")]
             #[test]
             fn tokio_two_threads() -> Result<(), BoxError> {
                 run(Runner::new(Backend::Tokio).worker_threads(2), super::$name)
