@@ -192,23 +192,33 @@ async fn move_on_after_ends_a_cancellable_tokio_sleep() -> Result<(), BoxError> 
 
 async fn to_thread_closures_and_from_thread_calls_have_tokio() -> Result<(), BoxError> {
     let backend = anyio::current_backend()?;
-    let (has_tokio, seen_backend, from_thread) = to_thread::run_sync(|| {
+    let (has_tokio, seen_backend, from_thread, nested) = to_thread::run_sync(|| {
         let from_thread = anyio::from_thread::run(|| async {
             tokio::time::sleep(Duration::from_millis(1)).await;
             tokio::runtime::Handle::try_current().is_ok()
         });
+        let nested = Runner::new(Backend::Smol)
+            .current_thread()
+            .run(async { 7 })
+            .map_err(|e| e.to_string());
         (
             tokio::runtime::Handle::try_current().is_ok(),
             anyio::current_backend(),
             from_thread,
+            nested,
         )
     })
     .await?;
     assert!(has_tokio);
     // The context entered for compatibility does not make a smol run's thread look like
-    // tokio's.
+    // tokio's: detection, and the runs such a thread may start, are as without it.
     assert_eq!(seen_backend, Ok(backend));
     assert_eq!(from_thread, Ok(true));
+    let nested_expected = match backend {
+        Backend::Smol => Ok(7),
+        Backend::Tokio => Err("Already running tokio in this thread".to_owned()),
+    };
+    assert_eq!(nested, nested_expected);
     Ok(())
 }
 

@@ -158,11 +158,14 @@ impl Runtime {
         None
     }
 
-    /// Whether this thread is inside a native runtime context that forbids starting another
-    /// (the context a smol run enters for compatibility included: tokio forbids it as well).
+    /// Whether this thread is inside a native runtime context that forbids starting another.
+    ///
+    /// The tokio context a smol run enters for compatibility does not count either: a thread
+    /// may start what it could without that layer (tokio itself only refuses a runtime
+    /// inside a running one, not inside an entered context).
     pub(crate) fn native_running_here() -> Option<Backend> {
         #[cfg(feature = "tokio")]
-        if tokio::Handle::try_current().is_some() {
+        if tokio::Handle::try_current().is_some() && !entered_for_compat() {
             return Some(Backend::Tokio);
         }
         None
