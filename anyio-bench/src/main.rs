@@ -3,6 +3,7 @@
 //!
 //! Usage: anyio-bench RUNTIME WORKLOAD [--reps N] [--warmup N]
 //!   RUNTIME:  anyio-tokio-mt | anyio-tokio-ct | anyio-smol-1 | anyio-smol-2
+//!            anyio-smol-1-compat (smol with `Runner::tokio_compat`)
 //!            tokio-mt | tokio-ct | smol-1 | smol-2 (native; only the extras below)
 //!   WORKLOAD: W1 W2 W3 W4 W7 (the anchors'), W4d1 W4d10 (W4 inside 1 or 10 nested cancel
 //!             scopes), and the extras W1h W2b0 W2u W3y SEM EVT LIM TH PORT FSR FSL TLS1 TLS2
@@ -45,6 +46,8 @@ enum RuntimeKind {
     TokioCt,
     /// smol: one executor run by 1 or 2 threads (anchors: `smol-1`, `smol-2`).
     Smol(usize),
+    /// smol with one thread and the tokio compatibility layer on: what that layer costs.
+    SmolTokioCompat,
 }
 
 impl RuntimeKind {
@@ -54,6 +57,7 @@ impl RuntimeKind {
             "anyio-tokio-ct" => Self::TokioCt,
             "anyio-smol-1" => Self::Smol(1),
             "anyio-smol-2" => Self::Smol(2),
+            "anyio-smol-1-compat" => Self::SmolTokioCompat,
             _ => return None,
         })
     }
@@ -63,6 +67,9 @@ impl RuntimeKind {
             Self::TokioMt => Runner::new(Backend::Tokio).worker_threads(2),
             Self::TokioCt => Runner::new(Backend::Tokio).current_thread(),
             Self::Smol(threads) => Runner::new(Backend::Smol).worker_threads(threads),
+            Self::SmolTokioCompat => Runner::new(Backend::Smol)
+                .worker_threads(1)
+                .tokio_compat(true),
         }
     }
 }
@@ -77,6 +84,7 @@ enum Runtime {
 fn usage() -> ! {
     eprintln!("usage: anyio-bench RUNTIME WORKLOAD [--reps N] [--warmup N]");
     eprintln!("  RUNTIME:  anyio-tokio-mt | anyio-tokio-ct | anyio-smol-1 | anyio-smol-2");
+    eprintln!("            anyio-smol-1-compat (smol with Runner::tokio_compat)");
     eprintln!("            tokio-mt | tokio-ct | smol-1 | smol-2 (native; the extras only)");
     eprintln!("  WORKLOAD: W1 W2 W3 W4 W4c W5 W6 W7 W4d1 W4d10 W1h W2b0 W2u W3y SEM EVT");
     eprintln!("            LIM TH PORT FSR FSL TLS1 TLS2");

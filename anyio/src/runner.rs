@@ -94,6 +94,7 @@ pub struct Runner {
     backend: Backend,
     threads: Option<usize>,
     current_thread: bool,
+    tokio_compat: bool,
 }
 
 impl Default for Runner {
@@ -111,6 +112,7 @@ impl Runner {
             backend,
             threads: None,
             current_thread: false,
+            tokio_compat: false,
         }
     }
 
@@ -131,6 +133,45 @@ impl Runner {
         self
     }
 
+    /// On smol, lets code written for tokio run inside the run: `tokio::net`, `tokio::time`,
+    /// `tokio::spawn` and the crates built on them (hyper-util's `TokioExecutor`, say),
+    /// which otherwise panic with "there is no reactor running, must be called from the
+    /// context of a Tokio 1.x runtime". On tokio the option changes nothing: the run is
+    /// inside tokio already.
+    ///
+    /// Every thread that runs the smol executor (the caller's and the helpers), and every
+    /// `to_thread` thread, enters the context of one tokio runtime shared by the whole
+    /// process: a multi-thread runtime with a single worker thread, started the first time
+    /// a run asks for it and kept until the process exits. That thread drives tokio's
+    /// reactor and timers and runs what `tokio::spawn` starts; anyio's own tasks stay on
+    /// smol. The context is entered once per thread for the whole run, so polling a task
+    /// costs nothing more; a run pays one thread-local guard per executor thread, and each
+    /// `to_thread` call one more.
+    ///
+    /// It is opt-in, per runner, rather than turned on by the cargo feature: a feature can
+    /// be switched on by any crate in the dependency graph, and a run that quietly gains a
+    /// tokio runtime (a thread, a second reactor) should be one that asked for it.
+    ///
+    /// Cancel scopes do not reach inside a tokio future (it has no checkpoints): wrap it in
+    /// [`cancellable`](crate::cancellable) so a scope can cancel the wait.
+    ///
+    /// Needs the cargo feature `tokio-compat`.
+    ///
+    /// ```
+    /// use anyio::{Backend, Runner};
+    /// use std::time::Duration;
+    ///
+    /// Runner::new(Backend::Smol)
+    ///     .tokio_compat(true)
+    ///     .run(async { tokio::time::sleep(Duration::from_millis(1)).await })
+    ///     .unwrap();
+    /// ```
+    #[cfg(feature = "tokio-compat")]
+    pub fn tokio_compat(mut self, enabled: bool) -> Self {
+        self.tokio_compat = enabled;
+        self
+    }
+
     /// The backend this runner starts.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -143,7 +184,7 @@ impl Runner {
     /// [`RunError::AlreadyRunning`] when called from inside a run (or a tokio runtime) on
     /// this thread, [`RunError::NotEnabled`] for a backend whose feature is off,
     /// [`RunError::InvalidOption`] for `worker_threads(0)`, [`RunError::Io`] when the
-    /// runtime cannot start.
+    /// runtime (or the shared tokio runtime of `tokio_compat`) cannot start.
     pub fn run<F: Future>(&self, fut: F) -> Result<F::Output, RunError> {
         if self.threads == Some(0) {
             return Err(RunError::InvalidOption("worker_threads must be at least 1"));
@@ -167,6 +208,7 @@ impl Runner {
         let options = RuntimeOptions {
             threads: self.threads,
             current_thread: self.current_thread,
+            tokio_compat: self.tokio_compat,
         };
         // Boxed before anything else moves it: see `RootTask`.
         let fut: RootFuture<'_, F::Output> = Box::pin(fut);

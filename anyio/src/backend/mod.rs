@@ -10,6 +10,8 @@ pub(crate) mod io;
 mod smol;
 #[cfg(feature = "tokio")]
 mod tokio;
+#[cfg(feature = "smol")]
+mod tokio_context;
 
 use std::fmt;
 use std::future::Future;
@@ -120,6 +122,15 @@ impl fmt::Display for UnknownBackend {
 
 impl std::error::Error for UnknownBackend {}
 
+/// Whether this thread has a smol run's tokio context entered (see `tokio_context`).
+#[cfg(feature = "tokio")]
+fn entered_for_compat() -> bool {
+    #[cfg(feature = "smol")]
+    return tokio_context::entered_here();
+    #[cfg(not(feature = "smol"))]
+    false
+}
+
 /// A handle to the runtime that runs the current task: what every other module uses to
 /// spawn, sleep and read the clock.
 #[derive(Clone, Debug)]
@@ -133,9 +144,12 @@ pub(crate) enum Runtime {
 impl Runtime {
     /// The runtime of code that runs outside any anyio task: a tokio runtime entered on this
     /// thread, else smol's reactor (which needs no setup) when that feature is on.
+    ///
+    /// The tokio context a smol run enters for compatibility does not count: code there runs
+    /// on smol, as it would without that layer.
     pub(crate) fn detect() -> Option<Runtime> {
         #[cfg(feature = "tokio")]
-        if let Some(handle) = tokio::Handle::try_current() {
+        if let Some(handle) = tokio::Handle::try_current().filter(|_| !entered_for_compat()) {
             return Some(Runtime::Tokio(handle));
         }
         #[cfg(feature = "smol")]
@@ -145,9 +159,13 @@ impl Runtime {
     }
 
     /// Whether this thread is inside a native runtime context that forbids starting another.
+    ///
+    /// The tokio context a smol run enters for compatibility does not count either: a thread
+    /// may start what it could without that layer (tokio itself only refuses a runtime
+    /// inside a running one, not inside an entered context).
     pub(crate) fn native_running_here() -> Option<Backend> {
         #[cfg(feature = "tokio")]
-        if tokio::Handle::try_current().is_some() {
+        if tokio::Handle::try_current().is_some() && !entered_for_compat() {
             return Some(Backend::Tokio);
         }
         None
@@ -186,7 +204,7 @@ impl Runtime {
             #[cfg(feature = "tokio")]
             Runtime::Tokio(h) => h.spawn_blocking(f),
             #[cfg(feature = "smol")]
-            Runtime::Smol(_) => blocking::unblock(f).detach(),
+            Runtime::Smol(h) => h.spawn_blocking(f),
         }
     }
 
@@ -321,6 +339,10 @@ pub(crate) struct RuntimeOptions {
     pub(crate) threads: Option<usize>,
     /// Everything on the calling thread.
     pub(crate) current_thread: bool,
+    /// smol only: enter the shared tokio runtime's context on every executor thread (see
+    /// `tokio_context`); tokio's own runs are inside tokio already, so only smol reads it.
+    #[cfg_attr(not(feature = "smol"), allow(dead_code))]
+    pub(crate) tokio_compat: bool,
 }
 
 /// Builds `backend`'s runtime as `options` describe and runs `make(runtime)` to completion

@@ -10,6 +10,7 @@ use std::thread;
 
 use async_executor::Executor;
 
+use super::tokio_context::TokioContext;
 use super::{Runtime, RuntimeOptions};
 
 /// A handle to the executor that runs the current task.
@@ -20,8 +21,14 @@ use super::{Runtime, RuntimeOptions};
 /// holds the run's context, which holds the handle), and the executor, that task and all it
 /// holds would never be freed. Spawning once the executor is gone drops the future, as
 /// tokio does once its runtime has shut down.
+///
+/// It also carries the run's tokio context (see [`TokioContext`]), which the blocking
+/// threads of `to_thread` enter as the executor's threads do.
 #[derive(Clone, Debug)]
-pub(crate) struct Handle(Weak<Executor<'static>>);
+pub(crate) struct Handle {
+    executor: Weak<Executor<'static>>,
+    tokio: TokioContext,
+}
 
 impl Handle {
     /// The process-wide executor used by code that runs outside `anyio::run` (inside
@@ -42,18 +49,31 @@ impl Handle {
             }
             ex
         });
-        Handle(Arc::downgrade(ex))
+        Handle {
+            executor: Arc::downgrade(ex),
+            tokio: TokioContext::default(),
+        }
     }
 
     pub(crate) fn spawn<F>(&self, fut: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        match self.0.upgrade() {
+        match self.executor.upgrade() {
             Some(ex) => ex.spawn(fut).detach(),
             // The run is over: its tasks have been dropped, and so is this one.
             None => drop(fut),
         }
+    }
+
+    /// Runs `f` on the `blocking` crate's thread pool, inside the run's tokio context if it
+    /// has one (so a `to_thread` closure finds tokio as it does on the tokio backend).
+    pub(crate) fn spawn_blocking<F>(&self, f: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let tokio = self.tokio.clone();
+        blocking::unblock(move || tokio.within(f)).detach();
     }
 }
 
@@ -67,26 +87,36 @@ where
     } else {
         options.threads.unwrap_or(1)
     };
+    // Entered once per executor thread for the whole run, not once per poll: every task of
+    // the run is polled by these threads only, so this covers them all at no cost per poll.
+    let tokio = TokioContext::start(options.tokio_compat)?;
     let ex = Arc::new(Executor::new());
     let stop = Arc::new(Stop::default());
     let mut helpers = Vec::with_capacity(threads - 1);
     for i in 1..threads {
-        let (ex, stop) = (ex.clone(), stop.clone());
+        let (ex, stop, tokio) = (ex.clone(), stop.clone(), tokio.clone());
         let helper = thread::Builder::new()
             .name(format!("anyio-smol-worker-{i}"))
-            .spawn(move || async_io::block_on(ex.run(StopFuture(&stop))))?;
+            .spawn(move || tokio.within(|| async_io::block_on(ex.run(StopFuture(&stop)))))?;
         helpers.push(helper);
     }
     // Stops and joins the helpers however the root ends, a panic included.
     let helpers = Helpers { stop, helpers };
-    let root = make(Runtime::Smol(Handle(Arc::downgrade(&ex))));
-    let out = async_io::block_on(ex.run(root));
-    // The helpers drop their references, then this last one drops the executor, and with
-    // it every task still pending (a call from another thread, say), so the run leaves
-    // nothing behind, as tokio's runtime does when it shuts down.
-    drop(helpers);
-    drop(ex);
-    Ok(out)
+    let handle = Handle {
+        executor: Arc::downgrade(&ex),
+        tokio: tokio.clone(),
+    };
+    let root = make(Runtime::Smol(handle));
+    tokio.within(|| {
+        let out = async_io::block_on(ex.run(root));
+        // The helpers drop their references, then this last one drops the executor, and
+        // with it every task still pending (a call from another thread, say), so the run
+        // leaves nothing behind, as tokio's runtime does when it shuts down. Those tasks
+        // are dropped inside the tokio context they ran in.
+        drop(helpers);
+        drop(ex);
+        Ok(out)
+    })
 }
 
 /// Tells the helper threads to leave their executor loop.
