@@ -15,6 +15,7 @@
 struct NetworkingGuide;
 
 mod addr;
+mod adopt;
 mod core;
 mod datagram;
 mod dns;
