@@ -24,7 +24,7 @@ pub trait Connectable: Send + Sync {
     ///
     /// The connect error of the stream kind, which names what was being connected to and
     /// carries the OS error (find it with
-    /// [`IoErrorExt::os_error`](crate::IoErrorExt::os_error)); see each implementation.
+    /// [`IoErrorExt::os_error`](crate::stream::IoErrorExt::os_error)); see each implementation.
     ///
     /// # Cancel safety
     ///

@@ -773,12 +773,11 @@ impl UnixSocketListener {
 /// peer is unnamed as a rule).
 /// How errors name the peer of an adopted UNIX socket: its path, or "an unnamed peer".
 pub(crate) fn describe_unix_peer(socket: &Socket) -> io::Result<String> {
-    let peer = unix_socket_address(&socket.peer_addr()?)?.to_string();
-    Ok(if peer.is_empty() {
-        "an unnamed peer".to_owned()
-    } else {
-        peer
-    })
+    let peer = socket.peer_addr()?;
+    if peer.is_unnamed() {
+        return Ok("an unnamed peer".to_owned());
+    }
+    Ok(unix_socket_address(&peer)?.to_string())
 }
 
 fn accepted(listener: &SocketCore, socket: Socket) -> io::Result<UnixSocketStream> {

@@ -134,11 +134,11 @@ impl UnixDatagramSocket {
     /// error caused by [`NoRuntime`](crate::NoRuntime).
     pub fn from_fd(fd: OwnedFd) -> io::Result<UnixDatagramSocket> {
         let socket = adopt(fd, Type::DGRAM, Family::Unix, State::Any)?;
-        let local = unix_socket_address(&socket.local_addr()?)?.to_string();
-        let local = if local.is_empty() {
+        let local = socket.local_addr()?;
+        let local = if local.is_unnamed() {
             describe_local(None)
         } else {
-            local
+            unix_socket_address(&local)?.to_string()
         };
         Ok(UnixDatagramSocket {
             core: SocketCore::new(socket, local)?,
