@@ -103,12 +103,12 @@ impl Connectable for UnixConnectable {
 
 /// Values that describe where to connect, for [`as_connectable`]: a connectable itself, a
 /// `(host, port)` pair or a socket address (TCP), a path or a [`UnixAddress`] (UNIX).
-pub trait AsConnectable {
+pub trait IntoConnectable {
     /// The connectable this value describes.
     type Connectable: Connectable;
 
     /// The connectable this value describes.
-    fn as_connectable(self) -> Self::Connectable;
+    fn into_connectable(self) -> Self::Connectable;
 }
 
 /// The connectable that `remote` describes (AnyIO's `as_connectable`): a connectable is
@@ -120,83 +120,83 @@ pub trait AsConnectable {
 /// use anyio::net::{TcpConnectable, as_connectable};
 /// assert_eq!(as_connectable(("localhost", 8080)), TcpConnectable::new("localhost", 8080));
 /// ```
-pub fn as_connectable<T: AsConnectable>(remote: T) -> T::Connectable {
-    remote.as_connectable()
+pub fn as_connectable<T: IntoConnectable>(remote: T) -> T::Connectable {
+    remote.into_connectable()
 }
 
-impl AsConnectable for (&str, u16) {
+impl IntoConnectable for (&str, u16) {
     type Connectable = TcpConnectable;
-    fn as_connectable(self) -> TcpConnectable {
+    fn into_connectable(self) -> TcpConnectable {
         TcpConnectable::new(self.0, self.1)
     }
 }
 
-impl AsConnectable for (String, u16) {
+impl IntoConnectable for (String, u16) {
     type Connectable = TcpConnectable;
-    fn as_connectable(self) -> TcpConnectable {
+    fn into_connectable(self) -> TcpConnectable {
         TcpConnectable::new(self.0, self.1)
     }
 }
 
-impl AsConnectable for (IpAddr, u16) {
+impl IntoConnectable for (IpAddr, u16) {
     type Connectable = TcpConnectable;
-    fn as_connectable(self) -> TcpConnectable {
+    fn into_connectable(self) -> TcpConnectable {
         TcpConnectable::new(self.0.to_string(), self.1)
     }
 }
 
-impl AsConnectable for (Ipv4Addr, u16) {
+impl IntoConnectable for (Ipv4Addr, u16) {
     type Connectable = TcpConnectable;
-    fn as_connectable(self) -> TcpConnectable {
+    fn into_connectable(self) -> TcpConnectable {
         TcpConnectable::new(self.0.to_string(), self.1)
     }
 }
 
-impl AsConnectable for (Ipv6Addr, u16) {
+impl IntoConnectable for (Ipv6Addr, u16) {
     type Connectable = TcpConnectable;
-    fn as_connectable(self) -> TcpConnectable {
+    fn into_connectable(self) -> TcpConnectable {
         TcpConnectable::new(self.0.to_string(), self.1)
     }
 }
 
-impl AsConnectable for SocketAddr {
+impl IntoConnectable for SocketAddr {
     type Connectable = TcpConnectable;
-    fn as_connectable(self) -> TcpConnectable {
+    fn into_connectable(self) -> TcpConnectable {
         TcpConnectable::new(self.ip().to_string(), self.port())
     }
 }
 
-impl AsConnectable for &Path {
+impl IntoConnectable for &Path {
     type Connectable = UnixConnectable;
-    fn as_connectable(self) -> UnixConnectable {
+    fn into_connectable(self) -> UnixConnectable {
         UnixConnectable::new(self)
     }
 }
 
-impl AsConnectable for PathBuf {
+impl IntoConnectable for PathBuf {
     type Connectable = UnixConnectable;
-    fn as_connectable(self) -> UnixConnectable {
+    fn into_connectable(self) -> UnixConnectable {
         UnixConnectable::new(self)
     }
 }
 
-impl AsConnectable for UnixAddress {
+impl IntoConnectable for UnixAddress {
     type Connectable = UnixConnectable;
-    fn as_connectable(self) -> UnixConnectable {
+    fn into_connectable(self) -> UnixConnectable {
         UnixConnectable::new(self)
     }
 }
 
-impl AsConnectable for TcpConnectable {
+impl IntoConnectable for TcpConnectable {
     type Connectable = TcpConnectable;
-    fn as_connectable(self) -> TcpConnectable {
+    fn into_connectable(self) -> TcpConnectable {
         self
     }
 }
 
-impl AsConnectable for UnixConnectable {
+impl IntoConnectable for UnixConnectable {
     type Connectable = UnixConnectable;
-    fn as_connectable(self) -> UnixConnectable {
+    fn into_connectable(self) -> UnixConnectable {
         self
     }
 }
@@ -208,7 +208,7 @@ pub use tls::TlsConnectable;
 mod tls {
     use std::io;
 
-    use super::{AsConnectable, Connectable, TcpConnectable};
+    use super::{IntoConnectable, Connectable, TcpConnectable};
     use crate::tls::{TlsConnector, TlsStream};
 
     /// Connects with another connectable, then runs the TLS client handshake over the
@@ -260,9 +260,9 @@ mod tls {
         }
     }
 
-    impl<C: Connectable> AsConnectable for TlsConnectable<C> {
+    impl<C: Connectable> IntoConnectable for TlsConnectable<C> {
         type Connectable = TlsConnectable<C>;
-        fn as_connectable(self) -> TlsConnectable<C> {
+        fn into_connectable(self) -> TlsConnectable<C> {
             self
         }
     }
