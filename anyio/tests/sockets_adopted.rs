@@ -108,6 +108,17 @@ async fn tcp_stream_from_std() -> Result<(), BoxError> {
     Ok(())
 }
 
+async fn tcp_stream_from_std_over_ipv6() -> Result<(), BoxError> {
+    let listener = StdTcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0))?;
+    let client = StdTcpStream::connect(listener.local_addr()?)?;
+    let (server, _) = listener.accept()?;
+    let client = SocketStream::from_std(client)?;
+    let server = SocketStream::from_std(server)?;
+    client.send(b"over ::1").await?;
+    assert_eq!(server.receive(1024).await?, b"over ::1");
+    Ok(())
+}
+
 async fn tcp_listener_from_std() -> Result<(), BoxError> {
     let std_listener = StdTcpListener::bind((LOOPBACK, 0))?;
     let port = std_listener.local_addr()?.port();
@@ -185,6 +196,7 @@ async fn unix_datagram_from_std() -> Result<(), BoxError> {
 
 on_every_flavour!(
     tcp_stream_from_std,
+    tcp_stream_from_std_over_ipv6,
     tcp_listener_from_std,
     udp_from_std,
     unix_stream_from_std,
@@ -467,8 +479,28 @@ async fn closing_a_half_closes_the_connection() -> Result<(), BoxError> {
     Ok(())
 }
 
+async fn halves_are_futures_io_reader_and_writer() -> Result<(), BoxError> {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    let (client, server) = std_tcp_pair()?;
+    let (mut read, mut write) = SocketStream::from_std(client)?.into_split();
+    let server = SocketStream::from_std(server)?;
+    write.write_all(b"written through futures-io").await?;
+    write.close().await?;
+    assert_eq!(
+        receive_to_end(&server).await?,
+        b"written through futures-io"
+    );
+    server.send(b"read through futures-io").await?;
+    server.send_eof().await?;
+    let mut got = Vec::new();
+    read.read_to_end(&mut got).await?;
+    assert_eq!(got, b"read through futures-io");
+    Ok(())
+}
+
 on_every_flavour!(
     tcp_halves_are_full_duplex,
+    halves_are_futures_io_reader_and_writer,
     unix_halves_are_full_duplex,
     halves_reunite,
     two_receivers_on_a_read_half_are_busy,

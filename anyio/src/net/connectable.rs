@@ -208,7 +208,7 @@ pub use tls::TlsConnectable;
 mod tls {
     use std::io;
 
-    use super::{IntoConnectable, Connectable, TcpConnectable};
+    use super::{Connectable, IntoConnectable, TcpConnectable};
     use crate::tls::{TlsConnector, TlsStream};
 
     /// Connects with another connectable, then runs the TLS client handshake over the

@@ -38,7 +38,7 @@ pub use addr::{AddressFamily, SocketAddress, SocketAttributes};
 #[cfg(feature = "tls")]
 pub use connectable::TlsConnectable;
 pub use connectable::{
-    IntoConnectable, Connectable, TcpConnectable, UnixConnectable, as_connectable,
+    Connectable, IntoConnectable, TcpConnectable, UnixConnectable, as_connectable,
 };
 pub use datagram::IncomingDatagrams;
 pub use dns::{

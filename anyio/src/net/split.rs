@@ -13,28 +13,35 @@ use std::sync::Arc;
 
 use super::tcp::SocketStream;
 use super::unix::UnixSocketStream;
+use crate::cancel::checkpoint::OpWait;
 
 /// The receiving half of a socket stream, from `into_split`
 /// ([`SocketStream::into_split`], [`UnixSocketStream::into_split`]).
 ///
-/// It is a [`ByteReceiveStream`](crate::stream::ByteReceiveStream). Dropping it leaves the
+/// It is a [`ByteReceiveStream`](crate::stream::ByteReceiveStream) and a
+/// `futures_io::AsyncRead` (each read a checkpoint, as on the stream). Dropping it leaves the
 /// connection open for the other half; the connection closes when both halves are dropped,
 /// or when either is closed with `aclose`, which closes the connection for both.
 #[derive(Debug)]
 pub struct ReadHalf<S> {
     stream: Arc<S>,
+    /// The wait of `futures_io::AsyncRead`, whose `&mut self` makes this the only reader.
+    wait: OpWait,
 }
 
 /// The sending half of a socket stream, from `into_split`
 /// ([`SocketStream::into_split`], [`UnixSocketStream::into_split`]).
 ///
 /// It is a [`ByteSendStream`](crate::stream::ByteSendStream), with `send_eof` for a
-/// half-close. Dropping it does not send the end of the stream (call `send_eof`); the
+/// half-close, and a `futures_io::AsyncWrite` (whose `poll_close` sends the end of the
+/// stream). Dropping it does not send the end of the stream (call `send_eof`); the
 /// connection closes when both halves are dropped, or when either is closed with `aclose`,
 /// which closes the connection for both.
 #[derive(Debug)]
 pub struct WriteHalf<S> {
     stream: Arc<S>,
+    /// The wait of `futures_io::AsyncWrite`, whose `&mut self` makes this the only writer.
+    wait: OpWait,
 }
 
 /// Splits `stream` into its two halves.
@@ -43,8 +50,12 @@ pub(crate) fn split<S>(stream: S) -> (ReadHalf<S>, WriteHalf<S>) {
     (
         ReadHalf {
             stream: stream.clone(),
+            wait: OpWait::new(),
         },
-        WriteHalf { stream },
+        WriteHalf {
+            stream,
+            wait: OpWait::new(),
+        },
     )
 }
 
@@ -256,6 +267,55 @@ macro_rules! halves {
         impl std::os::fd::AsFd for ReadHalf<$stream> {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
                 self.stream.as_fd()
+            }
+        }
+
+        /// Reads what has arrived; `Ok(0)` at the peer's end of the stream.
+        impl futures_io::AsyncRead for ReadHalf<$stream> {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let this = self.get_mut();
+                this.stream.inner.poll_read_with(&mut this.wait, cx, buf)
+            }
+        }
+
+        /// Writes what the socket takes now; closing sends the end of the stream.
+        impl futures_io::AsyncWrite for WriteHalf<$stream> {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                data: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let this = self.get_mut();
+                this.stream.inner.poll_write_with(&mut this.wait, cx, data)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let this = self.get_mut();
+                this.stream
+                    .inner
+                    .poll_write_vectored_with(&mut this.wait, cx, bufs)
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(self.stream.inner.send_eof())
             }
         }
 
