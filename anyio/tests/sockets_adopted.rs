@@ -498,6 +498,27 @@ async fn halves_are_futures_io_reader_and_writer() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// tokio's I/O traits (the `tokio-io` feature) on the halves, on every backend.
+#[cfg(feature = "tokio-io")]
+async fn halves_are_tokio_reader_and_writer() -> Result<(), BoxError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (a, b) = UnixStream::pair()?;
+    let (mut read, mut write) = UnixSocketStream::from_std(a)?.into_split();
+    let peer = UnixSocketStream::from_std(b)?;
+    write.write_all(b"written through tokio-io").await?;
+    write.shutdown().await?;
+    assert_eq!(receive_to_end(&peer).await?, b"written through tokio-io");
+    peer.send(b"read through tokio-io").await?;
+    peer.send_eof().await?;
+    let mut got = Vec::new();
+    read.read_to_end(&mut got).await?;
+    assert_eq!(got, b"read through tokio-io");
+    Ok(())
+}
+
+#[cfg(feature = "tokio-io")]
+on_every_flavour!(halves_are_tokio_reader_and_writer);
+
 on_every_flavour!(
     tcp_halves_are_full_duplex,
     halves_are_futures_io_reader_and_writer,

@@ -19,9 +19,10 @@ use crate::cancel::checkpoint::OpWait;
 /// ([`SocketStream::into_split`], [`UnixSocketStream::into_split`]).
 ///
 /// It is a [`ByteReceiveStream`](crate::stream::ByteReceiveStream) and a
-/// `futures_io::AsyncRead` (each read a checkpoint, as on the stream). Dropping it leaves the
-/// connection open for the other half; the connection closes when both halves are dropped,
-/// or when either is closed with `aclose`, which closes the connection for both.
+/// `futures_io::AsyncRead` (each read a checkpoint, as on the stream; tokio's `AsyncRead`
+/// too with the `tokio-io` feature). Dropping it leaves the connection open for the other
+/// half; the connection closes when both halves are dropped, or when either is closed
+/// with `aclose`, which closes the connection for both.
 #[derive(Debug)]
 pub struct ReadHalf<S> {
     stream: Arc<S>,
@@ -34,9 +35,10 @@ pub struct ReadHalf<S> {
 ///
 /// It is a [`ByteSendStream`](crate::stream::ByteSendStream), with `send_eof` for a
 /// half-close, and a `futures_io::AsyncWrite` (whose `poll_close` sends the end of the
-/// stream). Dropping it does not send the end of the stream (call `send_eof`); the
-/// connection closes when both halves are dropped, or when either is closed with `aclose`,
-/// which closes the connection for both.
+/// stream; tokio's `AsyncWrite` too with the `tokio-io` feature). Dropping it does not
+/// send the end of the stream (call `send_eof`); the connection closes when both halves
+/// are dropped, or when either is closed with `aclose`, which closes the connection for
+/// both.
 #[derive(Debug)]
 pub struct WriteHalf<S> {
     stream: Arc<S>,
@@ -175,6 +177,16 @@ macro_rules! halves {
             pub async fn aclose(&self) -> std::io::Result<()> {
                 self.stream.aclose().await
             }
+
+            /// One poll of a read for the I/O traits, whose `&mut self` makes this the
+            /// only reader.
+            pub(crate) fn poll_read_io(
+                &mut self,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.stream.inner.poll_read_with(&mut self.wait, cx, buf)
+            }
         }
 
         impl WriteHalf<$stream> {
@@ -219,6 +231,32 @@ macro_rules! halves {
             /// Cancel safe: it completes at once.
             pub async fn aclose(&self) -> std::io::Result<()> {
                 self.stream.aclose().await
+            }
+
+            /// One poll of a write for the I/O traits, whose `&mut self` makes this the
+            /// only writer.
+            pub(crate) fn poll_write_io(
+                &mut self,
+                cx: &mut std::task::Context<'_>,
+                data: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.stream.inner.poll_write_with(&mut self.wait, cx, data)
+            }
+
+            /// A vectored [`poll_write_io`](Self::poll_write_io).
+            pub(crate) fn poll_write_vectored_io(
+                &mut self,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.stream
+                    .inner
+                    .poll_write_vectored_with(&mut self.wait, cx, bufs)
+            }
+
+            /// Closing for the I/O traits: the end of the stream, at once.
+            pub(crate) fn close_io(&self) -> std::io::Result<()> {
+                self.stream.inner.send_eof()
             }
         }
 
@@ -277,8 +315,7 @@ macro_rules! halves {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                let this = self.get_mut();
-                this.stream.inner.poll_read_with(&mut this.wait, cx, buf)
+                self.get_mut().poll_read_io(cx, buf)
             }
         }
 
@@ -289,8 +326,7 @@ macro_rules! halves {
                 cx: &mut std::task::Context<'_>,
                 data: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                let this = self.get_mut();
-                this.stream.inner.poll_write_with(&mut this.wait, cx, data)
+                self.get_mut().poll_write_io(cx, data)
             }
 
             fn poll_write_vectored(
@@ -298,10 +334,7 @@ macro_rules! halves {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                let this = self.get_mut();
-                this.stream
-                    .inner
-                    .poll_write_vectored_with(&mut this.wait, cx, bufs)
+                self.get_mut().poll_write_vectored_io(cx, bufs)
             }
 
             fn poll_flush(
@@ -315,7 +348,7 @@ macro_rules! halves {
                 self: std::pin::Pin<&mut Self>,
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(self.stream.inner.send_eof())
+                std::task::Poll::Ready(self.close_io())
             }
         }
 
