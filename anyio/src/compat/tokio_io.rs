@@ -61,6 +61,58 @@ macro_rules! tokio_io_traits {
 tokio_io_traits!(crate::net::SocketStream);
 tokio_io_traits!(crate::net::UnixSocketStream);
 
+/// Implements tokio's I/O traits for the halves of a split socket stream type, as for the
+/// stream itself: each read and write is a checkpoint, shutting down sends the end of the
+/// stream.
+macro_rules! tokio_io_halves {
+    ($ty:ty) => {
+        impl AsyncRead for crate::net::ReadHalf<$ty> {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                let n = ready!(self.get_mut().poll_read_io(cx, buf.initialize_unfilled()))?;
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        impl AsyncWrite for crate::net::WriteHalf<$ty> {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                data: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().poll_write_io(cx, data)
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[io::IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().poll_write_vectored_io(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(self.close_io())
+            }
+        }
+    };
+}
+
+tokio_io_halves!(crate::net::SocketStream);
+tokio_io_halves!(crate::net::UnixSocketStream);
+
 /// The TLS stream's reads and writes, as for socket streams; shutting down sends
 /// `close_notify` and the transport's end of stream.
 #[cfg(feature = "tls")]

@@ -15,6 +15,8 @@
 struct NetworkingGuide;
 
 mod addr;
+mod adopt;
+mod connectable;
 mod core;
 mod datagram;
 mod dns;
@@ -22,6 +24,7 @@ mod error;
 mod fd_passing;
 mod happy_eyeballs;
 mod readiness;
+mod split;
 mod stream_socket;
 mod tcp;
 mod tcp_listen;
@@ -32,6 +35,11 @@ mod unix;
 mod unix_datagram;
 
 pub use addr::{AddressFamily, SocketAddress, SocketAttributes};
+#[cfg(feature = "tls")]
+pub use connectable::TlsConnectable;
+pub use connectable::{
+    Connectable, IntoConnectable, TcpConnectable, UnixConnectable, as_connectable,
+};
 pub use datagram::IncomingDatagrams;
 pub use dns::{
     AddrInfo, AddrInfoFlags, AddrInfoOptions, GaiError, NameInfoFlags, Service, SocketType,
@@ -41,6 +49,7 @@ pub use happy_eyeballs::{
     ConnectionFailed, DEFAULT_HAPPY_EYEBALLS_DELAY, TcpConnector, connect_tcp,
 };
 pub use readiness::{notify_closing, wait_readable, wait_writable};
+pub use split::{ReadHalf, ReuniteError, WriteHalf};
 pub use tcp::{Incoming, SocketListener, SocketStream};
 pub use tcp_listen::{TcpListenerOptions, create_tcp_listener};
 #[cfg(feature = "tls")]

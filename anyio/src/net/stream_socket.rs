@@ -156,12 +156,10 @@ impl StreamSocket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let core = &self.core;
-        self.read_wait
-            .poll(cx, |cx| {
-                core.poll_op(cx, Direction::Read, &mut |mut s: &Socket| s.read(buf))
-            })
-            .map_err(|e| core.broken("receiving from", e))
+        let StreamSocket {
+            core, read_wait, ..
+        } = self;
+        poll_read_in(core, read_wait, cx, buf)
     }
 
     pub(crate) fn poll_write(
@@ -169,15 +167,13 @@ impl StreamSocket {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if self.eof_sent.load(Ordering::Acquire) {
-            return Poll::Ready(Err(ClosedResourceError.into()));
-        }
-        let core = &self.core;
-        self.write_wait
-            .poll(cx, |cx| {
-                core.poll_op(cx, Direction::Write, &mut |s: &Socket| send_some(s, data))
-            })
-            .map_err(|e| core.broken("sending to", e))
+        let StreamSocket {
+            core,
+            eof_sent,
+            write_wait,
+            ..
+        } = self;
+        poll_write_in(core, eof_sent, write_wait, cx, data)
     }
 
     pub(crate) fn poll_write_vectored(
@@ -185,18 +181,96 @@ impl StreamSocket {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if self.eof_sent.load(Ordering::Acquire) {
-            return Poll::Ready(Err(ClosedResourceError.into()));
-        }
-        let core = &self.core;
-        self.write_wait
-            .poll(cx, |cx| {
-                core.poll_op(cx, Direction::Write, &mut |s: &Socket| {
-                    s.send_vectored_with_flags(bufs, SEND_FLAGS)
-                })
-            })
-            .map_err(|e| core.broken("sending to", e))
+        let StreamSocket {
+            core,
+            eof_sent,
+            write_wait,
+            ..
+        } = self;
+        poll_write_vectored_in(core, eof_sent, write_wait, cx, bufs)
     }
+
+    /// One poll of a read with a wait of the caller's, which must be the only reader: the
+    /// read half of a split stream, which has its own wait.
+    pub(crate) fn poll_read_with(
+        &self,
+        wait: &mut OpWait,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        poll_read_in(&self.core, wait, cx, buf)
+    }
+
+    /// One poll of a write with a wait of the caller's, which must be the only writer: the
+    /// write half of a split stream.
+    pub(crate) fn poll_write_with(
+        &self,
+        wait: &mut OpWait,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        poll_write_in(&self.core, &self.eof_sent, wait, cx, data)
+    }
+
+    /// A vectored [`poll_write_with`](Self::poll_write_with).
+    pub(crate) fn poll_write_vectored_with(
+        &self,
+        wait: &mut OpWait,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        poll_write_vectored_in(&self.core, &self.eof_sent, wait, cx, bufs)
+    }
+}
+
+/// One poll of a read for the poll-based I/O traits: no busy guard, because their `&mut`
+/// makes the caller the only reader.
+fn poll_read_in(
+    core: &SocketCore,
+    wait: &mut OpWait,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Poll<io::Result<usize>> {
+    wait.poll(cx, |cx| {
+        core.poll_op(cx, Direction::Read, &mut |mut s: &Socket| s.read(buf))
+    })
+    .map_err(|e| core.broken("receiving from", e))
+}
+
+/// One poll of a write for the poll-based I/O traits, as [`poll_read_in`].
+fn poll_write_in(
+    core: &SocketCore,
+    eof_sent: &AtomicBool,
+    wait: &mut OpWait,
+    cx: &mut Context<'_>,
+    data: &[u8],
+) -> Poll<io::Result<usize>> {
+    if eof_sent.load(Ordering::Acquire) {
+        return Poll::Ready(Err(ClosedResourceError.into()));
+    }
+    wait.poll(cx, |cx| {
+        core.poll_op(cx, Direction::Write, &mut |s: &Socket| send_some(s, data))
+    })
+    .map_err(|e| core.broken("sending to", e))
+}
+
+/// A vectored [`poll_write_in`].
+fn poll_write_vectored_in(
+    core: &SocketCore,
+    eof_sent: &AtomicBool,
+    wait: &mut OpWait,
+    cx: &mut Context<'_>,
+    bufs: &[io::IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    if eof_sent.load(Ordering::Acquire) {
+        return Poll::Ready(Err(ClosedResourceError.into()));
+    }
+    wait.poll(cx, |cx| {
+        core.poll_op(cx, Direction::Write, &mut |s: &Socket| {
+            s.send_vectored_with_flags(bufs, SEND_FLAGS)
+        })
+    })
+    .map_err(|e| core.broken("sending to", e))
 }
 
 /// Gives a wrapper of [`StreamSocket`] (in its field `inner`) the socket stream API: the

@@ -3,11 +3,13 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use super::adopt::{Family, State, adopt};
 use super::core::{Direction, PendingRead, SocketCore, core_socket_traits};
 use super::error::context;
 use super::stream_socket::{StreamSocket, stream_socket_traits};
@@ -37,6 +39,34 @@ impl SocketStream {
         Ok(SocketStream {
             inner: StreamSocket::new(core),
         })
+    }
+
+    /// Adopts a connected TCP stream made elsewhere (AnyIO's `SocketStream.from_socket`): it
+    /// is made non-blocking, gets `TCP_NODELAY` and is registered with the current run's
+    /// backend.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_fd`](Self::from_fd).
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<SocketStream> {
+        SocketStream::from_fd(OwnedFd::from(stream))
+    }
+
+    /// Adopts the socket descriptor `fd` as [`from_std`](Self::from_std) does, after
+    /// checking that it is a connected TCP stream. A socket that fails a check is closed.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` with AnyIO's message: "the file descriptor does not refer to a
+    /// socket", "socket type mismatch: expected SOCK_STREAM, got SOCK_DGRAM", "address
+    /// family mismatch: expected AF_INET or AF_INET6, got AF_UNIX", "the socket must be
+    /// connected". The OS's error if it cannot be registered. Like every socket of this crate, it
+    /// needs a runtime (see [`current_backend`](crate::current_backend)): without one, an
+    /// error caused by [`NoRuntime`](crate::NoRuntime).
+    pub fn from_fd(fd: OwnedFd) -> io::Result<SocketStream> {
+        let socket = adopt(fd, Type::STREAM, Family::Ip, State::Connected)?;
+        let peer = peer_ip(&socket)?;
+        SocketStream::from_socket(socket, peer)
     }
 
     /// Connects to one address, from `local` if given: the single attempt that Happy
@@ -100,6 +130,36 @@ impl SocketListener {
         })
     }
 
+    /// Adopts a listening TCP socket made elsewhere (AnyIO's
+    /// `SocketListener.from_socket`): it is made non-blocking and registered with the
+    /// current run's backend.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_fd`](Self::from_fd).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<SocketListener> {
+        SocketListener::from_fd(OwnedFd::from(listener))
+    }
+
+    /// Adopts the socket descriptor `fd` as [`from_std`](Self::from_std) does, after
+    /// checking that it is a bound, listening TCP socket. A socket that fails a check is
+    /// closed.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` with AnyIO's message: "the file descriptor does not refer to a
+    /// socket", "socket type mismatch: expected SOCK_STREAM, got SOCK_DGRAM", "address
+    /// family mismatch: expected AF_INET or AF_INET6, got AF_UNIX", "the socket must be
+    /// bound to a local address", and "the socket must be listening" for one bound but not
+    /// listening. The OS's error if it cannot be registered. Like every socket of this crate, it
+    /// needs a runtime (see [`current_backend`](crate::current_backend)): without one, an
+    /// error caused by [`NoRuntime`](crate::NoRuntime).
+    pub fn from_fd(fd: OwnedFd) -> io::Result<SocketListener> {
+        let socket = adopt(fd, Type::STREAM, Family::Ip, State::Listening)?;
+        let local = local_ip(&socket)?;
+        SocketListener::new(socket, local)
+    }
+
     /// Waits for the next connection; see [`Listener::accept`].
     ///
     /// # Cancel safety
@@ -131,6 +191,21 @@ impl SocketListener {
         self.core.close();
         Ok(())
     }
+}
+
+/// The IP address of the peer of an adopted socket that was checked to be connected.
+pub(crate) fn peer_ip(socket: &Socket) -> io::Result<SocketAddr> {
+    ip_of(socket.peer_addr()?)
+}
+
+/// The IP address an adopted socket that was checked to be bound is bound to.
+pub(crate) fn local_ip(socket: &Socket) -> io::Result<SocketAddr> {
+    ip_of(socket.local_addr()?)
+}
+
+fn ip_of(addr: SockAddr) -> io::Result<SocketAddr> {
+    addr.as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket address"))
 }
 
 fn accepted(socket: Socket, peer: SockAddr) -> io::Result<SocketStream> {

@@ -17,15 +17,18 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::OwnedFd;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::addr::AddressFamily;
+use super::adopt::{Family, State, adopt};
 use super::core::SocketCore;
 use super::core::core_socket_traits;
 use super::datagram::{self, IncomingDatagrams};
 use super::dns::resolve_stream;
 use super::error::context;
+use super::tcp::{local_ip, peer_ip};
 use crate::stream::{ObjectReceiveStream, ObjectSendStream};
 
 /// How to create a UDP socket: a builder of [`create_udp_socket`] and
@@ -333,6 +336,36 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
+    /// Adopts a bound UDP socket made elsewhere (AnyIO's `UDPSocket.from_socket`): it is
+    /// made non-blocking and registered with the current run's backend.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_fd`](Self::from_fd).
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        UdpSocket::from_fd(OwnedFd::from(socket))
+    }
+
+    /// Adopts the socket descriptor `fd` as [`from_std`](Self::from_std) does, after
+    /// checking that it is a bound UDP socket. A socket that fails a check is closed.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` with AnyIO's message: "the file descriptor does not refer to a
+    /// socket", "socket type mismatch: expected SOCK_DGRAM, got SOCK_STREAM", "address
+    /// family mismatch: expected AF_INET or AF_INET6, got AF_UNIX", "the socket must be
+    /// bound to a local address". The OS's error if it cannot be registered. Like every
+    /// socket of this crate, it
+    /// needs a runtime (see [`current_backend`](crate::current_backend)): without one, an
+    /// error caused by [`NoRuntime`](crate::NoRuntime).
+    pub fn from_fd(fd: OwnedFd) -> io::Result<UdpSocket> {
+        let socket = adopt(fd, Type::DGRAM, Family::Ip, State::Bound)?;
+        let local = local_ip(&socket)?;
+        Ok(UdpSocket {
+            core: SocketCore::new(socket, local.to_string())?,
+        })
+    }
+
     /// Waits for the next datagram and returns it (at most 65536 bytes; a datagram may be
     /// empty) with the address it came from.
     ///
@@ -571,6 +604,37 @@ pub struct ConnectedUdpSocket {
 }
 
 impl ConnectedUdpSocket {
+    /// Adopts a connected UDP socket made elsewhere (AnyIO's
+    /// `ConnectedUDPSocket.from_socket`): it is made non-blocking and registered with the
+    /// current run's backend.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_fd`](Self::from_fd).
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<ConnectedUdpSocket> {
+        ConnectedUdpSocket::from_fd(OwnedFd::from(socket))
+    }
+
+    /// Adopts the socket descriptor `fd` as [`from_std`](Self::from_std) does, after
+    /// checking that it is a connected UDP socket. A socket that fails a check is closed.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` with AnyIO's message: "the file descriptor does not refer to a
+    /// socket", "socket type mismatch: expected SOCK_DGRAM, got SOCK_STREAM", "address
+    /// family mismatch: expected AF_INET or AF_INET6, got AF_UNIX", "the socket must be
+    /// connected". The OS's error if it cannot be registered. Like every socket of
+    /// this crate, it
+    /// needs a runtime (see [`current_backend`](crate::current_backend)): without one, an
+    /// error caused by [`NoRuntime`](crate::NoRuntime).
+    pub fn from_fd(fd: OwnedFd) -> io::Result<ConnectedUdpSocket> {
+        let socket = adopt(fd, Type::DGRAM, Family::Ip, State::Connected)?;
+        let peer = peer_ip(&socket)?;
+        Ok(ConnectedUdpSocket {
+            core: SocketCore::new(socket, peer.to_string())?,
+        })
+    }
+
     /// Waits for the next datagram from the peer (at most 65536 bytes; it may be empty).
     ///
     /// # Errors

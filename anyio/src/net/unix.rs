@@ -28,6 +28,7 @@ use std::time::Duration;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::addr::SocketAddress;
+use super::adopt::{Family, State, adopt};
 use super::core::{Direction, PendingRead, SocketCore, core_socket_traits};
 use super::error::{clip, context};
 use super::fd_passing::{check_fd_count, recv_with_fds, send_with_fds};
@@ -364,6 +365,35 @@ pub struct UnixSocketStream {
 }
 
 impl UnixSocketStream {
+    /// Adopts a connected UNIX stream socket made elsewhere (AnyIO's
+    /// `UNIXSocketStream.from_socket`): it is made non-blocking and registered with the
+    /// current run's backend.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_fd`](Self::from_fd).
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixSocketStream> {
+        UnixSocketStream::from_fd(OwnedFd::from(stream))
+    }
+
+    /// Adopts the socket descriptor `fd` as [`from_std`](Self::from_std) does, after
+    /// checking that it is a connected UNIX stream socket. A socket that fails a check is
+    /// closed.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` with AnyIO's message: "the file descriptor does not refer to a
+    /// socket", "socket type mismatch: expected SOCK_STREAM, got SOCK_DGRAM", "address
+    /// family mismatch: expected AF_UNIX, got AF_INET", "the socket must be connected".
+    /// The OS's error if it cannot be registered. Like every socket of this crate, it
+    /// needs a runtime (see [`current_backend`](crate::current_backend)): without one, an
+    /// error caused by [`NoRuntime`](crate::NoRuntime).
+    pub fn from_fd(fd: OwnedFd) -> io::Result<UnixSocketStream> {
+        let socket = adopt(fd, Type::STREAM, Family::Unix, State::Connected)?;
+        let peer = describe_unix_peer(&socket)?;
+        UnixSocketStream::from_socket(socket, peer)
+    }
+
     fn from_socket(socket: Socket, peer: String) -> io::Result<UnixSocketStream> {
         Ok(UnixSocketStream {
             inner: StreamSocket::new(SocketCore::new(socket, peer)?),
@@ -673,6 +703,38 @@ pub struct UnixSocketListener {
 }
 
 impl UnixSocketListener {
+    /// Adopts a listening UNIX socket made elsewhere (AnyIO's
+    /// `UNIXSocketListener.from_socket`): it is made non-blocking and registered with the
+    /// current run's backend.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_fd`](Self::from_fd).
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixSocketListener> {
+        UnixSocketListener::from_fd(OwnedFd::from(listener))
+    }
+
+    /// Adopts the socket descriptor `fd` as [`from_std`](Self::from_std) does, after
+    /// checking that it is a bound, listening UNIX stream socket. A socket that fails a
+    /// check is closed.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` with AnyIO's message: "the file descriptor does not refer to a
+    /// socket", "socket type mismatch: expected SOCK_STREAM, got SOCK_DGRAM", "address
+    /// family mismatch: expected AF_UNIX, got AF_INET", "the socket must be bound to a
+    /// local address", and "the socket must be listening" for one bound but not
+    /// listening. The OS's error if it cannot be registered. Like every socket of this crate, it
+    /// needs a runtime (see [`current_backend`](crate::current_backend)): without one, an
+    /// error caused by [`NoRuntime`](crate::NoRuntime).
+    pub fn from_fd(fd: OwnedFd) -> io::Result<UnixSocketListener> {
+        let socket = adopt(fd, Type::STREAM, Family::Unix, State::Listening)?;
+        let local = unix_socket_address(&socket.local_addr()?)?.to_string();
+        Ok(UnixSocketListener {
+            core: SocketCore::new(socket, local)?,
+        })
+    }
+
     /// Waits for the next connection; see [`Listener::accept`].
     ///
     /// # Cancel safety
@@ -709,6 +771,15 @@ impl UnixSocketListener {
 
 /// An accepted connection, named in error messages after the listener's address (its
 /// peer is unnamed as a rule).
+/// How errors name the peer of an adopted UNIX socket: its path, or "an unnamed peer".
+pub(crate) fn describe_unix_peer(socket: &Socket) -> io::Result<String> {
+    let peer = socket.peer_addr()?;
+    if peer.is_unnamed() {
+        return Ok("an unnamed peer".to_owned());
+    }
+    Ok(unix_socket_address(&peer)?.to_string())
+}
+
 fn accepted(listener: &SocketCore, socket: Socket) -> io::Result<UnixSocketStream> {
     let on = listener.peer();
     UnixSocketStream::from_socket(socket, format!("a connection accepted on {on}"))

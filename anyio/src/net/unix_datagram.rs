@@ -9,15 +9,17 @@
 //! and its datagrams arrive from an unnamed address that cannot be answered.
 
 use std::io;
+use std::os::fd::OwnedFd;
 
 use socket2::Type;
 
 use super::addr::SocketAddress;
+use super::adopt::{Family, State, adopt};
 use super::core::SocketCore;
 use super::core::core_socket_traits;
 use super::datagram::{self, IncomingDatagrams};
 use super::error::context;
-use super::unix::{UnixAddress, bind_local, unix_socket_address};
+use super::unix::{UnixAddress, bind_local, describe_unix_peer, unix_socket_address};
 use crate::stream::{ObjectReceiveStream, ObjectSendStream};
 
 /// Creates an unconnected UNIX datagram socket, bound to `local_path` (a filesystem path or
@@ -109,6 +111,40 @@ pub struct UnixDatagramSocket {
 }
 
 impl UnixDatagramSocket {
+    /// Adopts a UNIX datagram socket made elsewhere, bound or not (AnyIO's
+    /// `UNIXDatagramSocket.from_socket`): it is made non-blocking and registered with the
+    /// current run's backend.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_fd`](Self::from_fd).
+    pub fn from_std(socket: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagramSocket> {
+        UnixDatagramSocket::from_fd(OwnedFd::from(socket))
+    }
+
+    /// Adopts the socket descriptor `fd` as [`from_std`](Self::from_std) does, after
+    /// checking that it is a UNIX datagram socket. A socket that fails a check is closed.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` with AnyIO's message: "the file descriptor does not refer to a
+    /// socket", "socket type mismatch: expected SOCK_DGRAM, got SOCK_STREAM", "address
+    /// family mismatch: expected AF_UNIX, got AF_INET". The OS's error if it cannot be registered. Like every socket of this crate, it
+    /// needs a runtime (see [`current_backend`](crate::current_backend)): without one, an
+    /// error caused by [`NoRuntime`](crate::NoRuntime).
+    pub fn from_fd(fd: OwnedFd) -> io::Result<UnixDatagramSocket> {
+        let socket = adopt(fd, Type::DGRAM, Family::Unix, State::Any)?;
+        let local = socket.local_addr()?;
+        let local = if local.is_unnamed() {
+            describe_local(None)
+        } else {
+            unix_socket_address(&local)?.to_string()
+        };
+        Ok(UnixDatagramSocket {
+            core: SocketCore::new(socket, local)?,
+        })
+    }
+
     /// Waits for the next datagram and returns it (at most 65536 bytes; the rest of a
     /// longer one is discarded) with the address of the socket that sent it (unnamed if
     /// that socket is unbound).
@@ -188,6 +224,39 @@ pub struct ConnectedUnixDatagramSocket {
 }
 
 impl ConnectedUnixDatagramSocket {
+    /// Adopts a connected UNIX datagram socket made elsewhere (AnyIO's
+    /// `ConnectedUNIXDatagramSocket.from_socket`): it is made non-blocking and registered
+    /// with the current run's backend.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_fd`](Self::from_fd).
+    pub fn from_std(
+        socket: std::os::unix::net::UnixDatagram,
+    ) -> io::Result<ConnectedUnixDatagramSocket> {
+        ConnectedUnixDatagramSocket::from_fd(OwnedFd::from(socket))
+    }
+
+    /// Adopts the socket descriptor `fd` as [`from_std`](Self::from_std) does, after
+    /// checking that it is a connected UNIX datagram socket. A socket that fails a check is
+    /// closed.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` with AnyIO's message: "the file descriptor does not refer to a
+    /// socket", "socket type mismatch: expected SOCK_DGRAM, got SOCK_STREAM", "address
+    /// family mismatch: expected AF_UNIX, got AF_INET", "the socket must be connected".
+    /// The OS's error if it cannot be registered. Like every socket of this crate, it
+    /// needs a runtime (see [`current_backend`](crate::current_backend)): without one, an
+    /// error caused by [`NoRuntime`](crate::NoRuntime).
+    pub fn from_fd(fd: OwnedFd) -> io::Result<ConnectedUnixDatagramSocket> {
+        let socket = adopt(fd, Type::DGRAM, Family::Unix, State::Connected)?;
+        let peer = describe_unix_peer(&socket)?;
+        Ok(ConnectedUnixDatagramSocket {
+            core: SocketCore::new(socket, peer)?,
+        })
+    }
+
     /// Waits for the next datagram from the peer (at most 65536 bytes).
     ///
     /// # Errors
