@@ -164,6 +164,8 @@ pub use channel::{
     SendError, SendErrorKind, SendFuture, create_memory_object_stream, create_queue,
     create_unbounded_memory_object_stream,
 };
+#[cfg(all(unix, feature = "hyper"))]
+pub use compat::hyper;
 pub use fs::{AsyncFile, Path, open_file, wrap_file};
 pub use resource::{
     BrokenResourceError, BusyResourceError, ClosedResourceError, DelimiterNotFound, EndOfStream,
