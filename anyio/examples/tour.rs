@@ -55,6 +55,14 @@ mod gather;
 #[path = "hello.rs"]
 mod hello;
 #[allow(dead_code)]
+#[cfg(feature = "hyper")]
+#[path = "http_client.rs"]
+mod http_client;
+#[allow(dead_code)]
+#[cfg(all(feature = "hyper", feature = "tls"))]
+#[path = "http_server.rs"]
+mod http_server;
+#[allow(dead_code)]
 #[path = "lock.rs"]
 mod lock;
 #[allow(dead_code)]
@@ -121,7 +129,7 @@ type ExampleRun = Pin<Box<dyn Future<Output = Result<(), BoxError>>>>;
 /// An example's name, and the function that starts its `run()`.
 type Example = (&'static str, fn() -> ExampleRun);
 
-/// Every example (the TLS ones with the `tls` feature).
+/// Every example (the TLS ones with the `tls` feature, the HTTP ones with `hyper`).
 const EXAMPLES: &[Example] = &[
     ("hello", || Box::pin(hello::run())),
     ("backend", || Box::pin(backend::run())),
@@ -159,6 +167,10 @@ const EXAMPLES: &[Example] = &[
     ("starttls", || Box::pin(starttls::run())),
     #[cfg(feature = "tls")]
     ("tls_ragged_eof", || Box::pin(tls_ragged_eof::run())),
+    #[cfg(all(feature = "hyper", feature = "tls"))]
+    ("http_server", || Box::pin(http_server::run())),
+    #[cfg(feature = "hyper")]
+    ("http_client", || Box::pin(http_client::run())),
 ];
 
 /// Runs `f`, turning an error or a panic into a message.

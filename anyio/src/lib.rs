@@ -109,7 +109,8 @@
 //!    [`Runner`]), which runs a root task.
 //! 5. `sync`, then `channel`, `thread` and `signal`.
 //! 6. [`stream`], then [`net`], [`fs`] and [`tls`].
-//! 7. `compat`: the ecosystem's traits (tokio's I/O traits) on the streams below.
+//! 7. `compat`: the ecosystem's traits (tokio's I/O traits, hyper's runtime traits) on the
+//!    types below.
 //!
 //! ## Features
 //!
@@ -117,6 +118,9 @@
 //! - `smol` (default): the smol backend.
 //! - `tokio-io` (default): tokio's `AsyncRead`/`AsyncWrite` on socket and TLS streams.
 //! - `tls` (default): [`tls`], TLS streams on rustls with the ring provider.
+//! - `hyper`: `anyio::hyper`, hyper 1.x on every backend: hyper's I/O traits on socket and
+//!   TLS streams, `TaskGroup` as hyper's executor, `AnyioTimer`, and `HttpConnector` for
+//!   hyper-util's pooled client.
 
 #![warn(
     missing_docs,
@@ -164,6 +168,8 @@ pub use channel::{
     SendError, SendErrorKind, SendFuture, create_memory_object_stream, create_queue,
     create_unbounded_memory_object_stream,
 };
+#[cfg(all(unix, feature = "hyper"))]
+pub use compat::hyper;
 pub use fs::{AsyncFile, Path, open_file, wrap_file};
 pub use resource::{
     BrokenResourceError, BusyResourceError, ClosedResourceError, DelimiterNotFound, EndOfStream,

@@ -44,6 +44,14 @@ mod gather;
 #[path = "../examples/hello.rs"]
 mod hello;
 #[allow(dead_code)]
+#[cfg(feature = "hyper")]
+#[path = "../examples/http_client.rs"]
+mod http_client;
+#[allow(dead_code)]
+#[cfg(all(feature = "hyper", feature = "tls"))]
+#[path = "../examples/http_server.rs"]
+mod http_server;
+#[allow(dead_code)]
 #[path = "../examples/lock.rs"]
 mod lock;
 #[allow(dead_code)]
@@ -285,4 +293,16 @@ async fn starttls_runs() -> Result<(), BoxError> {
 #[anyio::test]
 async fn tls_ragged_eof_runs() -> Result<(), BoxError> {
     tls_ragged_eof::run().await
+}
+
+#[cfg(all(feature = "hyper", feature = "tls"))]
+#[anyio::test]
+async fn http_server_runs() -> Result<(), BoxError> {
+    http_server::run().await
+}
+
+#[cfg(feature = "hyper")]
+#[anyio::test]
+async fn http_client_runs() -> Result<(), BoxError> {
+    http_client::run().await
 }

@@ -4,3 +4,6 @@
 
 #[cfg(all(unix, feature = "tokio-io"))]
 mod tokio_io;
+
+#[cfg(all(unix, feature = "hyper"))]
+pub mod hyper;

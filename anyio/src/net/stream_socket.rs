@@ -162,6 +162,22 @@ impl StreamSocket {
         poll_read_in(core, read_wait, cx, buf)
     }
 
+    /// [`poll_read`](Self::poll_read) into memory not yet initialised (hyper's read
+    /// buffer): the socket writes the bytes, so nothing is zeroed first.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn poll_read_uninit(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        let core = &self.core;
+        self.read_wait
+            .poll(cx, |cx| {
+                core.poll_op(cx, Direction::Read, &mut |s: &Socket| s.recv(buf))
+            })
+            .map_err(|e| core.broken("receiving from", e))
+    }
+
     pub(crate) fn poll_write(
         &mut self,
         cx: &mut Context<'_>,

@@ -354,8 +354,24 @@ impl<S: ByteStream + 'static> TlsStream<S> {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
+        let mut n = 0;
+        ready!(self.poll_read_with(cx, buf.len(), |data| {
+            n = data.len();
+            buf[..n].copy_from_slice(data);
+        }))?;
+        Poll::Ready(Ok(n))
+    }
+
+    /// One poll of a read of at most `room` bytes, which go to `put` (not called at the end
+    /// of the stream, nor when `room` is 0): for buffers that are not a `&mut [u8]`.
+    pub(crate) fn poll_read_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        room: usize,
+        put: impl FnOnce(&[u8]),
+    ) -> Poll<io::Result<()>> {
+        if room == 0 {
+            return Poll::Ready(Ok(()));
         }
         let poll = self.poll.get_mut().unwrap_or_else(PoisonError::into_inner);
         if poll.unread_pos == poll.unread.len() {
@@ -370,15 +386,15 @@ impl<S: ByteStream + 'static> TlsStream<S> {
                     poll.unread = data;
                     poll.unread_pos = 0;
                 }
-                Err(err) if err.is_end_of_stream() => return Poll::Ready(Ok(0)),
+                Err(err) if err.is_end_of_stream() => return Poll::Ready(Ok(())),
                 Err(err) => return Poll::Ready(Err(err)),
             }
         }
         let rest = &poll.unread[poll.unread_pos..];
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
+        let n = rest.len().min(room);
+        put(&rest[..n]);
         poll.unread_pos += n;
-        Poll::Ready(Ok(n))
+        Poll::Ready(Ok(()))
     }
 
     fn poll_state(&mut self) -> &mut PollState {
