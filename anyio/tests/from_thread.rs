@@ -181,6 +181,9 @@ async fn a_call_from_an_abandoned_thread_is_out_of_the_callers_scope() -> Result
 async fn a_call_running_when_its_caller_abandons_the_thread_is_cancelled() -> Result<(), BoxError> {
     let in_call = Arc::new(Event::new());
     let (out_tx, out_rx) = mpsc::channel();
+    // Holds the thread until the group has ended, so its caller sees the cancellation
+    // before the thread could finish (a result ready first would rightly win).
+    let (go_tx, go_rx) = mpsc::channel::<()>();
     let entered = in_call.clone();
     anyio::task_group(|tg: TaskGroup| async move {
         tg.start_soon(async move {
@@ -190,6 +193,7 @@ async fn a_call_running_when_its_caller_abandons_the_thread_is_cancelled() -> Re
                     sleep_forever().await
                 });
                 out_tx.send(call).unwrap();
+                let _ = go_rx.recv_timeout(Duration::from_secs(10));
             })
             .abandon_on_cancel()
             .await;
@@ -201,6 +205,7 @@ async fn a_call_running_when_its_caller_abandons_the_thread_is_cancelled() -> Re
         Ok(())
     })
     .await?;
+    go_tx.send(())?;
     let call = to_thread::run_sync(move || out_rx.recv_timeout(Duration::from_secs(10))).await??;
     // It was made while the caller waited, so it was in the caller's scope.
     assert_eq!(call, Ok(Err(Cancelled::new())));
