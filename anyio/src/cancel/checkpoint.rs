@@ -229,11 +229,11 @@ impl OpWait {
     /// One poll of `op` under this wait. After a `Ready`, the next poll starts a new
     /// operation (with its own checkpoint), so one `OpWait` can serve a stream's successive
     /// reads.
-    pub(crate) fn poll<R>(
+    pub(crate) fn poll<R, E: From<Cancelled>>(
         &mut self,
         cx: &mut Context<'_>,
-        op: impl FnOnce(&mut Context<'_>) -> Poll<std::io::Result<R>>,
-    ) -> Poll<std::io::Result<R>> {
+        op: impl FnOnce(&mut Context<'_>) -> Poll<Result<R, E>>,
+    ) -> Poll<Result<R, E>> {
         if !self.checked {
             if let Err(cancelled) = ready!(current::poll_checkpoint(cx)) {
                 return Poll::Ready(Err(cancelled.into()));

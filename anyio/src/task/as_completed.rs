@@ -14,14 +14,14 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, ready};
+use std::task::Poll;
 
 use atomic_waker::AtomicWaker;
 
 use super::error::TaskGroupError;
 use super::group::{TaskGroup, default_name};
 use super::handle::{OnFinish, TaskHandle, spawn_with_handle};
-use crate::cancel::checkpoint::CancelWait;
+use crate::cancel::checkpoint::OpWait;
 use crate::cancel::current;
 use crate::cancel::error::{Cancelled, IsCancelled};
 
@@ -143,23 +143,21 @@ impl<T> Completions<T> {
     ///
     /// Cancel safe: a handle is taken from the queue only in the poll that returns it.
     pub async fn next(&mut self) -> Result<Option<TaskHandle<T>>, Cancelled> {
-        let mut checked = false;
-        let mut cancel = CancelWait::new();
+        let mut wait = OpWait::new();
         poll_fn(|cx| {
-            if !checked {
-                ready!(current::poll_checkpoint(cx))?;
-                checked = true;
-            }
-            if self.yielded == self.handles.len() {
-                return Poll::Ready(Ok(None));
-            }
-            self.queue.waiter.register(cx.waker());
-            if let Some(handle) = self.queue.pop() {
-                self.yielded += 1;
-                return Poll::Ready(Ok(Some(handle)));
-            }
-            cancel.register(cx)?;
-            Poll::Pending
+            wait.poll(cx, |cx| {
+                if self.yielded == self.handles.len() {
+                    return Poll::Ready(Ok(None));
+                }
+                self.queue.waiter.register(cx.waker());
+                match self.queue.pop() {
+                    Some(handle) => {
+                        self.yielded += 1;
+                        Poll::Ready(Ok(Some(handle)))
+                    }
+                    None => Poll::Pending,
+                }
+            })
         })
         .await
     }

@@ -36,8 +36,7 @@ use super::error::{GroupClosed, StartError};
 use super::group::{TaskBuilder, TaskGroup, default_name};
 use super::info::TaskId;
 use super::start::TaskStatus;
-use crate::cancel::checkpoint::CancelWait;
-use crate::cancel::current;
+use crate::cancel::checkpoint::OpWait;
 use crate::cancel::error::{Cancelled, IsCancelled};
 use crate::cancel::node::Node;
 use crate::context::TaskName;
@@ -411,20 +410,17 @@ impl<T> Shared<T> {
 /// Waits until a task has ended: the one wait behind every waiting method of a handle.
 struct WaitEnd<T> {
     shared: Arc<Shared<T>>,
-    /// Whether the first poll's checkpoint has passed.
-    checked: bool,
     /// This waiter's key in the task's waiters while registered.
     key: Option<usize>,
-    cancel: CancelWait,
+    wait: OpWait,
 }
 
 impl<T> WaitEnd<T> {
     fn new(shared: Arc<Shared<T>>) -> Self {
         WaitEnd {
             shared,
-            checked: false,
             key: None,
-            cancel: CancelWait::new(),
+            wait: OpWait::new(),
         }
     }
 
@@ -439,29 +435,25 @@ impl<T> Future for WaitEnd<T> {
     type Output = Result<(), Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        if !this.checked {
-            ready!(current::poll_checkpoint(cx))?;
-            this.checked = true;
-        }
-        {
-            let mut state = this.shared.lock();
+        let WaitEnd { shared, key, wait } = &mut *self;
+        let polled = wait.poll(cx, |cx| {
+            let mut state = shared.lock();
             if !matches!(state.outcome, Outcome::Running(_)) {
                 // `finish` took the waiters away: the key is stale.
-                this.key = None;
+                *key = None;
                 return Poll::Ready(Ok(()));
             }
-            match this.key.and_then(|k| state.waiters.get_mut(k)) {
+            match key.and_then(|k| state.waiters.get_mut(k)) {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 Some(w) => w.clone_from(cx.waker()),
-                None => this.key = Some(state.waiters.insert(cx.waker().clone())),
+                None => *key = Some(state.waiters.insert(cx.waker().clone())),
             }
+            Poll::Pending
+        });
+        if let Poll::Ready(Err(_)) = polled {
+            self.deregister();
         }
-        if let Err(cancelled) = this.cancel.register(cx) {
-            this.deregister();
-            return Poll::Ready(Err(cancelled));
-        }
-        Poll::Pending
+        polled
     }
 }
 
