@@ -46,7 +46,7 @@ pub(crate) struct Configs {
 }
 
 /// Made once per process: a CA and a server certificate for `localhost` that it signs
-/// (ECDSA P-256, rcgen's default), the ring provider, TLS 1.2 and 1.3 (rustls's safe
+/// (ECDSA P-256, rcgen's default), the aws-lc-rs provider, TLS 1.2 and 1.3 (rustls's safe
 /// defaults, as anyio's own builders; TLS 1.3 is what is negotiated), the CA as the only
 /// root. Resumption is off on the client and the server sends no TLS 1.3 tickets, so every
 /// handshake of TLS2 is a full one and no ticket traffic follows a handshake.
@@ -67,7 +67,7 @@ pub(crate) fn configs() -> &'static Configs {
             .signed_by(&key, &issuer)
             .expect("server certificate");
 
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = RootCertStore::empty();
         roots.add(ca_cert.der().clone()).expect("root");
         let mut client = ClientConfig::builder_with_provider(provider.clone())

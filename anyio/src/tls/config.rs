@@ -14,10 +14,12 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use super::stream::TlsStream;
 use crate::stream::ByteStream;
 
-/// The crypto provider of every configuration this module builds: ring, named explicitly
-/// so that another provider compiled into the same program cannot change it.
+/// The crypto provider of every configuration this module builds: aws-lc-rs, rustls's own
+/// default and the one it keeps current (its key exchange prefers the post-quantum hybrid
+/// X25519MLKEM768; rustls 0.23.48 deprecated ring's provider for lacking it). Named
+/// explicitly so that another provider compiled into the same program cannot change it.
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 fn invalid(what: impl fmt::Display) -> io::Error {
@@ -79,7 +81,7 @@ impl TlsConnector {
     pub fn with_root_certificates(roots: RootCertStore) -> Self {
         let config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .expect("the ring provider supports the default protocol versions")
+            .expect("the aws-lc-rs provider supports the default protocol versions")
             .with_root_certificates(roots)
             .with_no_client_auth();
         Self::from_config(Arc::new(config))
@@ -236,7 +238,7 @@ impl TlsAcceptor {
     ) -> io::Result<Self> {
         let config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .expect("the ring provider supports the default protocol versions")
+            .expect("the aws-lc-rs provider supports the default protocol versions")
             .with_no_client_auth()
             .with_single_cert(cert_chain, key)
             .map_err(|e| invalid(format!("unusable certificate or key: {e}")))?;

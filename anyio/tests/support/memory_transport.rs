@@ -720,10 +720,10 @@ pub(crate) fn client_config(root_pem: &[u8], tls12_only: bool) -> Arc<rustls::Cl
         &[&rustls::version::TLS13, &rustls::version::TLS12]
     };
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_protocol_versions(versions)
-    .expect("the ring provider supports these versions")
+    .expect("the aws-lc-rs provider supports these versions")
     .with_root_certificates(roots)
     .with_no_client_auth();
     // Every connection a full handshake: what a run does must not depend on the runs
