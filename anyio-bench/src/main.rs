@@ -7,7 +7,7 @@
 //!            tokio-mt | tokio-ct | smol-1 | smol-2 (native; only the extras below)
 //!   WORKLOAD: W1 W2 W3 W4 W7 (the anchors'), W4d1 W4d10 (W4 inside 1 or 10 nested cancel
 //!             scopes), and the extras W1h W2b0 W2u W3y SEM EVT LIM TH PORT FSR FSL TLS1 TLS2
-//!             (see workloads.rs)
+//!             (see workloads.rs), HTTP1S HTTP1C (hyper server or client; see http.rs)
 //!
 //! Prints one TSV line per measured run, like anchors-bench: `workload runtime rate unit
 //! work`. Exits with status 3 for a workload that has no version for the runtime (W4c on
@@ -21,6 +21,7 @@
 
 mod channel_workloads;
 mod fs_workloads;
+mod http;
 mod idle;
 mod native;
 mod net_workloads;
@@ -87,7 +88,7 @@ fn usage() -> ! {
     eprintln!("            anyio-smol-1-compat (smol with Runner::tokio_compat)");
     eprintln!("            tokio-mt | tokio-ct | smol-1 | smol-2 (native; the extras only)");
     eprintln!("  WORKLOAD: W1 W2 W3 W4 W4c W5 W6 W7 W4d1 W4d10 W1h W2b0 W2u W3y SEM EVT");
-    eprintln!("            LIM TH PORT FSR FSL TLS1 TLS2");
+    eprintln!("            LIM TH PORT FSR FSL TLS1 TLS2 HTTP1S HTTP1C (http.rs)");
     eprintln!("            (W4c: not written: it is Python-only)");
     exit(2)
 }
@@ -109,8 +110,19 @@ fn parse_args(args: &[String]) -> Args {
         (None, None) => usage(),
     };
     let workload = Workload::parse(workload).unwrap_or_else(|| usage());
+    let (reps, warmup) = parse_counts(&args[2..]);
+    Args {
+        runtime,
+        workload,
+        reps,
+        warmup,
+    }
+}
+
+/// `--reps N` and `--warmup N` (5 and 1 by default).
+fn parse_counts(args: &[String]) -> (usize, usize) {
     let (mut reps, mut warmup) = (5, 1);
-    for pair in args[2..].chunks(2) {
+    for pair in args.chunks(2) {
         let value = pair
             .get(1)
             .and_then(|v| v.parse().ok())
@@ -121,12 +133,7 @@ fn parse_args(args: &[String]) -> Args {
             _ => usage(),
         }
     }
-    Args {
-        runtime,
-        workload,
-        reps,
-        warmup,
-    }
+    (reps, warmup)
 }
 
 /// Runs the workload `runs` times in one anyio run; returns the time of each run, as
@@ -159,6 +166,15 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().is_some_and(|a| a == "idle") {
         idle::main(&args[1..]);
+        return;
+    }
+    if args.first().is_some_and(|a| a == "http-server") {
+        http::serve_main(&args[1..]);
+        return;
+    }
+    if let Some(side) = args.get(1).and_then(|w| http::Side::parse(w)) {
+        let (reps, warmup) = parse_counts(&args[2..]);
+        http::measure(&args[0], side, reps, warmup);
         return;
     }
     let Args {
