@@ -201,7 +201,9 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_secs_f64(ticks as f64 / per_second as f64)
 }
 
-fn hello(_req: Request<hyper::body::Incoming>) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> {
+fn hello(
+    _req: Request<hyper::body::Incoming>,
+) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> {
     std::future::ready(Ok(Response::new(Full::new(Bytes::from_static(BODY)))))
 }
 

@@ -90,11 +90,22 @@ impl SocketCore {
     pub(crate) async fn run<R>(
         &self,
         dir: Direction,
+        op: impl FnMut(&Socket) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.run_with(dir, op, |_| false).await
+    }
+
+    /// [`run`](Self::run) for an operation whose result may show that it emptied the OS
+    /// buffer (`drained`: a stream read shorter than asked; see `Source::poll_with`).
+    pub(crate) async fn run_with<R>(
+        &self,
+        dir: Direction,
         mut op: impl FnMut(&Socket) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
         let _token = self.guard(dir).enter()?;
         let mut wait = OpWait::new();
-        poll_fn(|cx| wait.poll(cx, |cx| self.poll_op(cx, dir, &mut op))).await
+        poll_fn(|cx| wait.poll(cx, |cx| self.poll_op_with(cx, dir, &mut op, &drained))).await
     }
 
     /// The busy guard of a direction: one task at a time may wait in it.
@@ -113,10 +124,22 @@ impl SocketCore {
         dir: Direction,
         op: &mut impl FnMut(&Socket) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        self.poll_op_with(cx, dir, op, |_| false)
+    }
+
+    /// [`poll_op`](Self::poll_op) for an operation whose result may show that it emptied
+    /// the OS buffer, as in [`run_with`](Self::run_with).
+    pub(crate) fn poll_op_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        op: &mut impl FnMut(&Socket) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> Poll<io::Result<R>> {
         if self.is_closed() {
             return Poll::Ready(Err(ClosedResourceError.into()));
         }
-        let polled = self.source.poll_with(cx, dir, &mut *op);
+        let polled = self.source.poll_with(cx, dir, &mut *op, drained);
         if polled.is_ready() {
             return polled;
         }

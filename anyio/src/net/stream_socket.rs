@@ -32,23 +32,29 @@ pub(crate) fn send_some(socket: &Socket, data: &[u8]) -> io::Result<usize> {
 /// buffer is [`RECEIVE_CHUNK`] bytes at most; while reads fill it and `max_bytes` allows,
 /// it doubles and reads again, until the socket has no more. It is trimmed when it holds
 /// less than a quarter of its capacity.
-pub(crate) fn recv_up_to(socket: &Socket, max_bytes: usize) -> io::Result<Vec<u8>> {
+pub(crate) fn recv_up_to(socket: &Socket, max_bytes: usize) -> io::Result<Received> {
     let mut buf = Vec::with_capacity(max_bytes.min(RECEIVE_CHUNK));
     let n = socket.recv(buf.spare_capacity_mut())?;
     // SAFETY: `recv` initialised the first `n` bytes of the spare capacity of the empty
     // `buf`, and `n <= capacity` because it wrote into a slice of that length.
     unsafe { buf.set_len(n) };
+    let mut drained = short_read(n, buf.capacity());
     while buf.len() == buf.capacity() && buf.len() < max_bytes {
         let room = buf.len().min(max_bytes - buf.len());
         buf.reserve_exact(room);
         // An error here (nothing more, or the connection ending) is left to the next
         // receive: these bytes arrived first.
-        let Ok(more) = socket.recv(&mut buf.spare_capacity_mut()[..room]) else {
-            break;
+        let more = match socket.recv(&mut buf.spare_capacity_mut()[..room]) {
+            Ok(more) => more,
+            Err(e) => {
+                drained = e.kind() == io::ErrorKind::WouldBlock;
+                break;
+            }
         };
         // SAFETY: `recv` initialised the `more` bytes of the spare capacity after the
         // length, and `more <= room`, which the capacity has room for.
         unsafe { buf.set_len(buf.len() + more) };
+        drained = short_read(more, room);
         if more < room {
             break;
         }
@@ -56,7 +62,17 @@ pub(crate) fn recv_up_to(socket: &Socket, max_bytes: usize) -> io::Result<Vec<u8
     if buf.len() < buf.capacity() / 4 {
         buf.shrink_to_fit();
     }
-    Ok(buf)
+    Ok(Received {
+        bytes: buf,
+        drained,
+    })
+}
+
+/// What [`recv_up_to`] got, and whether its last `recv` emptied the OS buffer (see
+/// [`short_read`]).
+pub(crate) struct Received {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) drained: bool,
 }
 
 /// A connected stream socket.
@@ -94,9 +110,10 @@ impl StreamSocket {
         }
         let buf = self
             .core
-            .run(Direction::Read, |s| recv_up_to(s, max_bytes))
+            .run_with(Direction::Read, |s| recv_up_to(s, max_bytes), |r| r.drained)
             .await
-            .map_err(|e| self.core.broken("receiving from", e))?;
+            .map_err(|e| self.core.broken("receiving from", e))?
+            .bytes;
         if buf.is_empty() {
             return Err(self.end());
         }
@@ -107,9 +124,14 @@ impl StreamSocket {
         if buf.is_empty() {
             return Err(zero_max_bytes());
         }
+        let len = buf.len();
         let n = self
             .core
-            .run(Direction::Read, |mut s| s.read(buf))
+            .run_with(
+                Direction::Read,
+                |mut s| s.read(buf),
+                |&n| short_read(n, len),
+            )
             .await
             .map_err(|e| self.core.broken("receiving from", e))?;
         if n == 0 {
@@ -171,9 +193,12 @@ impl StreamSocket {
         buf: &mut [std::mem::MaybeUninit<u8>],
     ) -> Poll<io::Result<usize>> {
         let core = &self.core;
+        let len = buf.len();
         self.read_wait
             .poll(cx, |cx| {
-                core.poll_op(cx, Direction::Read, &mut |s: &Socket| s.recv(buf))
+                core.poll_op_with(cx, Direction::Read, &mut |s: &Socket| s.recv(buf), |&n| {
+                    short_read(n, len)
+                })
             })
             .map_err(|e| core.broken("receiving from", e))
     }
@@ -247,10 +272,23 @@ fn poll_read_in(
     cx: &mut Context<'_>,
     buf: &mut [u8],
 ) -> Poll<io::Result<usize>> {
+    let len = buf.len();
     wait.poll(cx, |cx| {
-        core.poll_op(cx, Direction::Read, &mut |mut s: &Socket| s.read(buf))
+        core.poll_op_with(
+            cx,
+            Direction::Read,
+            &mut |mut s: &Socket| s.read(buf),
+            |&n| short_read(n, len),
+        )
     })
     .map_err(|e| core.broken("receiving from", e))
+}
+
+/// Whether a stream read of `n` bytes into room for `len` emptied the OS buffer: it got
+/// some bytes but fewer than it had room for. (Zero is the end of the stream, which says
+/// nothing of readiness.)
+fn short_read(n: usize, len: usize) -> bool {
+    n > 0 && n < len
 }
 
 /// One poll of a write for the poll-based I/O traits, as [`poll_read_in`].
