@@ -101,16 +101,19 @@ impl Source {
             },
             #[cfg(feature = "smol")]
             Source::Smol { io, drained: empty } => loop {
-                // async-io's readiness is only known after a failed attempt, so a drained
-                // socket's next operation begins with the wait.
-                if !empty[dir as usize].swap(false, Ordering::Relaxed) {
+                // async-io's readiness is only known after a failed attempt: a socket whose
+                // last operation emptied it (or would have blocked) starts with the wait,
+                // so a task woken for another reason does not retry a syscall that fails.
+                let empty = &empty[dir as usize];
+                if !empty.load(Ordering::Relaxed) {
                     let res = op(io.get_ref());
                     if !is_would_block(&res) {
                         if res.as_ref().is_ok_and(&drained) {
-                            empty[dir as usize].store(true, Ordering::Relaxed);
+                            empty.store(true, Ordering::Relaxed);
                         }
                         return Poll::Ready(res);
                     }
+                    empty.store(true, Ordering::Relaxed);
                 }
                 if let Err(e) = ready!(match dir {
                     Direction::Read => io.poll_readable(cx),
@@ -118,6 +121,7 @@ impl Source {
                 }) {
                     return Poll::Ready(Err(e));
                 }
+                empty.store(false, Ordering::Relaxed);
             },
         }
     }
