@@ -70,6 +70,7 @@ with_tokio_compat!(
     move_on_after_ends_a_cancellable_tokio_sleep,
     to_thread_closures_and_from_thread_calls_have_tokio,
     hyper_util_tokio_executor_and_timer_work,
+    reqwest_fetches_from_our_server,
 );
 
 async fn tokio_sleep_returns_after_its_delay() -> Result<(), BoxError> {
@@ -238,6 +239,67 @@ async fn hyper_util_tokio_executor_and_timer_work() -> Result<(), BoxError> {
     let start = Instant::now();
     TokioTimer::new().sleep(DELAY).await;
     assert!(start.elapsed() >= DELAY, "woke after {:?}", start.elapsed());
+    Ok(())
+}
+
+/// reqwest (built on tokio's sockets, `tokio::spawn` and timers) fetches three times from an
+/// HTTP/1.1 server of ours, reusing its pooled connection; a scope cancels a request the
+/// server never answers.
+async fn reqwest_fetches_from_our_server() -> Result<(), BoxError> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+
+    let (listener, addr) = listen().await?;
+    let connections = Arc::new(AtomicUsize::new(0));
+    let served = connections.clone();
+    anyio::task_group(|tg: TaskGroup| async move {
+        let server_tg = tg.clone();
+        tg.start_soon(async move {
+            loop {
+                let stream = listener.accept().await?;
+                served.fetch_add(1, Ordering::SeqCst);
+                server_tg.start_soon(async move {
+                    let answer =
+                        service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                            if req.uri().path() == "/never" {
+                                std::future::pending::<()>().await;
+                            }
+                            let body = format!("you asked for {}", req.uri().path());
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                                Bytes::from(body),
+                            )))
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), answer)
+                        .await;
+                })?;
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), BoxError>(())
+        })?;
+        let client = reqwest::Client::new();
+        for n in 1..=3 {
+            let url = format!("http://{addr}/page{n}");
+            let response = client.get(url).send().await?;
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.text().await?, format!("you asked for /page{n}"));
+        }
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            1,
+            "one pooled connection"
+        );
+        let never = client.get(format!("http://{addr}/never")).send();
+        let outcome = anyio::move_on_after(DELAY, cancellable(never)).await?;
+        assert!(outcome.is_none(), "the request ended: {outcome:?}");
+        tg.cancel();
+        Ok(())
+    })
+    .await?;
     Ok(())
 }
 
