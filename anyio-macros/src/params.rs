@@ -3,7 +3,10 @@
 //! A parameter is a plain name and a type. Its name picks its value, as in rstest and
 //! pytest: `backend` is the backend the test runs on, `task_group` the test's task group,
 //! and any other name is the fixture function of that name (`#[from(path)]` names another
-//! one). The generated code sets every parameter up in order, inside the test's run, with
+//! one). A leading underscore is not part of the name (`_server` asks for `server`), so a
+//! fixture used only for what its setup does needs no `#[allow(unused)]`.
+//!
+//! The generated code sets every parameter up in order, inside the test's run, with
 //! `path::__anyio_setup(&context).await`: the code `#[anyio::fixture]` generates for each
 //! fixture, which sets up that fixture's own parameters the same way.
 
@@ -80,11 +83,17 @@ pub(crate) fn parse(sig: &Signature, kind: Kind, errors: &mut Errors) -> Vec<Par
                 continue;
             }
         };
+        // `_server` asks for `server` without warning that the test leaves it unused.
+        let text = ident.to_string();
+        let name = match text.strip_prefix('_') {
+            Some(rest) if !rest.is_empty() => rest,
+            _ => &text,
+        };
         let source = match from {
             Some(path) => Source::Fixture(path),
-            None if ident == "backend" => Source::Backend,
-            None if ident == "task_group" => Source::TaskGroup,
-            None => Source::Fixture(Path::from(ident.clone())),
+            None if name == "backend" => Source::Backend,
+            None if name == "task_group" => Source::TaskGroup,
+            None => Source::Fixture(Path::from(Ident::new(name, ident.span()))),
         };
         params.push(Param { ident, source });
     }
@@ -214,6 +223,8 @@ mod tests {
                     task_group: TaskGroup,
                     #[from(crate::fx::other)] mine: u8,
                     #[from(port)] backend2: u16,
+                    _unused: u8,
+                    _backend: Backend,
                 ) {
                 }
             ),
@@ -227,7 +238,9 @@ mod tests {
                 "backend <- backend",
                 "task_group <- task group",
                 "mine <- crate::fx::other",
-                "backend2 <- port"
+                "backend2 <- port",
+                "_unused <- unused",
+                "_backend <- backend"
             ]
         );
     }

@@ -332,7 +332,7 @@ impl fmt::Display for TestFailure {
                 test,
                 backend,
                 error,
-            } => write!(f, "a task of test `{test}` on {backend} failed: {error}"),
+            } => write!(f, "test `{test}` on {backend}: {error}"),
             TestFailure::Cancelled { test, backend } => {
                 write!(f, "test `{test}` on {backend} ended cancelled")
             }
