@@ -57,8 +57,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             return out;
         }
     };
-    if let Some(position) = rstest_position(&function.attrs) {
-        return defer_to_rstest(function, position, &attr);
+    if has_rstest(&function.attrs) {
+        return defer_to_rstest(function, &attr);
     }
     let mut errors = Errors::default();
     let args = args::parse_test_args(attr).map_err(|error| errors.push(error));
@@ -97,9 +97,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// The index of an `#[rstest]` attribute (any path ending in `rstest`) among `attrs`.
-fn rstest_position(attrs: &[Attribute]) -> Option<usize> {
-    attrs.iter().position(|attr| {
+/// Whether `attrs` has an `#[rstest]` attribute (any path ending in `rstest`).
+fn has_rstest(attrs: &[Attribute]) -> bool {
+    attrs.iter().any(|attr| {
         matches!(attr.style, syn::AttrStyle::Outer)
             && attr
                 .path()
@@ -109,13 +109,15 @@ fn rstest_position(attrs: &[Attribute]) -> Option<usize> {
     })
 }
 
-/// The function again, with `#[anyio::test(attr)]` moved just after its `#[rstest]`:
-/// rstest must expand first, since it turns each case into a function without the case
-/// parameters, and it copies the attribute (whose path ends in `test`, so rstest adds no
-/// `#[test]` of its own) onto each of them, where this attribute expands as usual.
-fn defer_to_rstest(mut function: ItemFn, position: usize, attr: &TokenStream) -> TokenStream {
+/// The function again, with `#[anyio::test(attr)]` moved below its `#[rstest]`, as its
+/// last attribute: rstest must expand first, since it turns each case into a function
+/// without the case parameters, and it copies the attribute (whose path ends in `test`,
+/// so rstest adds no `#[test]` of its own) onto each of them, where this attribute
+/// expands as usual. Last, because rstest gives the attributes written between two
+/// `#[case]`s to the case below them only.
+fn defer_to_rstest(mut function: ItemFn, attr: &TokenStream) -> TokenStream {
     let again: Attribute = syn::parse_quote!(#[::anyio::test(#attr)]);
-    function.attrs.insert(position + 1, again);
+    function.attrs.push(again);
     function.into_token_stream()
 }
 
@@ -533,7 +535,7 @@ mod tests {
         ] {
             let out = expand_text(quote!(smol), item);
             assert!(
-                out.contains("rstest]#[::anyio::test(smol)]#[case(1)]asyncfnt(#[case]x:u32){}"),
+                out.contains("rstest]#[case(1)]#[::anyio::test(smol)]asyncfnt(#[case]x:u32){}"),
                 "{out}"
             );
             assert!(!out.contains("run_test"), "{out}");
