@@ -84,10 +84,21 @@ impl<T> Fixture<T> {
         self
     }
 
-    /// The value, dropping the teardown unrun: for code that uses a fixture function
-    /// outside a test.
+    /// The value, dropping the teardown unrun.
     pub fn into_value(self) -> T {
         self.value
+    }
+
+    /// The value and the teardown (a future that does nothing if there is none), for
+    /// code that uses a fixture function outside a test and tears it down itself.
+    pub fn into_parts(self) -> (T, impl Future<Output = Result<(), BoxError>> + Send) {
+        let teardown = self.teardown;
+        (self.value, async move {
+            match teardown {
+                Some(teardown) => teardown.await,
+                None => Ok(()),
+            }
+        })
     }
 }
 
