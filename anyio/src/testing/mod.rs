@@ -143,5 +143,5 @@ pub fn run_main<F: Future>(runner: Runner, fut: F) -> F::Output {
 
 /// The guide's chapter, so `cargo test --doc` compiles and runs its examples.
 #[cfg(doctest)]
-#[doc = include_str!("../../docs/testing.md")]
+#[doc = include_str!("../../../docs/testing.md")]
 struct TestingGuide;
