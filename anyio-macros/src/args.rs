@@ -781,7 +781,10 @@ mod tests {
     fn test_timeouts() {
         let args = parse_test_args(quote!(timeout = "10s")).unwrap();
         assert_eq!(args.timeout.unwrap().millis, 10_000);
-        assert_eq!(summary(&args), [("tokio", None, false), ("smol", None, false)]);
+        assert_eq!(
+            summary(&args),
+            [("tokio", None, false), ("smol", None, false)]
+        );
         let args = parse_test_args(quote!(smol, timeout = "250ms")).unwrap();
         assert_eq!(args.timeout.unwrap().millis, 250);
         assert_eq!(summary(&args), [("smol", None, false)]);

@@ -170,12 +170,36 @@ mod tests {
     #[test]
     fn return_types_are_read() {
         let cases = [
-            (quote!(), "()", "Ok::<_,::anyio::BoxError>(::anyio::testing::Fixture::new(__anyio_out))"),
-            (quote!(-> u16), "u16", "Ok::<_,::anyio::BoxError>(::anyio::testing::Fixture::new(__anyio_out))"),
-            (quote!(-> io::Result<u16>), "u16", "__anyio_out.map(::anyio::testing::Fixture::new)"),
-            (quote!(-> Result<Vec<u8>, BoxError>), "Vec<u8>", "__anyio_out.map(::anyio::testing::Fixture::new)"),
-            (quote!(-> Fixture<Server>), "Server", "Ok::<_,::anyio::BoxError>(__anyio_out)"),
-            (quote!(-> Result<anyio::testing::Fixture<Server>, E>), "Server", "finish_setup(__anyio_fixtures,\"f\",__anyio_out)"),
+            (
+                quote!(),
+                "()",
+                "Ok::<_,::anyio::BoxError>(::anyio::testing::Fixture::new(__anyio_out))",
+            ),
+            (
+                quote!(-> u16),
+                "u16",
+                "Ok::<_,::anyio::BoxError>(::anyio::testing::Fixture::new(__anyio_out))",
+            ),
+            (
+                quote!(-> io::Result<u16>),
+                "u16",
+                "__anyio_out.map(::anyio::testing::Fixture::new)",
+            ),
+            (
+                quote!(-> Result<Vec<u8>, BoxError>),
+                "Vec<u8>",
+                "__anyio_out.map(::anyio::testing::Fixture::new)",
+            ),
+            (
+                quote!(-> Fixture<Server>),
+                "Server",
+                "Ok::<_,::anyio::BoxError>(__anyio_out)",
+            ),
+            (
+                quote!(-> Result<anyio::testing::Fixture<Server>, E>),
+                "Server",
+                "finish_setup(__anyio_fixtures,\"f\",__anyio_out)",
+            ),
         ];
         for (output, value, normalised) in cases {
             let out = expand_text(
@@ -187,7 +211,9 @@ mod tests {
                 ),
             );
             assert!(
-                out.contains(&format!("__anyio_setup(__anyio_fixtures:&::anyio::testing::FixtureContext)->{value}{{")),
+                out.contains(&format!(
+                    "__anyio_setup(__anyio_fixtures:&::anyio::testing::FixtureContext)->{value}{{"
+                )),
                 "{out}"
             );
             assert!(out.contains(normalised), "{out}");
@@ -200,7 +226,11 @@ mod tests {
             quote!(),
             quote!(
                 /// Docs.
-                pub(crate) async fn server(port: u16, #[from(other)] name: String, backend: Backend) -> Fixture<Addr> {
+                pub(crate) async fn server(
+                    port: u16,
+                    #[from(other)] name: String,
+                    backend: Backend,
+                ) -> Fixture<Addr> {
                     todo!()
                 }
             ),

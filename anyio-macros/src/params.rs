@@ -205,7 +205,11 @@ mod tests {
             .iter()
             .map(|param| match &param.source {
                 Source::Fixture(path) => {
-                    format!("{} <- {}", param.ident, quote!(#path).to_string().replace(' ', ""))
+                    format!(
+                        "{} <- {}",
+                        param.ident,
+                        quote!(#path).to_string().replace(' ', "")
+                    )
                 }
                 Source::Backend => format!("{} <- backend", param.ident),
                 Source::TaskGroup => format!("{} <- task group", param.ident),
@@ -283,9 +287,15 @@ mod tests {
         assert_eq!(errors.len(), 7, "{errors:?}");
         assert!(errors[0].contains("must be a plain name"), "{errors:?}");
         assert!(errors[3].contains("add `#[rstest]`"), "{errors:?}");
-        assert!(errors[4].contains("takes the path of a fixture"), "{errors:?}");
+        assert!(
+            errors[4].contains("takes the path of a fixture"),
+            "{errors:?}"
+        );
         assert!(errors[5].contains("more than once"), "{errors:?}");
-        assert!(errors[6].contains("unknown parameter attribute"), "{errors:?}");
+        assert!(
+            errors[6].contains("unknown parameter attribute"),
+            "{errors:?}"
+        );
         let (_, errors) = parse_sig(
             quote!(
                 async fn f(&self) {}

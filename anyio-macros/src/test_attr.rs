@@ -197,9 +197,10 @@ fn generate(mut function: ItemFn, args: &TestArgs, params: &[Param]) -> TokenStr
     } else {
         sync_call(&name, params)
     };
-    let tests = args.backends.iter().map(|(backend, options)| {
-        backend_test(*backend, options, &call, &output, &test_attrs)
-    });
+    let tests = args
+        .backends
+        .iter()
+        .map(|(backend, options)| backend_test(*backend, options, &call, &output, &test_attrs));
     // The function is unused, and would be warned about, when the tests are
     // compiled out: outside `cfg(test)` or when anyio lacks the backends.
     quote! {
@@ -488,7 +489,10 @@ mod tests {
                 async fn t(#[from(fx::server)] server: Addr, backend: Backend) {}
             ),
         );
-        assert!(out.starts_with("#[allow(dead_code)]asyncfnt(server:Addr,backend:Backend){}"), "{out}");
+        assert!(
+            out.starts_with("#[allow(dead_code)]asyncfnt(server:Addr,backend:Backend){}"),
+            "{out}"
+        );
         assert!(
             out.contains(
                 "fnsmol(){::anyio::__private::run_test(::anyio::Runner::new(::anyio::Backend::Smol),\"t\",\

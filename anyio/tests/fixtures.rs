@@ -73,10 +73,7 @@ async fn fixtures_can_be_named_with_from(
 }
 
 #[anyio::test]
-async fn every_use_of_a_fixture_is_a_new_instance(
-    #[from(serial)] a: u32,
-    #[from(serial)] b: u32,
-) {
+async fn every_use_of_a_fixture_is_a_new_instance(#[from(serial)] a: u32, #[from(serial)] b: u32) {
     assert_ne!(a, b);
 }
 
@@ -138,10 +135,12 @@ async fn inner(backend: Backend) -> Fixture<&'static str> {
 #[anyio::fixture]
 async fn outer(inner: &'static str, backend: Backend) -> Result<Fixture<String>, BoxError> {
     record(backend, "outer set up");
-    Ok(Fixture::new(format!("outer({inner})")).teardown(async move {
-        record(backend, "outer torn down");
-        Ok(())
-    }))
+    Ok(
+        Fixture::new(format!("outer({inner})")).teardown(async move {
+            record(backend, "outer torn down");
+            Ok(())
+        }),
+    )
 }
 
 #[anyio::test]
@@ -404,7 +403,10 @@ fn a_failed_teardown_fails_the_test_and_the_others_still_run() {
 /// A fixture whose setup fails.
 #[anyio::fixture]
 async fn unreachable_service() -> io::Result<u16> {
-    Err(io::Error::new(io::ErrorKind::ConnectionRefused, "no service"))
+    Err(io::Error::new(
+        io::ErrorKind::ConnectionRefused,
+        "no service",
+    ))
 }
 
 #[test]
@@ -483,9 +485,8 @@ fn tasks_left_in_the_test_group_are_cancelled_after_the_teardowns() {
 #[test]
 fn the_context_names_the_test_and_its_backend() {
     for backend in selected_backends() {
-        let (name, seen) = TestRun::new("named", Runner::new(backend)).run(|fixtures| async move {
-            (fixtures.test_name().to_owned(), fixtures.backend())
-        });
+        let (name, seen) = TestRun::new("named", Runner::new(backend))
+            .run(|fixtures| async move { (fixtures.test_name().to_owned(), fixtures.backend()) });
         assert_eq!((name.as_str(), seen), ("named", backend));
     }
 }

@@ -59,7 +59,10 @@ fn every_case_runs_on_every_backend() {
         "rstest_with_anyio_fixtures::case_1::tokio",
         "rstest_with_anyio_fixtures::case_2::smol",
     ] {
-        assert!(stdout.contains(&format!("test {name} ... ok")), "{name}: {stdout}");
+        assert!(
+            stdout.contains(&format!("test {name} ... ok")),
+            "{name}: {stdout}"
+        );
     }
     assert!(stdout.contains("test result: ok. 18 passed"), "{stdout}");
 }

@@ -27,9 +27,9 @@ use std::future::Future;
 use crate::backend::Backend;
 use crate::runner::Runner;
 
-pub use fixture::{Fixture, FixtureContext, TeardownFailure};
 #[doc(hidden)]
 pub use fixture::finish_setup;
+pub use fixture::{Fixture, FixtureContext, TeardownFailure};
 pub use ports::{FreePortFactory, PortKind, free_tcp_port, free_udp_port};
 pub use run::{TestFailure, TestRun};
 #[doc(hidden)]

@@ -42,9 +42,9 @@ pub fn default_timeout() -> Option<Duration> {
     let seconds = text.parse::<f64>().ok().filter(|s| *s > 0.0);
     match seconds.and_then(|s| Duration::try_from_secs_f64(s).ok()) {
         Some(timeout) => Some(timeout),
-        None => panic!(
-            "{TIMEOUT_ENV}: expected a number of seconds greater than 0, found {value:?}"
-        ),
+        None => {
+            panic!("{TIMEOUT_ENV}: expected a number of seconds greater than 0, found {value:?}")
+        }
     }
 }
 
@@ -179,7 +179,10 @@ mod tests {
 
     #[test]
     fn grace_is_bounded() {
-        assert_eq!(grace(Duration::from_millis(100)), Duration::from_millis(100));
+        assert_eq!(
+            grace(Duration::from_millis(100)),
+            Duration::from_millis(100)
+        );
         assert_eq!(grace(Duration::from_secs(60)), MAX_GRACE);
     }
 }
