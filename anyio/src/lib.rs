@@ -92,6 +92,8 @@
 //!
 //! Arguments pick backends and options: `#[anyio::test(tokio(current_thread), smol(worker_threads = 2))]`.
 //! The variable `ANYIO_BACKENDS=smol` restricts a whole test run; see [`testing`].
+//! A test's parameters are async fixtures ([`macro@fixture`]), set up in the test's run and
+//! torn down after it, and `timeout = "10s"` fails a test that hangs.
 //!
 //! ## How the crate is built
 //!

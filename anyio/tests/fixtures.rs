@@ -490,3 +490,72 @@ fn the_context_names_the_test_and_its_backend() {
         assert_eq!((name.as_str(), seen), ("named", backend));
     }
 }
+
+// ---- failures of whole tests, in a child process ----
+
+/// A fixture whose teardown fails.
+#[anyio::fixture]
+async fn broken_teardown() -> Fixture<()> {
+    Fixture::new(()).teardown(async { Err("it broke".into()) })
+}
+
+#[anyio::test(smol)]
+#[ignore = "fails on purpose: run by `whole_tests_fail_with_clear_messages`"]
+async fn probe_passes_but_its_teardown_fails(_broken_teardown: ()) {}
+
+#[anyio::test(smol)]
+#[ignore = "fails on purpose: run by `whole_tests_fail_with_clear_messages`"]
+async fn probe_fails_and_its_teardown_too(_broken_teardown: ()) -> Result<(), String> {
+    Err("the test's own error".into())
+}
+
+#[anyio::test(smol, timeout = "50ms")]
+#[ignore = "ends its process: run by `whole_tests_fail_with_clear_messages`"]
+async fn probe_blocks_its_thread() {
+    std::thread::sleep(Duration::from_secs(3600));
+}
+
+/// Runs the ignored test `name` alone in a child process: its exit code and its output.
+fn run_probe(name: &str) -> (Option<i32>, String) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--ignored", "--test-threads=1"])
+        .env_remove(anyio::testing::TIMEOUT_ENV)
+        .env_remove(anyio::testing::BACKENDS_ENV)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+#[test]
+fn whole_tests_fail_with_clear_messages() {
+    let (code, text) = run_probe("probe_passes_but_its_teardown_fails::smol");
+    assert_eq!(code, Some(101), "{text}");
+    assert!(
+        text.contains("teardown of fixture `broken_teardown` failed: it broke"),
+        "{text}"
+    );
+
+    let (code, text) = run_probe("probe_fails_and_its_teardown_too::smol");
+    assert_eq!(code, Some(101), "{text}");
+    assert!(text.contains("Error: \"the test's own error\""), "{text}");
+    assert!(
+        text.contains(
+            "teardown of fixture `broken_teardown` failed: it broke \
+             (after the test returned an error)"
+        ),
+        "{text}"
+    );
+
+    let (code, text) = run_probe("probe_blocks_its_thread::smol");
+    assert_eq!(code, Some(101), "{text}");
+    assert!(
+        text.contains(
+            "test `probe_blocks_its_thread` on smol timed out after 50ms and did not end \
+             within 50ms of being cancelled, and its thread stays blocked: ending the test \
+             process"
+        ),
+        "{text}"
+    );
+}

@@ -107,19 +107,29 @@ where
     Ok(())
 }
 
-/// What a test returns when its backend is left out by [`BACKENDS_ENV`].
+/// What a test returns: what it returns when its backend is left out by
+/// [`BACKENDS_ENV`], and whether it failed.
 #[doc(hidden)]
 pub trait TestOutput {
     fn skipped() -> Self;
+    fn is_failure(&self) -> bool;
 }
 
 impl TestOutput for () {
     fn skipped() -> Self {}
+
+    fn is_failure(&self) -> bool {
+        false
+    }
 }
 
 impl<E> TestOutput for Result<(), E> {
     fn skipped() -> Self {
         Ok(())
+    }
+
+    fn is_failure(&self) -> bool {
+        self.is_err()
     }
 }
 

@@ -8,9 +8,9 @@
 //! 3. cancels whatever the fixtures left running in the task group.
 //!
 //! The failure reported is the most telling one: a timeout, then a failed task of the
-//! group, then the test's panic, then a failed teardown; the test's own `Err` is returned
-//! as its result when nothing else failed. Failures that are not reported (a teardown
-//! that failed after the test panicked) are written to stderr, so none is lost.
+//! group, then the test's panic, then (for `#[anyio::test]`) the test's own `Err`, then a
+//! failed teardown. Failures that are not reported (a teardown that failed after the test
+//! panicked) are written to stderr, so none is lost.
 
 use std::error::Error;
 use std::fmt;
@@ -105,6 +105,22 @@ impl TestRun {
         F: FnOnce(FixtureContext) -> Fut,
         Fut: Future,
     {
+        match self.run_to_end(body)? {
+            (out, teardowns) if teardowns.is_empty() => Ok(out),
+            (_, teardowns) => Err(TestFailure::Teardown(teardowns)),
+        }
+    }
+
+    /// [`try_run`](Self::try_run), with the teardown failures apart from the test's output
+    /// when the test itself ended.
+    fn run_to_end<F, Fut>(
+        self,
+        body: F,
+    ) -> Result<(Fut::Output, Vec<TeardownFailure>), TestFailure>
+    where
+        F: FnOnce(FixtureContext) -> Fut,
+        Fut: Future,
+    {
         let TestRun {
             name,
             runner,
@@ -155,7 +171,12 @@ struct Ended<T> {
 }
 
 impl<T> Ended<T> {
-    fn verdict(self, name: &str, backend: Backend) -> Result<T, TestFailure> {
+    /// The test's output and the teardowns' failures, or the failure that hides both.
+    fn verdict(
+        self,
+        name: &str,
+        backend: Backend,
+    ) -> Result<(T, Vec<TeardownFailure>), TestFailure> {
         let Ended {
             group,
             test,
@@ -180,8 +201,7 @@ impl<T> Ended<T> {
             }),
         };
         match test {
-            Ok(out) if teardowns.is_empty() => Ok(out),
-            Ok(_) => Err(TestFailure::Teardown(teardowns)),
+            Ok(out) => Ok((out, teardowns)),
             Err(failure) => {
                 report_unreported(&teardowns, Some(&failure));
                 Err(failure)
@@ -384,7 +404,19 @@ where
     if let Some(timeout) = timeout {
         run = run.timeout(timeout);
     }
-    run.run(test)
+    match run.run_to_end(test) {
+        Ok((out, teardowns)) if teardowns.is_empty() => out,
+        // The test's own error is the one to report; the teardowns' go to stderr.
+        Ok((out, teardowns)) if out.is_failure() => {
+            for teardown in &teardowns {
+                eprintln!("{teardown} (after the test returned an error)");
+            }
+            out
+        }
+        Ok((_, teardowns)) => panic!("{}", TestFailure::Teardown(teardowns)),
+        Err(TestFailure::Panicked(panic)) => resume_unwind(panic),
+        Err(failure) => panic!("{failure}"),
+    }
 }
 
 /// Runs a synchronous test that takes its backend, unless [`BACKENDS_ENV`] leaves the
