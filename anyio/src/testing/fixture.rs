@@ -202,7 +202,8 @@ impl FixtureContext {
     pub(super) async fn tear_down(&self) -> Vec<TeardownFailure> {
         let mut failures = Vec::new();
         loop {
-            // Not held across the await: a teardown may add nothing, but must not deadlock.
+            // The lock is released before the teardown runs: a teardown that adds a
+            // fixture of its own must not deadlock (that fixture is torn down next).
             let next = self.lock().pop();
             let Some((fixture, teardown)) = next else {
                 return failures;
@@ -236,3 +237,58 @@ where
         Err(error) => panic!("fixture `{name}` failed: {}", error.into()),
     }
 }
+
+/// Misuse of the attributes is a compile error (the messages are checked by the unit tests
+/// of `anyio-macros`); each of these fails to compile.
+///
+/// A fixture that is not `async`:
+///
+/// ```compile_fail
+/// #[anyio::fixture]
+/// fn port() -> u16 {
+///     8080
+/// }
+/// ```
+///
+/// A parameter that is not a plain name:
+///
+/// ```compile_fail
+/// #[anyio::fixture]
+/// async fn pair() -> (u8, u8) {
+///     (1, 2)
+/// }
+///
+/// #[anyio::test]
+/// async fn t((a, b): (u8, u8)) {}
+/// ```
+///
+/// A synchronous test that asks for a fixture, and a timeout without a unit:
+///
+/// ```compile_fail
+/// #[anyio::fixture]
+/// async fn port() -> u16 {
+///     8080
+/// }
+///
+/// #[anyio::test]
+/// fn t(port: u16) {}
+/// ```
+///
+/// ```compile_fail
+/// #[anyio::test(timeout = "10")]
+/// async fn t() {}
+/// ```
+///
+/// `self`:
+///
+/// ```compile_fail
+/// struct S;
+/// impl S {
+///     #[anyio::fixture]
+///     async fn value(&self) -> u8 {
+///         1
+///     }
+/// }
+/// ```
+#[cfg(doctest)]
+struct MisuseIsACompileError;
