@@ -260,6 +260,19 @@ fn the_default_timeout_comes_from_the_environment() {
 
 // ---- the machinery, driven directly ----
 
+/// Every selected backend, on one thread and on two worker threads.
+fn runners() -> Vec<(Backend, Runner)> {
+    selected_backends()
+        .into_iter()
+        .flat_map(|backend| {
+            [
+                (backend, Runner::new(backend).current_thread()),
+                (backend, Runner::new(backend).worker_threads(2)),
+            ]
+        })
+        .collect()
+}
+
 type Log = Arc<Mutex<Vec<String>>>;
 
 fn log_to(log: &Log, entry: impl Into<String>) {
@@ -290,9 +303,9 @@ const AFTER_TEST: [&str; 5] = ["set up a", "set up b", "test", "tear down b", "t
 
 #[test]
 fn teardowns_run_after_a_test_that_returns_an_error() {
-    for backend in selected_backends() {
+    for (_, runner) in runners() {
         let log = Log::default();
-        let out = TestRun::new("fails", Runner::new(backend)).run(|fixtures| {
+        let out = TestRun::new("fails", runner.clone()).run(|fixtures| {
             let log = log.clone();
             async move {
                 set_up_a_and_b(&fixtures, &log);
@@ -307,9 +320,9 @@ fn teardowns_run_after_a_test_that_returns_an_error() {
 
 #[test]
 fn teardowns_run_after_a_test_that_panics_and_the_panic_goes_on() {
-    for backend in selected_backends() {
+    for (_, runner) in runners() {
         let log = Log::default();
-        let failure = TestRun::new("panics", Runner::new(backend))
+        let failure = TestRun::new("panics", runner.clone())
             .try_run(|fixtures| {
                 let log = log.clone();
                 async move {
@@ -325,7 +338,7 @@ fn teardowns_run_after_a_test_that_panics_and_the_panic_goes_on() {
         assert_eq!(entries(&log), AFTER_TEST);
 
         let resumed = std::panic::catch_unwind(|| {
-            TestRun::new("panics", Runner::new(backend)).run(|_| async { panic!("again") })
+            TestRun::new("panics", runner.clone()).run(|_| async { panic!("again") })
         })
         .unwrap_err();
         assert_eq!(resumed.downcast_ref::<&str>(), Some(&"again"));
@@ -334,9 +347,9 @@ fn teardowns_run_after_a_test_that_panics_and_the_panic_goes_on() {
 
 #[test]
 fn teardowns_run_shielded_after_a_timeout() {
-    for backend in selected_backends() {
+    for (backend, runner) in runners() {
         let log = Log::default();
-        let failure = TestRun::new("sleeper", Runner::new(backend))
+        let failure = TestRun::new("sleeper", runner.clone())
             .timeout(Duration::from_millis(100))
             .try_run(|fixtures| {
                 let log = log.clone();
@@ -372,9 +385,9 @@ fn teardowns_run_shielded_after_a_timeout() {
 
 #[test]
 fn a_failed_teardown_fails_the_test_and_the_others_still_run() {
-    for backend in selected_backends() {
+    for (_, runner) in runners() {
         let log = Log::default();
-        let failure = TestRun::new("passes", Runner::new(backend))
+        let failure = TestRun::new("passes", runner.clone())
             .try_run(|fixtures| {
                 let log = log.clone();
                 async move {
@@ -411,9 +424,9 @@ async fn unreachable_service() -> io::Result<u16> {
 
 #[test]
 fn a_failed_setup_fails_the_test_after_the_earlier_teardowns() {
-    for backend in selected_backends() {
+    for (_, runner) in runners() {
         let log = Log::default();
-        let failure = TestRun::new("needs_service", Runner::new(backend))
+        let failure = TestRun::new("needs_service", runner.clone())
             .try_run(|fixtures| {
                 let log = log.clone();
                 async move {
@@ -436,8 +449,8 @@ fn a_failed_setup_fails_the_test_after_the_earlier_teardowns() {
 
 #[test]
 fn a_failed_task_of_the_test_group_fails_the_test() {
-    for backend in selected_backends() {
-        let failure = TestRun::new("background", Runner::new(backend))
+    for (backend, runner) in runners() {
+        let failure = TestRun::new("background", runner.clone())
             .try_run(|fixtures| async move {
                 fixtures
                     .task_group()
@@ -455,9 +468,9 @@ fn a_failed_task_of_the_test_group_fails_the_test() {
 
 #[test]
 fn tasks_left_in_the_test_group_are_cancelled_after_the_teardowns() {
-    for backend in selected_backends() {
+    for (_, runner) in runners() {
         let log = Log::default();
-        TestRun::new("leaves_a_task", Runner::new(backend)).run(|fixtures| {
+        TestRun::new("leaves_a_task", runner.clone()).run(|fixtures| {
             let log = log.clone();
             async move {
                 let in_task = log.clone();
@@ -484,8 +497,8 @@ fn tasks_left_in_the_test_group_are_cancelled_after_the_teardowns() {
 
 #[test]
 fn the_context_names_the_test_and_its_backend() {
-    for backend in selected_backends() {
-        let (name, seen) = TestRun::new("named", Runner::new(backend))
+    for (backend, runner) in runners() {
+        let (name, seen) = TestRun::new("named", runner.clone())
             .run(|fixtures| async move { (fixtures.test_name().to_owned(), fixtures.backend()) });
         assert_eq!((name.as_str(), seen), ("named", backend));
     }

@@ -113,10 +113,7 @@ impl TestRun {
 
     /// [`try_run`](Self::try_run), with the teardown failures apart from the test's output
     /// when the test itself ended.
-    fn run_to_end<F, Fut>(
-        self,
-        body: F,
-    ) -> Result<(Fut::Output, Vec<TeardownFailure>), TestFailure>
+    fn run_to_end<F, Fut>(self, body: F) -> Result<(Fut::Output, Vec<TeardownFailure>), TestFailure>
     where
         F: FnOnce(FixtureContext) -> Fut,
         Fut: Future,
