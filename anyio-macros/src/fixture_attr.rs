@@ -104,13 +104,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let mut errors = Errors::default();
-    if !attr.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            attr,
-            "#[anyio::fixture] takes no arguments: a fixture's parameters name the fixtures \
-             it uses",
-        ));
-    }
+    let shared = parse_shared(attr).unwrap_or_else(|error| {
+        errors.push(error);
+        false
+    });
     if let Err(error) = function::check_signature(&function.sig, Kind::Fixture)
         .errors
         .finish()
@@ -125,11 +122,27 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         out.extend(function.into_token_stream());
         return out;
     }
-    generate(function, &params)
+    generate(function, &params, shared)
 }
 
-/// The function, kept, and its setup.
-fn generate(function: ItemFn, params: &[Param]) -> TokenStream {
+/// Reads the arguments: nothing, or `shared`.
+fn parse_shared(attr: TokenStream) -> syn::Result<bool> {
+    if attr.is_empty() {
+        return Ok(false);
+    }
+    match syn::parse2::<Ident>(attr.clone()) {
+        Ok(ident) if ident == "shared" => Ok(true),
+        _ => Err(syn::Error::new_spanned(
+            attr,
+            "#[anyio::fixture] takes no arguments but `shared` (one instance per test, \
+             cloned for every use): a fixture's parameters name the fixtures it uses",
+        )),
+    }
+}
+
+/// The function, kept, and its setup; a `shared` fixture's setup first looks for the
+/// instance this test already has.
+fn generate(function: ItemFn, params: &[Param], shared: bool) -> TokenStream {
     let name = &function.sig.ident;
     let vis = &function.vis;
     let output = Output::of(&function.sig.output);
@@ -140,6 +153,21 @@ fn generate(function: ItemFn, params: &[Param]) -> TokenStream {
     let out = Ident::new("__anyio_out", Span::mixed_site());
     let normalised = output.normalised(&out);
     let label = name.to_string();
+    let value_ident = Ident::new("__anyio_value", Span::mixed_site());
+    let (reuse, keep) = if shared {
+        (
+            quote! {
+                if let ::core::option::Option::Some(#value_ident) =
+                    #context.shared_instance::<Self, #value>()
+                {
+                    return #value_ident;
+                }
+            },
+            quote!(#context.share_instance::<Self, #value>(&#value_ident);),
+        )
+    } else {
+        (TokenStream::new(), TokenStream::new())
+    };
     quote! {
         #function
 
@@ -151,9 +179,12 @@ fn generate(function: ItemFn, params: &[Param]) -> TokenStream {
             #[doc(hidden)]
             #[allow(dead_code)]
             #vis async fn __anyio_setup(#context: &::anyio::testing::FixtureContext) -> #value {
+                #reuse
                 #set_up
                 let #out = #name(#(#arguments),*).await;
-                ::anyio::__private::finish_setup(#context, #label, #normalised)
+                let #value_ident = ::anyio::__private::finish_setup(#context, #label, #normalised);
+                #keep
+                #value_ident
             }
         }
     }
@@ -237,7 +268,7 @@ mod tests {
         );
         assert_eq!(
             out,
-            "#[doc=r\"Docs.\"]pub(crate)asyncfnserver(port:u16,name:String,backend:Backend)->Fixture<Addr>{todo!()}\
+            "#[doc=r\"Docs.\"]pub(crate)asyncfnserver(port:u16,name:String,backend:Backend,)->Fixture<Addr>{todo!()}\
              #[doc(hidden)]#[allow(non_camel_case_types,dead_code)]pub(crate)structserver{}\
              implserver{#[doc(hidden)]#[allow(dead_code)]\
              pub(crate)asyncfn__anyio_setup(__anyio_fixtures:&::anyio::testing::FixtureContext)->Addr{\
@@ -245,9 +276,43 @@ mod tests {
              letname=other::__anyio_setup(&__anyio_fixtures).await;\
              letbackend=__anyio_fixtures.backend();\
              let__anyio_out=server(port,name,backend).await;\
-             ::anyio::__private::finish_setup(__anyio_fixtures,\"server\",\
-             ::core::result::Result::Ok::<_,::anyio::BoxError>(__anyio_out))}}"
+             let__anyio_value=::anyio::__private::finish_setup(__anyio_fixtures,\"server\",\
+             ::core::result::Result::Ok::<_,::anyio::BoxError>(__anyio_out));__anyio_value}}"
         );
+    }
+
+    #[test]
+    fn shared_fixtures_reuse_their_instance() {
+        let out = expand_text(
+            quote!(shared),
+            quote!(
+                async fn log() -> Log {
+                    Log::default()
+                }
+            ),
+        );
+        assert!(
+            out.contains(
+                "->Log{if let::core::option::Option::Some(__anyio_value)=\
+                 __anyio_fixtures.shared_instance::<Self,Log>(){return__anyio_value;}"
+                    .replace(' ', "")
+                    .as_str()
+            ),
+            "{out}"
+        );
+        assert!(
+            out.ends_with(
+                "__anyio_fixtures.share_instance::<Self,Log>(&__anyio_value);__anyio_value}}"
+            ),
+            "{out}"
+        );
+        let out = expand_text(
+            quote!(scope = "module"),
+            quote!(
+                async fn log() {}
+            ),
+        );
+        assert!(out.contains("takesnoargumentsbut`shared`"), "{out}");
     }
 
     #[test]
@@ -261,7 +326,7 @@ mod tests {
             ),
         );
         assert_eq!(out.matches("compile_error").count(), 5, "{out}");
-        assert!(out.contains("takesnoarguments"), "{out}");
+        assert!(out.contains("takesnoargumentsbut`shared`"), "{out}");
         assert!(out.contains("afixtureissetupinsidethetest'srun"), "{out}");
         assert!(out.contains("cannotbegeneric"), "{out}");
         assert!(out.contains("cannottake`self`"), "{out}");

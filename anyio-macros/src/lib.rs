@@ -182,7 +182,10 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// which tests set the fixture up, so importing the function imports the
 /// fixture. A fixture's parameters are fixtures too, as a test's are (see
 /// [`macro@test`]); each test gets its own instance of every fixture it names,
-/// and a fixture named twice (by the test and by another fixture) is made twice.
+/// and a fixture named twice (by the test and by another fixture) is made twice,
+/// unless it is `#[anyio::fixture(shared)]`: then it is made once per test, and
+/// every later use gets a clone of that instance (the value must be
+/// `Clone + Send + 'static`).
 ///
 /// The return type says what the function gives: `Fixture<T>` is a value of
 /// type `T` with an async teardown (`anyio::testing::Fixture`),
@@ -194,7 +197,8 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Compilation fails, pointing at the offending tokens, when the function is
 /// not `async`, is generic, `const`, `unsafe` or `extern`, takes `self` or a
-/// parameter that is not a plain name, or when the attribute has arguments.
+/// parameter that is not a plain name, or when the attribute has an argument
+/// other than `shared`.
 #[proc_macro_attribute]
 pub fn fixture(attr: TokenStream, item: TokenStream) -> TokenStream {
     fixture_attr::expand(attr.into(), item.into()).into()

@@ -77,6 +77,54 @@ async fn every_use_of_a_fixture_is_a_new_instance(#[from(serial)] a: u32, #[from
     assert_ne!(a, b);
 }
 
+/// One log per test, whoever asks for it.
+#[anyio::fixture(shared)]
+async fn journal() -> Log {
+    Log::default()
+}
+
+/// A fixture that writes to the test's journal.
+#[anyio::fixture]
+async fn journaled(journal: Log) -> Fixture<()> {
+    log_to(&journal, "journaled set up");
+    Fixture::new(()).teardown(async move {
+        log_to(&journal, "journaled torn down");
+        Ok(())
+    })
+}
+
+#[anyio::test]
+async fn a_shared_fixture_is_made_once_per_test(
+    journal: Log,
+    _journaled: (),
+    #[from(journal)] again: Log,
+) {
+    assert!(Arc::ptr_eq(&journal, &again));
+    assert_eq!(entries(&journal), ["journaled set up"]);
+}
+
+#[test]
+fn each_test_has_its_own_instance_of_a_shared_fixture() {
+    for (_, runner) in runners() {
+        let mut journals = Vec::new();
+        for _ in 0..2 {
+            let journal = TestRun::new("journals", runner.clone()).run(|fixtures| async move {
+                let journal = journal::__anyio_setup(&fixtures).await;
+                journaled::__anyio_setup(&fixtures).await;
+                let again = journal::__anyio_setup(&fixtures).await;
+                assert!(Arc::ptr_eq(&journal, &again));
+                journal
+            });
+            assert_eq!(
+                entries(&journal),
+                ["journaled set up", "journaled torn down"]
+            );
+            journals.push(journal);
+        }
+        assert!(!Arc::ptr_eq(&journals[0], &journals[1]));
+    }
+}
+
 /// What the fixtures of `teardowns_run_in_reverse_order` did, per backend (the two
 /// variants of the test run in parallel).
 static ORDER: Mutex<Option<HashMap<Backend, Vec<&'static str>>>> = Mutex::new(None);

@@ -13,6 +13,8 @@
 //!   fixtures by value), so a teardown that waits for a connection to close is not waiting
 //!   for the test to let go of it.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -146,6 +148,8 @@ struct Shared {
     backend: Backend,
     task_group: TaskGroup,
     teardowns: Mutex<Vec<(String, Teardown)>>,
+    /// The instances of `shared` fixtures, by the type that stands for the fixture.
+    instances: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
 }
 
 impl fmt::Debug for FixtureContext {
@@ -166,6 +170,7 @@ impl FixtureContext {
                 backend,
                 task_group,
                 teardowns: Mutex::new(Vec::new()),
+                instances: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -195,6 +200,30 @@ impl FixtureContext {
             self.lock().push((name.to_owned(), teardown));
         }
         fixture.value
+    }
+
+    /// A clone of the instance of the shared fixture `K` that this test already has.
+    #[doc(hidden)]
+    pub fn shared_instance<K: 'static, T: Clone + 'static>(&self) -> Option<T> {
+        let instances = self
+            .shared
+            .instances
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        instances
+            .get(&TypeId::of::<K>())
+            .and_then(|instance| instance.downcast_ref::<T>())
+            .cloned()
+    }
+
+    /// Keeps a clone of `value` as this test's instance of the shared fixture `K`.
+    #[doc(hidden)]
+    pub fn share_instance<K: 'static, T: Clone + Send + 'static>(&self, value: &T) {
+        self.shared
+            .instances
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(TypeId::of::<K>(), Box::new(value.clone()));
     }
 
     /// Runs every kept teardown, the last added first, each to its end even if an
