@@ -125,7 +125,8 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// starts, and picked by its name: `backend` is the `anyio::Backend` the test
 /// runs on, `task_group` the test's `anyio::TaskGroup`, and any other name the
 /// [`macro@fixture`] function of that name (which must be in scope);
-/// `#[from(path::to::fixture)] name: T` names the fixture explicitly. The
+/// `#[from(path::to::fixture)] name: T` names the fixture explicitly, and a
+/// leading underscore is not part of the name (`_server` asks for `server`). The
 /// fixtures' teardowns run after the test, in reverse order, whatever its
 /// outcome. A test that is not `async` may take `backend` only, and then runs
 /// once per backend without a runtime.
