@@ -266,6 +266,31 @@ fn sync_call(name: &Ident, params: &[Param]) -> Call {
     }
 }
 
+/// What a `#[should_panic]` among `attrs` expects: `Some("")` without
+/// `expected`, `None` without the attribute.
+fn expected_panic(attrs: &[Attribute]) -> Option<String> {
+    let attr = attrs
+        .iter()
+        .find(|attr| function::is_named(attr, "should_panic"))?;
+    let string = |expr: &syn::Expr| match expr {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(text),
+            ..
+        }) => Some(text.value()),
+        _ => None,
+    };
+    let expected = match &attr.meta {
+        syn::Meta::NameValue(name_value) => string(&name_value.value),
+        syn::Meta::List(list) => list
+            .parse_args::<syn::MetaNameValue>()
+            .ok()
+            .filter(|name_value| name_value.path.is_ident("expected"))
+            .and_then(|name_value| string(&name_value.value)),
+        syn::Meta::Path(_) => None,
+    };
+    Some(expected.unwrap_or_default())
+}
+
 /// The `#[test]` for one backend, inside the macro that drops it when that
 /// backend is not compiled into anyio.
 fn backend_test(
@@ -291,6 +316,12 @@ fn backend_test(
             quote!(::anyio::__private::run_sync_test(#variant, #closure))
         }
     };
+    // A `#[should_panic]` test that `ANYIO_BACKENDS` leaves out must still panic,
+    // with what it expects, to pass.
+    let skipped = expected_panic(attrs).map(|expected| {
+        let variant = backend.variant_path();
+        quote!(::anyio::__private::panic_if_skipped(#variant, #expected);)
+    });
     // The full path of the built-in `#[test]`: the glob import of the parent
     // module could otherwise bring in another `test` (say `use anyio::test;`).
     quote! {
@@ -298,6 +329,7 @@ fn backend_test(
             #(#attrs)*
             #[::core::prelude::v1::test]
             fn #test_name() #output {
+                #skipped
                 #body
             }
         }
@@ -503,6 +535,36 @@ mod tests {
             ),
             "{out}"
         );
+    }
+
+    #[test]
+    fn should_panic_tests_panic_when_skipped() {
+        for (attr, expected) in [
+            (quote!(#[should_panic(expected = "boom")]), "\"boom\""),
+            (quote!(#[should_panic = "bang"]), "\"bang\""),
+            (quote!(#[should_panic]), "\"\""),
+        ] {
+            let out = expand_text(
+                quote!(smol),
+                quote!(
+                    #attr
+                    async fn t() {}
+                ),
+            );
+            assert!(
+                out.contains(&format!(
+                    "fnsmol(){{::anyio::__private::panic_if_skipped(::anyio::Backend::Smol,{expected});"
+                )),
+                "{out}"
+            );
+        }
+        let out = expand_text(
+            quote!(smol),
+            quote!(
+                async fn t() {}
+            ),
+        );
+        assert!(!out.contains("panic_if_skipped"), "{out}");
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub use time::{
 /// What the attribute macros expand to. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::testing::{finish_setup, run_main, run_sync_test, run_test};
+    pub use crate::testing::{finish_setup, panic_if_skipped, run_main, run_sync_test, run_test};
     pub use crate::{__anyio_if_smol as if_smol, __anyio_if_tokio as if_tokio};
 
     /// A weak reference to the run behind `token`: it dies once everything the run held

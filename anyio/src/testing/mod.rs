@@ -142,6 +142,15 @@ fn skipped(backend: Backend) -> bool {
     skipped
 }
 
+/// Panics, with what the test expects, if [`BACKENDS_ENV`] leaves `backend` out: a
+/// `#[should_panic]` test that is skipped passes only by panicking.
+#[doc(hidden)]
+pub fn panic_if_skipped(backend: Backend, expected: &str) {
+    if skipped(backend) {
+        panic!("skipped on {backend}: not in {BACKENDS_ENV} (a #[should_panic] test: {expected})");
+    }
+}
+
 /// The body of the `main` that `#[anyio::main]` generates.
 #[doc(hidden)]
 pub fn run_main<F: Future>(runner: Runner, fut: F) -> F::Output {
