@@ -111,6 +111,17 @@ pub(crate) struct TestArgs {
     /// The backends to generate a test for, in the order written, each with
     /// its options.
     pub(crate) backends: Vec<(Backend, RuntimeOptions)>,
+    /// `timeout = "..."`, if given.
+    pub(crate) timeout: Option<TestTimeout>,
+}
+
+/// A `timeout = "10s"` argument of `#[anyio::test]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TestTimeout {
+    /// The timeout in milliseconds, at least 1.
+    pub(crate) millis: u64,
+    /// Where the string was written.
+    pub(crate) span: Span,
 }
 
 /// The accepted forms of an option, for error messages.
@@ -323,17 +334,17 @@ fn unknown_main_argument(meta: &Meta) -> syn::Error {
 /// Parses the arguments of `#[anyio::test(...)]`.
 pub(crate) fn parse_test_args(attr: TokenStream) -> syn::Result<TestArgs> {
     let metas = parse_metas(attr)?;
-    if metas.is_empty() {
-        return Ok(TestArgs {
-            backends: Backend::ALL
-                .into_iter()
-                .map(|backend| (backend, RuntimeOptions::default()))
-                .collect(),
-        });
-    }
     let mut backends: Vec<(Backend, RuntimeOptions)> = Vec::new();
+    let mut timeout = None;
     let mut errors = Errors::default();
     for meta in &metas {
+        if meta.path().is_ident("timeout") {
+            match parse_timeout(meta, timeout.is_some()) {
+                Ok(value) => timeout = Some(value),
+                Err(error) => errors.push(error),
+            }
+            continue;
+        }
         let Some(backend) = single_ident(meta).as_deref().and_then(Backend::from_name) else {
             errors.push(unknown_test_backend(meta));
             continue;
@@ -351,7 +362,75 @@ pub(crate) fn parse_test_args(attr: TokenStream) -> syn::Result<TestArgs> {
         }
     }
     errors.finish()?;
-    Ok(TestArgs { backends })
+    if backends.is_empty() {
+        backends = Backend::ALL
+            .into_iter()
+            .map(|backend| (backend, RuntimeOptions::default()))
+            .collect();
+    }
+    Ok(TestArgs { backends, timeout })
+}
+
+/// The accepted form of `timeout`, for error messages.
+const TIMEOUT_HELP: &str =
+    "`timeout` takes a string of a whole number and a unit, `ms` or `s`: `timeout = \"10s\"`";
+
+/// Reads `timeout = "10s"` (or `"250ms"`); `seen` if one was read already.
+fn parse_timeout(meta: &Meta, seen: bool) -> syn::Result<TestTimeout> {
+    if seen {
+        return Err(syn::Error::new_spanned(
+            meta,
+            "`timeout` is given more than once",
+        ));
+    }
+    let Meta::NameValue(name_value) = meta else {
+        return Err(syn::Error::new_spanned(meta, TIMEOUT_HELP));
+    };
+    let Expr::Lit(expr) = strip_groups(&name_value.value) else {
+        return Err(syn::Error::new_spanned(&name_value.value, TIMEOUT_HELP));
+    };
+    let Lit::Str(string) = &expr.lit else {
+        return Err(syn::Error::new_spanned(&name_value.value, TIMEOUT_HELP));
+    };
+    let text = string.value();
+    let (digits, scale) = if let Some(digits) = text.strip_suffix("ms") {
+        (digits, 1)
+    } else if let Some(digits) = text.strip_suffix('s') {
+        (digits, 1000)
+    } else {
+        return Err(syn::Error::new(string.span(), TIMEOUT_HELP));
+    };
+    let number = if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        None
+    } else {
+        digits.parse::<u64>().ok()
+    };
+    let Some(number) = number else {
+        return Err(syn::Error::new(string.span(), TIMEOUT_HELP));
+    };
+    match number.checked_mul(scale) {
+        Some(0) => Err(syn::Error::new(
+            string.span(),
+            "`timeout` must be greater than zero",
+        )),
+        Some(millis) => Ok(TestTimeout {
+            millis,
+            span: string.span(),
+        }),
+        None => Err(syn::Error::new(string.span(), "`timeout` is too large")),
+    }
+}
+
+/// The `Option<Duration>` expression of a test's timeout.
+pub(crate) fn timeout_expr(timeout: Option<TestTimeout>) -> TokenStream {
+    match timeout {
+        None => quote!(::core::option::Option::None),
+        Some(timeout) => {
+            let mut millis = Literal::u64_unsuffixed(timeout.millis);
+            millis.set_span(timeout.span);
+            quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#millis)))
+        }
+    }
 }
 
 /// Reads the options of one backend of `#[anyio::test]`: `tokio` or
@@ -694,6 +773,53 @@ mod tests {
     fn test_reports_every_error() {
         let error = parse_test_args(quote!(foo, tokio(bar), smol(worker_threads = 0))).unwrap_err();
         assert_eq!(all_messages(error).len(), 3);
+    }
+
+    // ---- timeout ----
+
+    #[test]
+    fn test_timeouts() {
+        let args = parse_test_args(quote!(timeout = "10s")).unwrap();
+        assert_eq!(args.timeout.unwrap().millis, 10_000);
+        assert_eq!(
+            summary(&args),
+            [("tokio", None, false), ("smol", None, false)]
+        );
+        let args = parse_test_args(quote!(smol, timeout = "250ms")).unwrap();
+        assert_eq!(args.timeout.unwrap().millis, 250);
+        assert_eq!(summary(&args), [("smol", None, false)]);
+        assert!(parse_test_args(quote!()).unwrap().timeout.is_none());
+        assert_eq!(
+            text(timeout_expr(args.timeout)),
+            "::core::option::Option::Some(::core::time::Duration::from_millis(250))"
+        );
+        assert_eq!(text(timeout_expr(None)), "::core::option::Option::None");
+    }
+
+    #[test]
+    fn test_timeout_errors() {
+        for attr in [
+            quote!(timeout = 10),
+            quote!(timeout = "10"),
+            quote!(timeout = "ten s"),
+            quote!(timeout = "1.5s"),
+            quote!(timeout = "-1s"),
+            quote!(timeout = "s"),
+            quote!(timeout = "10m"),
+            quote!(timeout),
+            quote!(timeout("1s")),
+        ] {
+            let message = test_err(attr);
+            assert!(message.contains("a whole number and a unit"), "{message}");
+        }
+        let message = test_err(quote!(timeout = "0ms"));
+        assert!(message.contains("greater than zero"), "{message}");
+        let message = test_err(quote!(timeout = "99999999999999999999s"));
+        assert!(message.contains("a whole number"), "{message}");
+        let message = test_err(quote!(timeout = "18446744073709551615s"));
+        assert!(message.contains("too large"), "{message}");
+        let message = test_err(quote!(timeout = "1s", timeout = "2s"));
+        assert!(message.contains("given more than once"), "{message}");
     }
 
     // ---- runner expression ----

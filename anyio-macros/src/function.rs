@@ -13,14 +13,17 @@ pub(crate) enum Kind {
     Main,
     /// `#[anyio::test]`.
     Test,
+    /// `#[anyio::fixture]`.
+    Fixture,
 }
 
 impl Kind {
     /// The attribute as the user writes it.
-    fn attribute(self) -> &'static str {
+    pub(crate) fn attribute(self) -> &'static str {
         match self {
             Self::Main => "#[anyio::main]",
             Self::Test => "#[anyio::test]",
+            Self::Fixture => "#[anyio::fixture]",
         }
     }
 }
@@ -35,17 +38,16 @@ pub(crate) struct SignatureCheck {
     pub(crate) fatal: bool,
 }
 
-/// Checks that `sig` is `async fn name() -> R` with no parameters, generics,
-/// `unsafe`, `const` or ABI.
+/// Checks that `sig` is `async fn name(..) -> R` with no generics, `unsafe`,
+/// `const` or ABI, and for `main` no parameters. A test's parameters (fixtures)
+/// and whether it must be async (it need not, with a `backend` parameter) are
+/// checked with its parameters.
 pub(crate) fn check_signature(sig: &Signature, kind: Kind) -> SignatureCheck {
     let attribute = kind.attribute();
     let mut errors = Errors::default();
     let mut fatal = false;
-    if sig.asyncness.is_none() {
-        errors.push(syn::Error::new_spanned(
-            sig.fn_token,
-            format!("{attribute} can only be applied to an `async fn`: add `async` before `fn`"),
-        ));
+    if sig.asyncness.is_none() && kind != Kind::Test {
+        errors.push(not_async(sig, kind));
     }
     if let Some(constness) = &sig.constness {
         fatal = true;
@@ -79,21 +81,34 @@ pub(crate) fn check_signature(sig: &Signature, kind: Kind) -> SignatureCheck {
             format!("{attribute} functions cannot be generic"),
         ));
     }
-    if !sig.inputs.is_empty() || sig.variadic.is_some() {
+    if let Some(variadic) = &sig.variadic {
         fatal = true;
-        let mut inputs = sig.inputs.to_token_stream();
-        if let Some(variadic) = &sig.variadic {
-            inputs.extend(variadic.to_token_stream());
-        }
-        let message = match kind {
-            Kind::Main => format!("{attribute} functions take no parameters"),
-            Kind::Test => {
-                format!("{attribute} functions take no parameters: a test is called with none")
-            }
-        };
-        errors.push(syn::Error::new_spanned(inputs, message));
+        errors.push(syn::Error::new_spanned(
+            variadic,
+            format!("{attribute} functions cannot be variadic"),
+        ));
+    }
+    if kind == Kind::Main && !sig.inputs.is_empty() {
+        fatal = true;
+        errors.push(syn::Error::new_spanned(
+            &sig.inputs,
+            format!("{attribute} functions take no parameters"),
+        ));
     }
     SignatureCheck { errors, fatal }
+}
+
+/// The error for a function that should be `async`.
+pub(crate) fn not_async(sig: &Signature, kind: Kind) -> syn::Error {
+    let attribute = kind.attribute();
+    let why = match kind {
+        Kind::Fixture => ": a fixture is set up inside the test's run",
+        Kind::Main | Kind::Test => "",
+    };
+    syn::Error::new_spanned(
+        sig.fn_token,
+        format!("{attribute} can only be applied to an `async fn`{why}: add `async` before `fn`"),
+    )
 }
 
 /// Whether `attr` is `#[name ...]` for a single-identifier `name`.
@@ -179,18 +194,48 @@ mod tests {
     }
 
     #[test]
-    fn rejects_parameters() {
+    fn rejects_parameters_of_main_only() {
         let (messages, fatal) = check(
             quote!(
-                async fn t(x: u32) {}
+                async fn main(x: u32) {}
+            ),
+            Kind::Main,
+        );
+        assert_eq!(messages, ["#[anyio::main] functions take no parameters"]);
+        assert!(fatal);
+        for kind in [Kind::Test, Kind::Fixture] {
+            let (messages, _) = check(
+                quote!(
+                    async fn t(x: u32) {}
+                ),
+                kind,
+            );
+            assert!(messages.is_empty(), "{messages:?}");
+        }
+    }
+
+    #[test]
+    fn sync_tests_are_checked_with_their_parameters() {
+        let (messages, _) = check(
+            quote!(
+                fn t() {}
             ),
             Kind::Test,
         );
+        assert!(messages.is_empty(), "{messages:?}");
+        let (messages, _) = check(
+            quote!(
+                fn f() {}
+            ),
+            Kind::Fixture,
+        );
         assert_eq!(
             messages,
-            ["#[anyio::test] functions take no parameters: a test is called with none"]
+            [
+                "#[anyio::fixture] can only be applied to an `async fn`: a fixture is set up \
+                 inside the test's run: add `async` before `fn`"
+            ]
         );
-        assert!(fatal);
     }
 
     #[test]
@@ -220,9 +265,9 @@ mod tests {
     fn rejects_unsafe_const_and_abi() {
         let (found, fatal) = check(
             quote!(
-                unsafe fn t(a: u8) {}
+                unsafe fn main(a: u8) {}
             ),
-            Kind::Test,
+            Kind::Main,
         );
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(fatal);

@@ -1,7 +1,8 @@
-//! The `#[anyio::main]` and `#[anyio::test]` attributes.
+//! The `#[anyio::main]`, `#[anyio::test]` and `#[anyio::fixture]` attributes.
 //!
-//! This crate is an implementation detail of `anyio`, which re-exports its two
-//! attributes as `anyio::main` and `anyio::test`; use them from there.
+//! This crate is an implementation detail of `anyio`, which re-exports its
+//! attributes as `anyio::main`, `anyio::test` and `anyio::fixture`; use them
+//! from there.
 //!
 //! * [`macro@main`] turns `async fn main()` into a normal `fn main()` that
 //!   builds an `anyio::Runner` (the default backend, or the one chosen with
@@ -12,14 +13,19 @@
 //!   runs on both runtimes and `cargo test smol` selects one backend. Its
 //!   arguments choose the backends and their runtime options:
 //!   `#[anyio::test(tokio(current_thread), smol(worker_threads = 2))]`.
+//!   Its parameters are fixtures, set up in the test's run before it.
+//! * [`macro@fixture`] makes an `async fn` a fixture that tests ask for by
+//!   naming it as a parameter.
 //!
 //! The generated code refers only to `::anyio::Runner`, `::anyio::Backend` and
 //! the `::anyio::__private` module, so the crate that uses the attributes
 //! needs `anyio` as a dependency under that name.
 
 mod args;
+mod fixture_attr;
 mod function;
 mod main_attr;
+mod params;
 mod test_attr;
 
 use proc_macro::TokenStream;
@@ -97,23 +103,49 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Without arguments a test is generated for both backends with their default
 /// options. Otherwise the arguments list the backends to test, each at most
-/// once and optionally with runtime options in parentheses:
+/// once and optionally with runtime options in parentheses, and optionally a
+/// timeout:
 ///
 /// ```ignore
 /// #[anyio::test(tokio)]                       // tokio only
 /// #[anyio::test(tokio, smol)]                 // both, default options
 /// #[anyio::test(tokio(current_thread), smol(worker_threads = 2))]
+/// #[anyio::test(timeout = "10s")]             // both, failing after 10 s
 /// ```
 ///
 /// The options are `worker_threads = N` (an integer literal of at least 1)
-/// and `current_thread`, which cannot be combined.
+/// and `current_thread`, which cannot be combined. `timeout` is a string of a
+/// whole number and a unit, `ms` or `s`; it replaces the default timeout of
+/// the environment variable `ANYIO_TEST_TIMEOUT`. A test that has not ended
+/// then is cancelled and fails with "test `name` on smol timed out after 10s".
+///
+/// # Parameters: fixtures
+///
+/// Each parameter is set up, in order, inside the test's run before the test
+/// starts, and picked by its name: `backend` is the `anyio::Backend` the test
+/// runs on, `task_group` the test's `anyio::TaskGroup`, and any other name the
+/// [`macro@fixture`] function of that name (which must be in scope);
+/// `#[from(path::to::fixture)] name: T` names the fixture explicitly, and a
+/// leading underscore is not part of the name (`_server` asks for `server`). The
+/// fixtures' teardowns run after the test, in reverse order, whatever its
+/// outcome. A test that is not `async` may take `backend` only, and then runs
+/// once per backend without a runtime.
+///
+/// # rstest
+///
+/// With rstest's `#[rstest]` on the same function (above or below this
+/// attribute), rstest expands first and this attribute applies to each case:
+/// `#[case]` parameters (and rstest's other parameters) are rstest's, and the
+/// tests are named `<function>::case_1_…::tokio`.
 ///
 /// # Errors
 ///
 /// Compilation fails, pointing at the offending tokens, when the function is
-/// not `async`, has parameters or generic parameters, is `const`, `unsafe` or
+/// not `async` (and takes no `backend`), has generic parameters, a `self`
+/// parameter or a parameter that is not a plain name, is `const`, `unsafe` or
 /// `extern`, already carries `#[test]`, or when a backend is unknown or listed
-/// twice, or an option is unknown, repeated, malformed or conflicting.
+/// twice, or an option or the timeout is unknown, repeated, malformed or
+/// conflicting.
 ///
 /// The generated module takes the function's name, so it must not clash with
 /// another module or type of that name in the same scope, and the return type
@@ -122,4 +154,53 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     test_attr::expand(attr.into(), item.into()).into()
+}
+
+/// Makes an `async fn` a fixture: a value set up for a test, in the test's
+/// own run, and torn down after it.
+///
+/// ```ignore
+/// use anyio::testing::Fixture;
+///
+/// #[anyio::fixture]
+/// async fn port() -> std::io::Result<u16> {
+///     anyio::testing::free_tcp_port()
+/// }
+///
+/// #[anyio::fixture]
+/// async fn server(port: u16, task_group: anyio::TaskGroup) -> Result<Fixture<Server>, BoxError> {
+///     let server = Server::start(port, &task_group).await?;
+///     let handle = server.handle();
+///     Ok(Fixture::new(server).teardown(async move { handle.shutdown().await }))
+/// }
+///
+/// #[anyio::test]
+/// async fn answers(server: Server) { /* ... */ }
+/// ```
+///
+/// The function is kept as written, so it can still be called; next to it
+/// comes a hidden struct of the same name (in the type namespace only) through
+/// which tests set the fixture up, so importing the function imports the
+/// fixture. A fixture's parameters are fixtures too, as a test's are (see
+/// [`macro@test`]); each test gets its own instance of every fixture it names,
+/// and a fixture named twice (by the test and by another fixture) is made twice,
+/// unless it is `#[anyio::fixture(shared)]`: then it is made once per test, and
+/// every later use gets a clone of that instance (the value must be
+/// `Clone + Send + 'static`).
+///
+/// The return type says what the function gives: `Fixture<T>` is a value of
+/// type `T` with an async teardown (`anyio::testing::Fixture`),
+/// `Result<X, E>` (any path whose last segment is `Result`) a setup that may
+/// fail with an `E: Into<BoxError>`, failing the test with "fixture `name`
+/// failed: ...", and any other type the value itself.
+///
+/// # Errors
+///
+/// Compilation fails, pointing at the offending tokens, when the function is
+/// not `async`, is generic, `const`, `unsafe` or `extern`, takes `self` or a
+/// parameter that is not a plain name, or when the attribute has an argument
+/// other than `shared`.
+#[proc_macro_attribute]
+pub fn fixture(attr: TokenStream, item: TokenStream) -> TokenStream {
+    fixture_attr::expand(attr.into(), item.into()).into()
 }

@@ -49,6 +49,9 @@ mod file_read;
 #[path = "finalization.rs"]
 mod finalization;
 #[allow(dead_code)]
+#[path = "fixtures.rs"]
+mod fixtures;
+#[allow(dead_code)]
 #[path = "gather.rs"]
 mod gather;
 #[allow(dead_code)]
@@ -161,6 +164,7 @@ const EXAMPLES: &[Example] = &[
     ("unix_sockets", || Box::pin(unix_sockets::run())),
     ("udp", || Box::pin(udp::run())),
     ("connected_udp", || Box::pin(connected_udp::run())),
+    ("fixtures", || Box::pin(fixtures::run())),
     #[cfg(feature = "tls")]
     ("tls", || Box::pin(tls::run())),
     #[cfg(feature = "tls")]

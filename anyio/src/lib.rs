@@ -92,6 +92,8 @@
 //!
 //! Arguments pick backends and options: `#[anyio::test(tokio(current_thread), smol(worker_threads = 2))]`.
 //! The variable `ANYIO_BACKENDS=smol` restricts a whole test run; see [`testing`].
+//! A test's parameters are async fixtures ([`macro@fixture`]), set up in the test's run and
+//! torn down after it, and `timeout = "10s"` fails a test that hangs.
 //!
 //! ## How the crate is built
 //!
@@ -154,7 +156,7 @@ mod time;
 #[cfg(feature = "tls")]
 pub mod tls;
 
-pub use anyio_macros::{main, test};
+pub use anyio_macros::{fixture, main, test};
 pub use backend::{Backend, UnknownBackend};
 pub use cancel::checkpoint::{
     CancelShieldedCheckpoint, Cancellable, Checkpoint, CheckpointIfCancelled,
@@ -222,7 +224,7 @@ pub use time::{
 /// What the attribute macros expand to. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::testing::{run_main, run_test};
+    pub use crate::testing::{finish_setup, panic_if_skipped, run_main, run_sync_test, run_test};
     pub use crate::{__anyio_if_smol as if_smol, __anyio_if_tokio as if_tokio};
 
     /// A weak reference to the run behind `token`: it dies once everything the run held

@@ -38,6 +38,9 @@ mod file_read;
 #[path = "../examples/finalization.rs"]
 mod finalization;
 #[allow(dead_code)]
+#[path = "../examples/fixtures.rs"]
+mod fixtures;
+#[allow(dead_code)]
 #[path = "../examples/gather.rs"]
 mod gather;
 #[allow(dead_code)]
@@ -140,6 +143,16 @@ async fn task_group_runs() -> Result<(), BoxError> {
 #[anyio::test]
 async fn task_handles_runs() -> Result<(), BoxError> {
     task_handles::run().await
+}
+
+#[anyio::test]
+async fn fixtures_runs() -> Result<(), BoxError> {
+    fixtures::run().await
+}
+
+#[anyio::test]
+fn fixtures_run_as_a_test(backend: anyio::Backend) -> Result<(), BoxError> {
+    fixtures::as_a_test(anyio::Runner::new(backend))
 }
 
 #[anyio::test]

@@ -101,6 +101,25 @@ fn the_environment_variable_restricts_the_backends() {
     assert!(text.contains("no such backend: \"asyncio\""), "{text}");
 }
 
+#[test]
+fn a_skipped_should_panic_test_still_passes() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["should_panic_is_kept", "--nocapture", "--test-threads=1"])
+        .env(anyio::testing::BACKENDS_ENV, "smol")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("test result: ok. 2 passed"), "{text}");
+    assert!(
+        text.contains(
+            "skipped on tokio: not in ANYIO_BACKENDS (a #[should_panic] test: expected failure)"
+        ),
+        "{text}"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
 

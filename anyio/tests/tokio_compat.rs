@@ -243,8 +243,8 @@ async fn hyper_util_tokio_executor_and_timer_work() -> Result<(), BoxError> {
 }
 
 /// reqwest (built on tokio's sockets, `tokio::spawn` and timers) fetches three times from an
-/// HTTP/1.1 server of ours, reusing its pooled connection; a scope cancels a request the
-/// server never answers.
+/// HTTP/1.1 server of ours through its connection pool; a scope cancels a request the server
+/// never answers.
 async fn reqwest_fetches_from_our_server() -> Result<(), BoxError> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -288,11 +288,11 @@ async fn reqwest_fetches_from_our_server() -> Result<(), BoxError> {
             assert_eq!(response.status(), 200);
             assert_eq!(response.text().await?, format!("you asked for /page{n}"));
         }
-        assert_eq!(
-            connections.load(Ordering::SeqCst),
-            1,
-            "one pooled connection"
-        );
+        // hyper-util's pool takes a connection back when its task has seen the body end,
+        // which on two threads can come after the next request has asked for one: so at
+        // least one connection, and at most one per request.
+        let opened = connections.load(Ordering::SeqCst);
+        assert!((1..=3).contains(&opened), "{opened} connections");
         let never = client.get(format!("http://{addr}/never")).send();
         let outcome = anyio::move_on_after(DELAY, cancellable(never)).await?;
         assert!(outcome.is_none(), "the request ended: {outcome:?}");

@@ -1,16 +1,40 @@
-//! Running tests on every backend.
+//! Running tests on every backend, with async fixtures, timeouts and free ports.
 //!
 //! `#[anyio::test]` turns one async test into one `#[test]` per backend (see the
-//! [crate docs](crate#testing)). The environment variable `ANYIO_BACKENDS` restricts a whole
-//! test run to some backends, like AnyIO's `--anyio-backends`: `ANYIO_BACKENDS=smol cargo
-//! test` runs only the smol variants (the others pass without running, and say so on
-//! stderr). [`on_each_backend`] does the same for code that is not a `#[test]` of its own,
-//! such as a proptest property.
+//! [crate docs](crate#testing) and `docs/testing.md`). The environment variable
+//! `ANYIO_BACKENDS` restricts a whole test run to some backends, like AnyIO's
+//! `--anyio-backends`: `ANYIO_BACKENDS=smol cargo test` runs only the smol variants (the
+//! others pass without running, and say so on stderr). [`on_each_backend`] does the same
+//! for code that is not a `#[test]` of its own, such as a proptest property.
+//!
+//! The rest is AnyIO's pytest plugin, made for Rust:
+//!
+//! - async fixtures: `#[anyio::fixture]` functions, asked for by a test's parameters, set
+//!   up in the test's run and torn down after it ([`Fixture`], [`FixtureContext`]);
+//! - a per-test timeout in real time (`#[anyio::test(timeout = "10s")]`, or
+//!   [`TIMEOUT_ENV`] for every test), and [`TestRun`], which runs one test the way the
+//!   attribute does;
+//! - free ports: [`free_tcp_port`], [`free_udp_port`] and [`FreePortFactory`].
+
+mod fixture;
+mod ports;
+mod run;
+mod timeout;
+mod unwind;
 
 use std::future::Future;
 
 use crate::backend::Backend;
 use crate::runner::Runner;
+
+#[doc(hidden)]
+pub use fixture::finish_setup;
+pub use fixture::{Fixture, FixtureContext, TeardownFailure};
+pub use ports::{FreePortFactory, PortKind, free_tcp_port, free_udp_port};
+pub use run::{TestFailure, TestRun};
+#[doc(hidden)]
+pub use run::{run_sync_test, run_test};
+pub use timeout::{TIMEOUT_ENV, default_timeout};
 
 /// The environment variable that restricts which backends tests run on: a comma-separated
 /// list of backend names. Unset or empty means every enabled backend.
@@ -83,38 +107,48 @@ where
     Ok(())
 }
 
-/// What a test returns when its backend is left out by [`BACKENDS_ENV`].
+/// What a test returns: what it returns when its backend is left out by
+/// [`BACKENDS_ENV`], and whether it failed.
 #[doc(hidden)]
 pub trait TestOutput {
     fn skipped() -> Self;
+    fn is_failure(&self) -> bool;
 }
 
 impl TestOutput for () {
     fn skipped() -> Self {}
+
+    fn is_failure(&self) -> bool {
+        false
+    }
 }
 
 impl<E> TestOutput for Result<(), E> {
     fn skipped() -> Self {
         Ok(())
     }
+
+    fn is_failure(&self) -> bool {
+        self.is_err()
+    }
 }
 
-/// The body of each test that `#[anyio::test]` generates.
-#[doc(hidden)]
-pub fn run_test<F, Fut>(runner: Runner, test: F) -> Fut::Output
-where
-    F: FnOnce() -> Fut,
-    Fut: Future,
-    Fut::Output: TestOutput,
-{
-    let backend = runner.backend();
-    if !selected_backends().contains(&backend) {
+/// Whether [`BACKENDS_ENV`] leaves `backend` out, which it then says on stderr.
+fn skipped(backend: Backend) -> bool {
+    let skipped = !selected_backends().contains(&backend);
+    if skipped {
         eprintln!("skipped on {backend}: not in {BACKENDS_ENV}");
-        return Fut::Output::skipped();
     }
-    runner
-        .run(test())
-        .unwrap_or_else(|e| panic!("cannot start the {backend} runtime: {e}"))
+    skipped
+}
+
+/// Panics, with what the test expects, if [`BACKENDS_ENV`] leaves `backend` out: a
+/// `#[should_panic]` test that is skipped passes only by panicking.
+#[doc(hidden)]
+pub fn panic_if_skipped(backend: Backend, expected: &str) {
+    if skipped(backend) {
+        panic!("skipped on {backend}: not in {BACKENDS_ENV} (a #[should_panic] test: {expected})");
+    }
 }
 
 /// The body of the `main` that `#[anyio::main]` generates.
@@ -128,5 +162,5 @@ pub fn run_main<F: Future>(runner: Runner, fut: F) -> F::Output {
 
 /// The guide's chapter, so `cargo test --doc` compiles and runs its examples.
 #[cfg(doctest)]
-#[doc = include_str!("../../docs/testing.md")]
+#[doc = include_str!("../../../docs/testing.md")]
 struct TestingGuide;
