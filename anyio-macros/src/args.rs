@@ -111,6 +111,9 @@ pub(crate) struct TestArgs {
     /// The backends to generate a test for, in the order written, each with
     /// its options.
     pub(crate) backends: Vec<(Backend, RuntimeOptions)>,
+    /// `virtual_clock`, if given (the span of the flag): every backend's test runs on a
+    /// virtual clock with autojump.
+    pub(crate) virtual_clock: Option<Span>,
 }
 
 /// The accepted forms of an option, for error messages.
@@ -323,17 +326,17 @@ fn unknown_main_argument(meta: &Meta) -> syn::Error {
 /// Parses the arguments of `#[anyio::test(...)]`.
 pub(crate) fn parse_test_args(attr: TokenStream) -> syn::Result<TestArgs> {
     let metas = parse_metas(attr)?;
-    if metas.is_empty() {
-        return Ok(TestArgs {
-            backends: Backend::ALL
-                .into_iter()
-                .map(|backend| (backend, RuntimeOptions::default()))
-                .collect(),
-        });
-    }
     let mut backends: Vec<(Backend, RuntimeOptions)> = Vec::new();
+    let mut virtual_clock = None;
     let mut errors = Errors::default();
     for meta in &metas {
+        if let Some(flag) = parse_virtual_clock(meta, virtual_clock) {
+            match flag {
+                Ok(span) => virtual_clock = Some(span),
+                Err(error) => errors.push(error),
+            }
+            continue;
+        }
         let Some(backend) = single_ident(meta).as_deref().and_then(Backend::from_name) else {
             errors.push(unknown_test_backend(meta));
             continue;
@@ -351,7 +354,46 @@ pub(crate) fn parse_test_args(attr: TokenStream) -> syn::Result<TestArgs> {
         }
     }
     errors.finish()?;
-    Ok(TestArgs { backends })
+    if backends.is_empty() {
+        backends = Backend::ALL
+            .into_iter()
+            .map(|backend| (backend, RuntimeOptions::default()))
+            .collect();
+    }
+    Ok(TestArgs {
+        backends,
+        virtual_clock,
+    })
+}
+
+/// Reads the `virtual_clock` flag of `#[anyio::test]`: `None` if `meta` is something else,
+/// else the flag's span or why it is written wrong (`seen`: the flag given before).
+fn parse_virtual_clock(meta: &Meta, seen: Option<Span>) -> Option<syn::Result<Span>> {
+    if !meta.path().is_ident("virtual_clock") {
+        return None;
+    }
+    Some(match meta {
+        Meta::Path(path) if seen.is_none() => Ok(path.span()),
+        Meta::Path(_) => Err(syn::Error::new_spanned(
+            meta,
+            "`virtual_clock` is given more than once",
+        )),
+        _ => Err(syn::Error::new_spanned(
+            meta,
+            "`virtual_clock` is a flag and takes no value: write `virtual_clock` (the test \
+             can change the clock's settings through `anyio::VirtualClock::current()`)",
+        )),
+    })
+}
+
+/// `runner` with a virtual clock that autojumps as soon as the run is blocked, as
+/// `#[anyio::test(virtual_clock)]` asks.
+pub(crate) fn with_virtual_clock(runner: TokenStream) -> TokenStream {
+    quote! {
+        #runner.virtual_clock(
+            ::anyio::VirtualClock::new().autojump(::core::time::Duration::ZERO)
+        )
+    }
 }
 
 /// Reads the options of one backend of `#[anyio::test]`: `tokio` or
@@ -724,5 +766,45 @@ mod tests {
             text(runner_expr(Some(*backend), options)),
             "::anyio::Runner::new(::anyio::Backend::Tokio).current_thread()"
         );
+    }
+
+    // ---- virtual_clock ----
+
+    #[test]
+    fn virtual_clock_alone_means_both_backends_on_a_virtual_clock() {
+        let args = parse_test_args(quote!(virtual_clock)).unwrap();
+        assert!(args.virtual_clock.is_some());
+        assert_eq!(
+            summary(&args),
+            vec![("tokio", None, false), ("smol", None, false)]
+        );
+        assert_eq!(
+            text(with_virtual_clock(quote!(r))),
+            "r.virtual_clock(::anyio::VirtualClock::new().autojump(::core::time::Duration::ZERO))"
+        );
+    }
+
+    #[test]
+    fn virtual_clock_with_backends_in_any_order() {
+        for attr in [
+            quote!(virtual_clock, smol(current_thread)),
+            quote!(smol(current_thread), virtual_clock),
+        ] {
+            let args = parse_test_args(attr).unwrap();
+            assert!(args.virtual_clock.is_some());
+            assert_eq!(summary(&args), vec![("smol", None, true)]);
+        }
+        let args = parse_test_args(quote!(tokio)).unwrap();
+        assert!(args.virtual_clock.is_none());
+    }
+
+    #[test]
+    fn virtual_clock_misuse() {
+        let message = test_err(quote!(virtual_clock, virtual_clock));
+        assert!(message.contains("more than once"), "{message}");
+        let message = test_err(quote!(virtual_clock = true));
+        assert!(message.contains("is a flag"), "{message}");
+        let message = test_err(quote!(virtual_clock(rate = 2)));
+        assert!(message.contains("is a flag"), "{message}");
     }
 }

@@ -108,6 +108,16 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// The options are `worker_threads = N` (an integer literal of at least 1)
 /// and `current_thread`, which cannot be combined.
 ///
+/// The flag `virtual_clock`, beside the backends or alone, runs every
+/// generated test on a virtual clock that jumps to the next deadline as soon
+/// as every task is blocked (`anyio::VirtualClock` with an autojump threshold
+/// of 0), so timeouts and sleeps take no real time:
+///
+/// ```ignore
+/// #[anyio::test(virtual_clock)]               // both backends, virtual time
+/// #[anyio::test(virtual_clock, smol(current_thread))]
+/// ```
+///
 /// # Errors
 ///
 /// Compilation fails, pointing at the offending tokens, when the function is

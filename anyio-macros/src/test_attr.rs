@@ -118,7 +118,7 @@ fn generate(mut function: ItemFn, args: &TestArgs) -> TokenStream {
     let tests = args
         .backends
         .iter()
-        .map(|(backend, options)| backend_test(*backend, options, &name, &output, &test_attrs));
+        .map(|(backend, options)| backend_test(*backend, options, args, &name, &output, &test_attrs));
     // The function is unused, and would be warned about, when the tests are
     // compiled out: outside `cfg(test)` or when anyio lacks the backends.
     quote! {
@@ -140,13 +140,17 @@ fn generate(mut function: ItemFn, args: &TestArgs) -> TokenStream {
 fn backend_test(
     backend: Backend,
     options: &RuntimeOptions,
+    args: &TestArgs,
     name: &Ident,
     output: &syn::ReturnType,
     attrs: &[Attribute],
 ) -> TokenStream {
     let gate = backend.gate_macro();
     let test_name = Ident::new(backend.name(), Span::call_site());
-    let runner = args::runner_expr(Some(backend), options);
+    let mut runner = args::runner_expr(Some(backend), options);
+    if args.virtual_clock.is_some() {
+        runner = args::with_virtual_clock(runner);
+    }
     // The full path of the built-in `#[test]`: the glob import of the parent
     // module could otherwise bring in another `test` (say `use anyio::test;`).
     quote! {

@@ -215,8 +215,8 @@ pub use thread::portal::{
 pub use thread::portal_provider::{BlockingPortalProvider, PortalLease};
 pub use thread::to_thread;
 pub use time::{
-    FailAfter, Sleep, current_time, fail_after, fail_at, move_on_after, move_on_at, sleep,
-    sleep_forever, sleep_until,
+    FailAfter, Sleep, VirtualClock, VirtualClockError, current_time, fail_after, fail_at,
+    move_on_after, move_on_at, sleep, sleep_forever, sleep_until,
 };
 
 /// What the attribute macros expand to. Not public API.
