@@ -6,6 +6,8 @@
 
 #[cfg(unix)]
 pub(crate) mod io;
+#[cfg(unix)]
+pub(crate) mod reactor_turn;
 #[cfg(feature = "smol")]
 mod smol;
 #[cfg(feature = "tokio")]
