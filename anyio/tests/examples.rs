@@ -61,6 +61,9 @@ mod memory_object_streams;
 #[path = "../examples/move_on_after.rs"]
 mod move_on_after;
 #[allow(dead_code)]
+#[path = "../examples/virtual_clock.rs"]
+mod virtual_clock;
+#[allow(dead_code)]
 #[path = "../examples/portal.rs"]
 mod portal;
 #[allow(dead_code)]
@@ -150,6 +153,17 @@ async fn gather_runs() -> Result<(), BoxError> {
 #[anyio::test]
 async fn move_on_after_runs() -> Result<(), BoxError> {
     move_on_after::run().await
+}
+
+#[anyio::test(virtual_clock)]
+async fn virtual_clock_runs() -> Result<(), BoxError> {
+    virtual_clock::run().await
+}
+
+/// On real time, the example starts a run of its own on a virtual clock.
+#[anyio::test]
+async fn virtual_clock_runs_from_a_real_time_run() -> Result<(), BoxError> {
+    virtual_clock::run().await
 }
 
 #[anyio::test]
