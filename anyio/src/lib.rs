@@ -92,6 +92,9 @@
 //!
 //! Arguments pick backends and options: `#[anyio::test(tokio(current_thread), smol(worker_threads = 2))]`.
 //! The variable `ANYIO_BACKENDS=smol` restricts a whole test run; see [`testing`].
+//! `#[anyio::test(virtual_clock)]` runs a test on a [`VirtualClock`], whose time jumps to
+//! the next deadline as soon as every task is blocked: an hour's timeout takes
+//! milliseconds, and timers fire in exact order.
 //!
 //! ## How the crate is built
 //!

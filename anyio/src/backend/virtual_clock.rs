@@ -18,9 +18,22 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+
+/// How many runs of the process use a virtual clock right now. While none does, reading
+/// the clock costs one test of this counter more than the real clock (see
+/// `Runtime::now`). A run's clock is counted before its runtime starts and uncounted after
+/// it has stopped, so every task of such a run sees the count above 0.
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether any run of the process uses a virtual clock.
+#[inline]
+pub(crate) fn any_in_use() -> bool {
+    IN_USE.load(Relaxed) != 0
+}
 
 /// The shared state of one virtual clock.
 #[derive(Debug, Default)]
@@ -168,7 +181,8 @@ impl ClockCore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The clock's time.
+    /// The clock's time. Kept out of line: the real-time path of `Runtime::now` stays small.
+    #[inline(never)]
     pub(crate) fn now(&self) -> Instant {
         self.lock().now()
     }
@@ -188,6 +202,7 @@ impl ClockCore {
             state.line = Some(Line { base, anchor: real });
         }
         state.in_use = true;
+        IN_USE.fetch_add(1, Relaxed);
         let driver = state.changed();
         drop(state);
         wake_all(Vec::new(), driver);
@@ -197,6 +212,9 @@ impl ClockCore {
     /// The run has ended: the clock may serve another run, and the driver stops.
     pub(crate) fn stop(&self) {
         let mut state = self.lock();
+        if state.in_use {
+            IN_USE.fetch_sub(1, Relaxed);
+        }
         state.in_use = false;
         let driver = state.changed();
         drop(state);
