@@ -115,10 +115,9 @@ fn generate(mut function: ItemFn, args: &TestArgs) -> TokenStream {
     }
     function.attrs = kept;
 
-    let tests = args
-        .backends
-        .iter()
-        .map(|(backend, options)| backend_test(*backend, options, args, &name, &output, &test_attrs));
+    let tests = args.backends.iter().map(|(backend, options)| {
+        backend_test(*backend, options, args, &name, &output, &test_attrs)
+    });
     // The function is unused, and would be warned about, when the tests are
     // compiled out: outside `cfg(test)` or when anyio lacks the backends.
     quote! {

@@ -367,7 +367,6 @@ pub(crate) fn poll_budget(cx: &mut Context<'_>) -> Poll<()> {
 
 /// The run's clock (its virtual clock, if it has one), read without cloning the runtime
 /// handle.
-#[inline]
 pub(crate) fn now() -> Instant {
     if !virtual_clock::any_in_use() {
         // Tested first, so that a process without virtual clocks does not even look at

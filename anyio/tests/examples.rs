@@ -61,9 +61,6 @@ mod memory_object_streams;
 #[path = "../examples/move_on_after.rs"]
 mod move_on_after;
 #[allow(dead_code)]
-#[path = "../examples/virtual_clock.rs"]
-mod virtual_clock;
-#[allow(dead_code)]
 #[path = "../examples/portal.rs"]
 mod portal;
 #[allow(dead_code)]
@@ -114,6 +111,9 @@ mod udp;
 #[allow(dead_code)]
 #[path = "../examples/unix_sockets.rs"]
 mod unix_sockets;
+#[allow(dead_code)]
+#[path = "../examples/virtual_clock.rs"]
+mod virtual_clock;
 
 #[anyio::test]
 async fn hello_runs() -> Result<(), BoxError> {

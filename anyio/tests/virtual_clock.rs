@@ -77,7 +77,12 @@ async fn equal_deadlines_fire_together_at_the_same_time() -> Result<(), BoxError
     log.sort();
     assert_eq!(
         log,
-        [(1, secs(1), 1), (1, secs(1), 3), (3, secs(3), 0), (3, secs(3), 2)]
+        [
+            (1, secs(1), 1),
+            (1, secs(1), 3),
+            (3, secs(3), 0),
+            (3, secs(3), 2)
+        ]
     );
     Ok(())
 }

@@ -55,7 +55,11 @@ impl ReactorTurn {
             #[cfg(feature = "smol")]
             Runtime::Smol(_) => Receiver::Smol(async_io::Async::new(rx)?),
         };
-        Ok(ReactorTurn { tx, rx, sent: false })
+        Ok(ReactorTurn {
+            tx,
+            rx,
+            sent: false,
+        })
     }
 
     fn drain(&self) {
@@ -81,9 +85,10 @@ impl ReactorTurn {
         }
         let ready = match &self.rx {
             #[cfg(feature = "tokio")]
-            Receiver::Tokio(fd) => fd.poll_read_ready(cx).map(|r| match r {
-                Ok(mut guard) => guard.clear_ready(),
-                Err(_) => {}
+            Receiver::Tokio(fd) => fd.poll_read_ready(cx).map(|r| {
+                if let Ok(mut guard) = r {
+                    guard.clear_ready();
+                }
             }),
             // Never ready before the reactor has delivered an event for it: see
             // `async_io::Async::poll_readable`.

@@ -103,7 +103,9 @@ impl State {
         }
         let elapsed = real.saturating_duration_since(line.anchor).as_secs_f64() * self.rate;
         let step = Duration::try_from_secs_f64(elapsed).unwrap_or(Duration::MAX);
-        line.base.checked_add(step).unwrap_or_else(|| last_instant(line.base))
+        line.base
+            .checked_add(step)
+            .unwrap_or_else(|| last_instant(line.base))
     }
 
     fn now(&self) -> Instant {
@@ -119,10 +121,7 @@ impl State {
         if self.line.is_some() {
             let real = Instant::now();
             let base = self.now_at(real);
-            self.line = Some(Line {
-                base,
-                anchor: real,
-            });
+            self.line = Some(Line { base, anchor: real });
         }
     }
 
@@ -395,7 +394,9 @@ impl Future for VirtualTimer {
                     // Fired, so due: only a clock that went back could get here, and none
                     // does. Register again rather than never wake.
                     None => {
-                        state.timers.insert((this.deadline, key), cx.waker().clone());
+                        state
+                            .timers
+                            .insert((this.deadline, key), cx.waker().clone());
                     }
                 }
                 None
@@ -403,7 +404,9 @@ impl Future for VirtualTimer {
             None => {
                 let key = state.next_key;
                 state.next_key += 1;
-                state.timers.insert((this.deadline, key), cx.waker().clone());
+                state
+                    .timers
+                    .insert((this.deadline, key), cx.waker().clone());
                 this.key = Some(key);
                 state.changed()
             }

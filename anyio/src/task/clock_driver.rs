@@ -23,9 +23,9 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use super::info;
+use crate::backend::Runtime;
 #[cfg(unix)]
 use crate::backend::reactor_turn::ReactorTurn;
-use crate::backend::Runtime;
 use crate::backend::virtual_clock::ClockCore;
 use crate::context::RunCtx;
 
