@@ -1,59 +1,7 @@
 //! [`VirtualClock`]: a run's clock that moves only when told to, or when every task of the
 //! run is blocked (trio's `MockClock`), on every backend and runtime flavour.
 //!
-//! # What follows it
-//!
-//! A run started with [`Runner::virtual_clock`](crate::Runner::virtual_clock) reads and
-//! waits on the virtual clock everywhere anyio reads or waits on time: [`current_time`],
-//! [`sleep`], [`sleep_until`], the deadlines of cancel scopes ([`move_on_after`],
-//! [`fail_after`], [`CancelScope::with_deadline`](crate::CancelScope::with_deadline)),
-//! [`current_effective_deadline`](crate::current_effective_deadline), and hyper's timer
-//! `AnyioTimer`. The clock lives in the run's runtime handle, so every task of the run, on
-//! every worker thread, shares it. Code outside the run's tasks (a `to_thread` closure,
-//! `std::thread::sleep`, a runtime's own timers such as `tokio::time::sleep`) keeps real
-//! time.
-//!
-//! # How it moves
-//!
-//! - It starts, frozen, at the real time at which its run starts.
-//! - [`advance`](VirtualClock::advance) jumps it forward and wakes every timer that became
-//!   due, in deadline order (ties in the order the timers started waiting). The woken tasks
-//!   then run in whatever order the scheduler picks, and all see the new time.
-//! - With a [rate](VirtualClock::set_rate) above 0 it also runs by itself, that many virtual
-//!   seconds per real second.
-//! - With [autojump](VirtualClock::autojump) on, the run's clock driver jumps it to the
-//!   earliest pending deadline once every task of the run has been blocked for the
-//!   threshold of real time, and wakes only the timers due at that deadline. The run then
-//!   proceeds until it is blocked again, so timers fire one deadline at a time, in exact
-//!   order, and code between them sees exact times.
-//!
-//! # When autojump jumps (the I/O rule)
-//!
-//! "Blocked" is what [`wait_all_tasks_blocked`](crate::wait_all_tasks_blocked) means by it:
-//! no task of the run is running or ready to run. The driver jumps only after it has seen
-//! the run blocked, then waited on a *real* timer for the threshold, and at least for one
-//! turn of the runtime's reactor, and seen the same blocked state again (no task polled or
-//! woken in between, no timer registered, the clock not moved). A task waiting in
-//! `wait_all_tasks_blocked` counts as busy here: it is about to run, and it goes first (as
-//! in trio).
-//!
-//! The reactor turn is what makes local I/O safe with a threshold of 0. Bytes sent over a
-//! loopback socket (or a pipe, or a UNIX socket) are in the peer's buffer when the send
-//! returns, so the reactor's next turn reports the peer ready; the driver's real timer
-//! fires in that turn or a later one, so a task about to be woken by such I/O is woken
-//! before the driver looks again, and the clock does not move. What a turn cannot see is
-//! work that completes later in real time: a reply from another machine, a subprocess, a
-//! thread of `to_thread`. The clock may jump past such work: give autojump a threshold
-//! longer than that work takes (trio's advice too), or move the clock by hand.
-//!
-//! A jump costs a real wait of at least one reactor turn: microseconds on smol, up to a
-//! millisecond on tokio, whose timers have millisecond resolution.
-//!
-//! [`current_time`]: crate::current_time
-//! [`sleep`]: crate::sleep
-//! [`sleep_until`]: crate::sleep_until
-//! [`move_on_after`]: crate::move_on_after
-//! [`fail_after`]: crate::fail_after
+//! The rules it follows are stated on the type, where users read them.
 
 use std::fmt;
 use std::sync::Arc;
@@ -69,7 +17,7 @@ use crate::context;
 /// Give it to a run with [`Runner::virtual_clock`](crate::Runner::virtual_clock), or write
 /// `#[anyio::test(virtual_clock)]` (autojump with a threshold of 0). It is a shared handle:
 /// clones control the same clock, and [`VirtualClock::current`] finds the clock of the
-/// calling run. See the [module docs](self) for the rules it follows.
+/// calling run.
 ///
 /// ```
 /// use std::time::Duration;
@@ -87,6 +35,60 @@ use crate::context;
 ///     .unwrap();
 /// assert_eq!(waited, Duration::from_secs(3600));
 /// ```
+///
+/// # What follows it
+///
+/// A run started with [`Runner::virtual_clock`](crate::Runner::virtual_clock) reads and
+/// waits on the virtual clock everywhere anyio reads or waits on time: [`current_time`],
+/// [`sleep`], [`sleep_until`], the deadlines of cancel scopes ([`move_on_after`],
+/// [`fail_after`], [`CancelScope::with_deadline`](crate::CancelScope::with_deadline)),
+/// [`current_effective_deadline`](crate::current_effective_deadline), and hyper's timer
+/// `AnyioTimer`. The clock lives in the run's runtime handle, so every task of the run, on
+/// every worker thread, shares it. Code outside the run's tasks (a `to_thread` closure,
+/// `std::thread::sleep`, a runtime's own timers such as `tokio::time::sleep`) keeps real
+/// time.
+///
+/// # How it moves
+///
+/// - It starts, frozen, at the real time at which its run starts.
+/// - [`advance`](VirtualClock::advance) jumps it forward and wakes every timer that became
+///   due, in deadline order (ties in the order the timers started waiting). The woken tasks
+///   then run in whatever order the scheduler picks, and all see the new time.
+/// - With a [rate](VirtualClock::set_rate) above 0 it also runs by itself, that many virtual
+///   seconds per real second.
+/// - With [autojump](VirtualClock::autojump) on, the run's clock driver jumps it to the
+///   earliest pending deadline once every task of the run has been blocked for the
+///   threshold of real time, and wakes only the timers due at that deadline. The run then
+///   proceeds until it is blocked again, so timers fire one deadline at a time, in exact
+///   order, and code between them sees exact times.
+///
+/// # When autojump jumps (the I/O rule)
+///
+/// "Blocked" is what [`wait_all_tasks_blocked`](crate::wait_all_tasks_blocked) means by it:
+/// no task of the run is running or ready to run. The driver jumps only after it has seen
+/// the run blocked, then waited on a *real* timer for the threshold, then for one more turn
+/// of the runtime's reactor, and seen the same blocked state again (no task polled or woken
+/// in between, no timer registered, the clock not moved). A task waiting in
+/// `wait_all_tasks_blocked` counts as busy here: it is about to run, and it goes first (as
+/// in trio).
+///
+/// The reactor turn is what makes local I/O safe with a threshold of 0. The driver sends a
+/// datagram to itself over a UNIX socket pair and waits until the reactor reports it. Bytes
+/// sent over a loopback socket (or a pipe, or a UNIX socket) are in the peer's buffer when
+/// the send returns, and the OS reports readiness in the order it arose, so the peer's task
+/// is woken no later than the driver, which then sees it and does not jump. What a turn
+/// cannot see is work that completes later in real time: a reply from another machine, a
+/// subprocess, a thread of `to_thread`. The clock may jump past such work: give autojump a
+/// threshold longer than that work takes (trio's advice too), or move the clock by hand.
+///
+/// A jump costs the threshold plus one reactor turn, a few microseconds (where UNIX
+/// sockets are missing, a real millisecond stands in for the turn).
+///
+/// [`current_time`]: crate::current_time
+/// [`sleep`]: crate::sleep
+/// [`sleep_until`]: crate::sleep_until
+/// [`move_on_after`]: crate::move_on_after
+/// [`fail_after`]: crate::fail_after
 #[derive(Clone, Default)]
 pub struct VirtualClock {
     core: Arc<ClockCore>,
@@ -122,7 +124,7 @@ impl VirtualClock {
 
     /// Turns autojump on: once every task of the run has been blocked for `threshold` of
     /// real time, the clock jumps to the earliest pending deadline. A threshold of 0 jumps
-    /// as soon as the run is blocked (after one turn of the reactor: see the module docs
+    /// as soon as the run is blocked (after one turn of the reactor: see the type's docs
     /// for what that means for I/O).
     pub fn autojump(self, threshold: Duration) -> Self {
         self.set_autojump(Some(threshold));
