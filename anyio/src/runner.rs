@@ -200,8 +200,8 @@ impl Runner {
     /// [`RunError::AlreadyRunning`] when called from inside a run (or a tokio runtime) on
     /// this thread, [`RunError::NotEnabled`] for a backend whose feature is off,
     /// [`RunError::InvalidOption`] for `worker_threads(0)` or a virtual clock that another
-    /// run is using, [`RunError::Io`] when the
-    /// runtime (or the shared tokio runtime of `tokio_compat`) cannot start.
+    /// run is using, [`RunError::Io`] when the runtime (or the shared tokio runtime of
+    /// `tokio_compat`) cannot start.
     pub fn run<F: Future>(&self, fut: F) -> Result<F::Output, RunError> {
         if self.threads == Some(0) {
             return Err(RunError::InvalidOption("worker_threads must be at least 1"));

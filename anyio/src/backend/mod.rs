@@ -26,8 +26,9 @@ use std::time::Instant;
 
 use virtual_clock::{ClockCore, VirtualTimer};
 
-/// A run's virtual clock, kept in the runtime handle so that reading the clock or making a
-/// timer checks for it with one branch on data already at hand.
+/// A run's virtual clock, kept in the runtime handle so that every task of the run, on
+/// every thread, reaches it. The handle is only looked at while some run of the process
+/// uses a virtual clock (`virtual_clock::any_in_use`): other runs pay one test of a global.
 pub(crate) type Clock = Option<Arc<ClockCore>>;
 
 /// An async runtime that anyio can run on.
