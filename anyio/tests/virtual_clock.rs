@@ -250,6 +250,43 @@ async fn a_rate_runs_the_clock_by_itself() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// With a real threshold, the clock waits for work outside the run's tasks (a thread, here)
+/// that finishes within it: the deadline around the work does not fire.
+async fn a_threshold_lets_outside_work_finish_first() -> Result<(), BoxError> {
+    let clock = VirtualClock::current().expect("the test runs on a virtual clock");
+    clock.set_autojump(Some(secs(10)));
+    assert_eq!(clock.autojump_threshold(), Some(secs(10)));
+    let start = current_time();
+    let out = fail_after(HOUR, async {
+        anyio::to_thread::run_sync(|| std::thread::sleep(Duration::from_millis(10))).await?;
+        Ok::<_, BoxError>("the thread finished")
+    })
+    .await?;
+    assert_eq!(out, "the thread finished");
+    assert_eq!(current_time(), start);
+    Ok(())
+}
+
+/// `advance` works from a thread outside the run, as from a task.
+async fn advance_from_another_thread() -> Result<(), BoxError> {
+    let clock = VirtualClock::current().expect("the test runs on a virtual clock");
+    clock.set_autojump(None);
+    let start = current_time();
+    anyio::task_group(|tg| async move {
+        tg.start_soon(async move {
+            wait_all_tasks_blocked().await?;
+            let clock = clock.clone();
+            anyio::to_thread::run_sync(move || clock.advance(secs(90))).await??;
+            Ok(())
+        })?;
+        sleep(secs(60)).await?;
+        assert_eq!(current_time() - start, secs(90));
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
 /// The clock's driver is not a task of the run.
 async fn the_driver_is_not_a_task() -> Result<(), BoxError> {
     let tasks = anyio::get_running_tasks();
@@ -268,6 +305,8 @@ on_every_flavour!(
     wait_all_tasks_blocked_goes_before_a_jump,
     advance_moves_the_clock_by_hand,
     a_rate_runs_the_clock_by_itself,
+    a_threshold_lets_outside_work_finish_first,
+    advance_from_another_thread,
     the_driver_is_not_a_task,
 );
 
