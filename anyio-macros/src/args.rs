@@ -113,6 +113,9 @@ pub(crate) struct TestArgs {
     pub(crate) backends: Vec<(Backend, RuntimeOptions)>,
     /// `timeout = "..."`, if given.
     pub(crate) timeout: Option<TestTimeout>,
+    /// `virtual_clock`, if given (the span of the flag): every backend's test runs on a
+    /// virtual clock with autojump.
+    pub(crate) virtual_clock: Option<Span>,
 }
 
 /// A `timeout = "10s"` argument of `#[anyio::test]`.
@@ -336,8 +339,16 @@ pub(crate) fn parse_test_args(attr: TokenStream) -> syn::Result<TestArgs> {
     let metas = parse_metas(attr)?;
     let mut backends: Vec<(Backend, RuntimeOptions)> = Vec::new();
     let mut timeout = None;
+    let mut virtual_clock = None;
     let mut errors = Errors::default();
     for meta in &metas {
+        if let Some(flag) = parse_virtual_clock(meta, virtual_clock) {
+            match flag {
+                Ok(span) => virtual_clock = Some(span),
+                Err(error) => errors.push(error),
+            }
+            continue;
+        }
         if meta.path().is_ident("timeout") {
             match parse_timeout(meta, timeout.is_some()) {
                 Ok(value) => timeout = Some(value),
@@ -368,7 +379,11 @@ pub(crate) fn parse_test_args(attr: TokenStream) -> syn::Result<TestArgs> {
             .map(|backend| (backend, RuntimeOptions::default()))
             .collect();
     }
-    Ok(TestArgs { backends, timeout })
+    Ok(TestArgs {
+        backends,
+        timeout,
+        virtual_clock,
+    })
 }
 
 /// The accepted form of `timeout`, for error messages.
@@ -430,6 +445,36 @@ pub(crate) fn timeout_expr(timeout: Option<TestTimeout>) -> TokenStream {
             millis.set_span(timeout.span);
             quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#millis)))
         }
+    }
+}
+
+/// Reads the `virtual_clock` flag of `#[anyio::test]`: `None` if `meta` is something else,
+/// else the flag's span or why it is written wrong (`seen`: the flag given before).
+fn parse_virtual_clock(meta: &Meta, seen: Option<Span>) -> Option<syn::Result<Span>> {
+    if !meta.path().is_ident("virtual_clock") {
+        return None;
+    }
+    Some(match meta {
+        Meta::Path(path) if seen.is_none() => Ok(path.span()),
+        Meta::Path(_) => Err(syn::Error::new_spanned(
+            meta,
+            "`virtual_clock` is given more than once",
+        )),
+        _ => Err(syn::Error::new_spanned(
+            meta,
+            "`virtual_clock` is a flag and takes no value: write `virtual_clock` (the test \
+             can change the clock's settings through `anyio::VirtualClock::current()`)",
+        )),
+    })
+}
+
+/// `runner` with a virtual clock that autojumps as soon as the run is blocked, as
+/// `#[anyio::test(virtual_clock)]` asks.
+pub(crate) fn with_virtual_clock(runner: TokenStream) -> TokenStream {
+    quote! {
+        #runner.virtual_clock(
+            ::anyio::VirtualClock::new().autojump(::core::time::Duration::ZERO)
+        )
     }
 }
 
@@ -850,5 +895,45 @@ mod tests {
             text(runner_expr(Some(*backend), options)),
             "::anyio::Runner::new(::anyio::Backend::Tokio).current_thread()"
         );
+    }
+
+    // ---- virtual_clock ----
+
+    #[test]
+    fn virtual_clock_alone_means_both_backends_on_a_virtual_clock() {
+        let args = parse_test_args(quote!(virtual_clock)).unwrap();
+        assert!(args.virtual_clock.is_some());
+        assert_eq!(
+            summary(&args),
+            vec![("tokio", None, false), ("smol", None, false)]
+        );
+        assert_eq!(
+            text(with_virtual_clock(quote!(r))),
+            "r.virtual_clock(::anyio::VirtualClock::new().autojump(::core::time::Duration::ZERO))"
+        );
+    }
+
+    #[test]
+    fn virtual_clock_with_backends_in_any_order() {
+        for attr in [
+            quote!(virtual_clock, smol(current_thread)),
+            quote!(smol(current_thread), virtual_clock),
+        ] {
+            let args = parse_test_args(attr).unwrap();
+            assert!(args.virtual_clock.is_some());
+            assert_eq!(summary(&args), vec![("smol", None, true)]);
+        }
+        let args = parse_test_args(quote!(tokio)).unwrap();
+        assert!(args.virtual_clock.is_none());
+    }
+
+    #[test]
+    fn virtual_clock_misuse() {
+        let message = test_err(quote!(virtual_clock, virtual_clock));
+        assert!(message.contains("more than once"), "{message}");
+        let message = test_err(quote!(virtual_clock = true));
+        assert!(message.contains("is a flag"), "{message}");
+        let message = test_err(quote!(virtual_clock(rate = 2)));
+        assert!(message.contains("is a flag"), "{message}");
     }
 }

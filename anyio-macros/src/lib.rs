@@ -138,6 +138,16 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[case]` parameters (and rstest's other parameters) are rstest's, and the
 /// tests are named `<function>::case_1_…::tokio`.
 ///
+/// The flag `virtual_clock`, beside the backends or alone, runs every
+/// generated test on a virtual clock that jumps to the next deadline as soon
+/// as every task is blocked (`anyio::VirtualClock` with an autojump threshold
+/// of 0), so timeouts and sleeps take no real time:
+///
+/// ```ignore
+/// #[anyio::test(virtual_clock)]               // both backends, virtual time
+/// #[anyio::test(virtual_clock, smol(current_thread))]
+/// ```
+///
 /// # Errors
 ///
 /// Compilation fails, pointing at the offending tokens, when the function is

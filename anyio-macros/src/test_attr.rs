@@ -151,6 +151,13 @@ fn check_sync_test(
             "`timeout` needs an `async fn`: a test that is not `async` has no run to cancel",
         ));
     }
+    if let Some(span) = args.virtual_clock {
+        errors.push(syn::Error::new(
+            span,
+            "`virtual_clock` needs an `async fn`: a test that is not `async` has no run to \
+             give a clock",
+        ));
+    }
     for (backend, options) in &args.backends {
         if options.worker_threads.is_some() || options.current_thread.is_some() {
             errors.push(syn::Error::new(
@@ -197,10 +204,9 @@ fn generate(mut function: ItemFn, args: &TestArgs, params: &[Param]) -> TokenStr
     } else {
         sync_call(&name, params)
     };
-    let tests = args
-        .backends
-        .iter()
-        .map(|(backend, options)| backend_test(*backend, options, &call, &output, &test_attrs));
+    let tests = args.backends.iter().map(|(backend, options)| {
+        backend_test(*backend, options, args, &call, &output, &test_attrs)
+    });
     // The function is unused, and would be warned about, when the tests are
     // compiled out: outside `cfg(test)` or when anyio lacks the backends.
     quote! {
@@ -296,6 +302,7 @@ fn expected_panic(attrs: &[Attribute]) -> Option<String> {
 fn backend_test(
     backend: Backend,
     options: &RuntimeOptions,
+    args: &TestArgs,
     call: &Call,
     output: &syn::ReturnType,
     attrs: &[Attribute],
@@ -308,7 +315,10 @@ fn backend_test(
             timeout,
             closure,
         } => {
-            let runner = args::runner_expr(Some(backend), options);
+            let mut runner = args::runner_expr(Some(backend), options);
+            if args.virtual_clock.is_some() {
+                runner = args::with_virtual_clock(runner);
+            }
             quote!(::anyio::__private::run_test(#runner, #label, #timeout, #closure))
         }
         Call::Sync { closure } => {

@@ -125,6 +125,9 @@ mod udp;
 #[allow(dead_code)]
 #[path = "unix_sockets.rs"]
 mod unix_sockets;
+#[allow(dead_code)]
+#[path = "virtual_clock.rs"]
+mod virtual_clock;
 
 /// The future of an example's `run()`.
 type ExampleRun = Pin<Box<dyn Future<Output = Result<(), BoxError>>>>;
@@ -140,6 +143,7 @@ const EXAMPLES: &[Example] = &[
     ("task_handles", || Box::pin(task_handles::run())),
     ("gather", || Box::pin(gather::run())),
     ("move_on_after", || Box::pin(move_on_after::run())),
+    ("virtual_clock", || Box::pin(virtual_clock::run())),
     ("shielding", || Box::pin(shielding::run())),
     ("finalization", || Box::pin(finalization::run())),
     ("memory_object_streams", || {

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use atomic_waker::AtomicWaker;
 
-use crate::backend::Runtime;
+use crate::backend::{Runtime, virtual_clock};
 
 /// State that a floor above keeps once per run, made on first use and told when the run
 /// finishes (the run's default thread limiter, the calls other threads are blocked on).
@@ -365,8 +365,16 @@ pub(crate) fn poll_budget(cx: &mut Context<'_>) -> Poll<()> {
     }
 }
 
-/// The backend's clock, read without cloning the runtime handle.
+/// The run's clock (its virtual clock, if it has one), read without cloning the runtime
+/// handle.
 pub(crate) fn now() -> Instant {
+    if !virtual_clock::any_in_use() {
+        // Tested first, so that a process without virtual clocks does not even look at
+        // the task (see `Runtime::now`).
+        return with_task(|task| task.map(|t| t.run.runtime.real_now()))
+            .or_else(|| Runtime::detect().map(|rt| rt.real_now()))
+            .unwrap_or_else(Instant::now);
+    }
     with_task(|task| task.map(|t| t.run.runtime.now()))
         .or_else(|| Runtime::detect().map(|rt| rt.now()))
         .unwrap_or_else(Instant::now)

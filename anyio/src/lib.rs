@@ -94,6 +94,9 @@
 //! The variable `ANYIO_BACKENDS=smol` restricts a whole test run; see [`testing`].
 //! A test's parameters are async fixtures ([`macro@fixture`]), set up in the test's run and
 //! torn down after it, and `timeout = "10s"` fails a test that hangs.
+//! `#[anyio::test(virtual_clock)]` runs a test on a [`VirtualClock`], whose time jumps to
+//! the next deadline as soon as every task is blocked: an hour's timeout takes
+//! milliseconds, and timers fire in exact order.
 //!
 //! ## How the crate is built
 //!
@@ -217,8 +220,8 @@ pub use thread::portal::{
 pub use thread::portal_provider::{BlockingPortalProvider, PortalLease};
 pub use thread::to_thread;
 pub use time::{
-    FailAfter, Sleep, current_time, fail_after, fail_at, move_on_after, move_on_at, sleep,
-    sleep_forever, sleep_until,
+    FailAfter, Sleep, VirtualClock, VirtualClockError, current_time, fail_after, fail_at,
+    move_on_after, move_on_at, sleep, sleep_forever, sleep_until,
 };
 
 /// What the attribute macros expand to. Not public API.

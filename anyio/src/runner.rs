@@ -9,10 +9,12 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 
+use crate::backend::virtual_clock::ClockCore;
 use crate::backend::{self, Backend, Runtime, RuntimeOptions};
 use crate::cancel::current;
 use crate::context;
 use crate::task::root::{RootFuture, RootTask};
+use crate::time::VirtualClock;
 
 /// Runs `fut` to completion on the default backend (tokio, multi-threaded) and returns its
 /// output.
@@ -95,6 +97,7 @@ pub struct Runner {
     threads: Option<usize>,
     current_thread: bool,
     tokio_compat: bool,
+    clock: Option<VirtualClock>,
 }
 
 impl Default for Runner {
@@ -113,6 +116,7 @@ impl Runner {
             threads: None,
             current_thread: false,
             tokio_compat: false,
+            clock: None,
         }
     }
 
@@ -172,6 +176,18 @@ impl Runner {
         self
     }
 
+    /// Runs on `clock` instead of real time: every time anyio reads or waits for in the run
+    /// (`current_time`, `sleep`, deadlines and timeouts) follows the [`VirtualClock`], on
+    /// every backend and flavour. `#[anyio::test(virtual_clock)]` does this for a test.
+    ///
+    /// A clock serves one run at a time: starting a second run with it while the first
+    /// runs is a [`RunError::InvalidOption`]. A later run continues from the time the clock
+    /// shows.
+    pub fn virtual_clock(mut self, clock: VirtualClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// The backend this runner starts.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -183,8 +199,9 @@ impl Runner {
     ///
     /// [`RunError::AlreadyRunning`] when called from inside a run (or a tokio runtime) on
     /// this thread, [`RunError::NotEnabled`] for a backend whose feature is off,
-    /// [`RunError::InvalidOption`] for `worker_threads(0)`, [`RunError::Io`] when the
-    /// runtime (or the shared tokio runtime of `tokio_compat`) cannot start.
+    /// [`RunError::InvalidOption`] for `worker_threads(0)` or a virtual clock that another
+    /// run is using, [`RunError::Io`] when the runtime (or the shared tokio runtime of
+    /// `tokio_compat`) cannot start.
     pub fn run<F: Future>(&self, fut: F) -> Result<F::Output, RunError> {
         if self.threads == Some(0) {
             return Err(RunError::InvalidOption("worker_threads must be at least 1"));
@@ -205,10 +222,17 @@ impl Runner {
             return Err(RunError::AlreadyRunning(running));
         }
         let _running = RunningGuard::enter(self.backend);
+        let _clock = self
+            .clock
+            .as_ref()
+            .map(|c| ClockInUse::start(c.core()))
+            .transpose()?;
+        let clock = self.clock.as_ref().map(|c| c.core().clone());
         let options = RuntimeOptions {
             threads: self.threads,
             current_thread: self.current_thread,
             tokio_compat: self.tokio_compat,
+            clock,
         };
         // Boxed before anything else moves it: see `RootTask`.
         let fut: RootFuture<'_, F::Output> = Box::pin(fut);
@@ -228,6 +252,24 @@ impl Runner {
         E: From<RunError>,
     {
         self.run(fut)?
+    }
+}
+
+/// Marks a virtual clock used by the run while it lives.
+struct ClockInUse<'a>(&'a ClockCore);
+
+impl<'a> ClockInUse<'a> {
+    fn start(clock: &'a std::sync::Arc<ClockCore>) -> Result<Self, RunError> {
+        clock
+            .start()
+            .map(|()| ClockInUse(clock))
+            .map_err(|_| RunError::InvalidOption("the virtual clock is in use by another run"))
+    }
+}
+
+impl Drop for ClockInUse<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 

@@ -21,7 +21,12 @@ use crate::cancel::error::{Cancelled, IsCancelled, TimeoutError};
 use crate::cancel::scope::Scoped;
 use crate::context;
 
-/// The current time on the backend's monotonic clock, which every deadline in anyio uses.
+mod virtual_clock;
+
+pub use virtual_clock::{VirtualClock, VirtualClockError};
+
+/// The current time on the run's clock, which every deadline in anyio uses: the backend's
+/// monotonic clock, or the run's [`VirtualClock`] if it has one.
 ///
 /// Outside any runtime this is [`Instant::now`].
 pub fn current_time() -> Instant {

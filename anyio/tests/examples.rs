@@ -114,6 +114,9 @@ mod udp;
 #[allow(dead_code)]
 #[path = "../examples/unix_sockets.rs"]
 mod unix_sockets;
+#[allow(dead_code)]
+#[path = "../examples/virtual_clock.rs"]
+mod virtual_clock;
 
 #[anyio::test]
 async fn hello_runs() -> Result<(), BoxError> {
@@ -163,6 +166,17 @@ async fn gather_runs() -> Result<(), BoxError> {
 #[anyio::test]
 async fn move_on_after_runs() -> Result<(), BoxError> {
     move_on_after::run().await
+}
+
+#[anyio::test(virtual_clock)]
+async fn virtual_clock_runs() -> Result<(), BoxError> {
+    virtual_clock::run().await
+}
+
+/// On real time, the example starts a run of its own on a virtual clock.
+#[anyio::test]
+async fn virtual_clock_runs_from_a_real_time_run() -> Result<(), BoxError> {
+    virtual_clock::run().await
 }
 
 #[anyio::test]

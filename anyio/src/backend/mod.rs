@@ -6,19 +6,30 @@
 
 #[cfg(unix)]
 pub(crate) mod io;
+#[cfg(unix)]
+pub(crate) mod reactor_turn;
 #[cfg(feature = "smol")]
 mod smol;
 #[cfg(feature = "tokio")]
 mod tokio;
 #[cfg(feature = "smol")]
 mod tokio_context;
+pub(crate) mod virtual_clock;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
+
+use virtual_clock::{ClockCore, VirtualTimer};
+
+/// A run's virtual clock, kept in the runtime handle so that every task of the run, on
+/// every thread, reaches it. The handle is only looked at while some run of the process
+/// uses a virtual clock (`virtual_clock::any_in_use`): other runs pay one test of a global.
+pub(crate) type Clock = Option<Arc<ClockCore>>;
 
 /// An async runtime that anyio can run on.
 ///
@@ -208,8 +219,35 @@ impl Runtime {
         }
     }
 
-    /// The backend's monotonic clock.
+    /// The run's virtual clock, if it has one.
+    #[inline]
+    pub(crate) fn virtual_clock(&self) -> Option<&Arc<ClockCore>> {
+        match self {
+            #[cfg(feature = "tokio")]
+            Runtime::Tokio(h) => h.clock().as_ref(),
+            #[cfg(feature = "smol")]
+            Runtime::Smol(h) => h.clock().as_ref(),
+        }
+    }
+
+    /// The run's clock: its virtual clock if it has one, else the backend's monotonic clock.
+    ///
+    /// While no run of the process uses a virtual clock, this is one test of a global
+    /// counter before the real clock: the handle is not even looked at.
+    #[inline]
     pub(crate) fn now(&self) -> Instant {
+        if !virtual_clock::any_in_use() {
+            return self.real_now();
+        }
+        match self.virtual_clock() {
+            Some(clock) => clock.now(),
+            None => self.real_now(),
+        }
+    }
+
+    /// The backend's monotonic clock, whatever clock the run reads.
+    #[inline]
+    pub(crate) fn real_now(&self) -> Instant {
         match self {
             #[cfg(feature = "tokio")]
             Runtime::Tokio(_) => tokio::now(),
@@ -247,7 +285,22 @@ impl Runtime {
     /// A deadline the backend's timer cannot hold (within a second of the end of
     /// `Instant`, for tokio's) is moved to one it can, just as far beyond any wait: a
     /// deadline too far for the clock means "no deadline", never a panic in the runtime.
+    ///
+    /// On a run with a virtual clock, the timer waits for that clock.
     pub(crate) fn timer(&self, deadline: Instant) -> Timer {
+        if virtual_clock::any_in_use() {
+            if let Some(clock) = self.virtual_clock() {
+                return Timer::Virtual {
+                    inner: VirtualTimer::new(clock.clone(), deadline),
+                };
+            }
+        }
+        self.real_timer(deadline)
+    }
+
+    /// A timer on the backend's real clock, whatever clock the run reads: for the driver
+    /// of a virtual clock, which waits for real time to pass.
+    pub(crate) fn real_timer(&self, deadline: Instant) -> Timer {
         match self {
             #[cfg(feature = "tokio")]
             Runtime::Tokio(h) => Timer::Tokio {
@@ -268,6 +321,7 @@ pin_project_lite::pin_project! {
     pub(crate) enum Timer {
         Tokio { #[pin] inner: TokioSleep },
         Smol { inner: SmolTimer },
+        Virtual { inner: VirtualTimer },
     }
 }
 
@@ -291,6 +345,7 @@ impl Timer {
             TimerProj::Smol { inner } => {
                 inner.set_at(deadline);
             }
+            TimerProj::Virtual { inner } => inner.reset(deadline),
             #[allow(unreachable_patterns)]
             _ => {}
         }
@@ -304,6 +359,7 @@ impl Future for Timer {
         match self.project() {
             TimerProj::Tokio { inner } => inner.poll(cx),
             TimerProj::Smol { inner } => Pin::new(inner).poll(cx).map(drop),
+            TimerProj::Virtual { inner } => Pin::new(inner).poll(cx),
         }
     }
 }
@@ -333,7 +389,7 @@ impl SignalListener {
 }
 
 /// How to build a backend's runtime: the runner's options, as plain values.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct RuntimeOptions {
     /// Worker threads (tokio) or executor threads (smol); `None` for the default.
     pub(crate) threads: Option<usize>,
@@ -343,6 +399,8 @@ pub(crate) struct RuntimeOptions {
     /// `tokio_context`); tokio's own runs are inside tokio already, so only smol reads it.
     #[cfg_attr(not(feature = "smol"), allow(dead_code))]
     pub(crate) tokio_compat: bool,
+    /// The run's virtual clock, which every handle of the run carries.
+    pub(crate) clock: Clock,
 }
 
 /// Builds `backend`'s runtime as `options` describe and runs `make(runtime)` to completion

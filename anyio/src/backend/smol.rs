@@ -11,7 +11,7 @@ use std::thread;
 use async_executor::Executor;
 
 use super::tokio_context::TokioContext;
-use super::{Runtime, RuntimeOptions};
+use super::{Clock, Runtime, RuntimeOptions};
 
 /// A handle to the executor that runs the current task.
 ///
@@ -28,6 +28,7 @@ use super::{Runtime, RuntimeOptions};
 pub(crate) struct Handle {
     executor: Weak<Executor<'static>>,
     tokio: TokioContext,
+    clock: Clock,
 }
 
 impl Handle {
@@ -52,7 +53,13 @@ impl Handle {
         Handle {
             executor: Arc::downgrade(ex),
             tokio: TokioContext::default(),
+            clock: None,
         }
+    }
+
+    /// The run's virtual clock, if it has one.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub(crate) fn spawn<F>(&self, fut: F)
@@ -105,6 +112,7 @@ where
     let handle = Handle {
         executor: Arc::downgrade(&ex),
         tokio: tokio.clone(),
+        clock: options.clock,
     };
     let root = make(Runtime::Smol(handle));
     tokio.within(|| {

@@ -5,15 +5,22 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Builder;
 
-use super::{Runtime, RuntimeOptions};
+use super::{Clock, Runtime, RuntimeOptions};
 
-/// A handle to a running tokio runtime.
+/// A handle to a running tokio runtime, and the run's virtual clock if it has one.
 #[derive(Clone, Debug)]
-pub(crate) struct Handle(tokio::runtime::Handle);
+pub(crate) struct Handle(tokio::runtime::Handle, Clock);
 
 impl Handle {
+    /// The runtime entered on this thread; code outside a run has no virtual clock.
     pub(crate) fn try_current() -> Option<Handle> {
-        tokio::runtime::Handle::try_current().ok().map(Handle)
+        tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|h| Handle(h, None))
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.1
     }
 
     /// Enters the runtime's context, which tokio's I/O and timer constructors read.
@@ -81,7 +88,7 @@ where
         .enable_all()
         .thread_name("anyio-tokio-worker")
         .build()?;
-    let handle = Handle(rt.handle().clone());
+    let handle = Handle(rt.handle().clone(), options.clock);
     Ok(rt.block_on(make(Runtime::Tokio(handle))))
 }
 

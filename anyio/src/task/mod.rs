@@ -3,6 +3,7 @@
 
 pub(crate) mod as_completed;
 pub(crate) mod child;
+mod clock_driver;
 pub(crate) mod error;
 pub(crate) mod gather;
 pub(crate) mod group;

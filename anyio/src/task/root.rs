@@ -14,6 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use super::clock_driver;
 use crate::backend::Runtime;
 use crate::cancel::current;
 use crate::cancel::node::Node;
@@ -28,12 +29,15 @@ pub(crate) struct RootTask<'a, T> {
 }
 
 impl<'a, T> RootTask<'a, T> {
+    /// The root task of a new run on `runtime`; a run with a virtual clock also gets the
+    /// clock's driver.
     pub(crate) fn new(runtime: Runtime, fut: RootFuture<'a, T>) -> Self {
-        let root = Node::new_task(TaskData::new(
-            TaskName::Static("main"),
-            None,
-            RunCtx::new(runtime),
-        ));
+        let clock = runtime.virtual_clock().cloned();
+        let run = RunCtx::new(runtime);
+        if let Some(clock) = clock {
+            clock_driver::spawn(&run, clock);
+        }
+        let root = Node::new_task(TaskData::new(TaskName::Static("main"), None, run));
         current::set_run_root(&root);
         RootTask { root, fut }
     }
