@@ -141,6 +141,8 @@ pub mod fs;
 mod loom;
 #[cfg(unix)]
 pub mod net;
+#[cfg(unix)]
+pub mod process;
 mod resource;
 mod run_var;
 mod runner;
