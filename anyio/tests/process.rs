@@ -528,3 +528,21 @@ async fn umask_applies_in_the_child() -> Result<(), BoxError> {
     assert_eq!(out.stdout, b"0027\n");
     Ok(())
 }
+
+#[cfg(feature = "tokio-io")]
+#[anyio::test]
+async fn the_pipes_implement_the_tokio_io_traits() -> Result<(), BoxError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut process = open_process(["tr", "a-z", "A-Z"]).await?;
+    let (mut stdin, mut stdout) = (
+        process.take_stdin().unwrap(),
+        process.take_stdout().unwrap(),
+    );
+    stdin.write_all(b"tokio").await?;
+    stdin.shutdown().await?;
+    let mut got = String::new();
+    stdout.read_to_string(&mut got).await?;
+    assert_eq!(got, "TOKIO");
+    assert_eq!(process.wait().await?.code(), Some(0));
+    Ok(())
+}

@@ -448,3 +448,61 @@ fn wait_no_reap(pid: u32) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+    use crate::{Backend, Runner};
+
+    fn on_every_backend(test: impl AsyncFn() -> io::Result<()>) {
+        for backend in [
+            #[cfg(feature = "tokio")]
+            Backend::Tokio,
+            #[cfg(feature = "smol")]
+            Backend::Smol,
+        ] {
+            Runner::new(backend)
+                .run(test())
+                .expect("the runtime starts")
+                .expect("the test passes");
+        }
+    }
+
+    /// A process whose exit is noticed by the blocking-pool thread, as where there are no
+    /// pidfds.
+    fn without_pidfd(cmd: &Command) -> io::Result<Process> {
+        let mut process = spawn(cmd, Stdio::piped(), Stdio::piped(), Stdio::piped())?;
+        process.exit = ExitWatch::Thread(OnceLock::new());
+        Ok(process)
+    }
+
+    #[test]
+    fn the_thread_watch_sees_an_exit() {
+        on_every_backend(async || {
+            let process = without_pidfd(Command::new("sh").args(["-c", "exit 5"]))?;
+            assert_eq!(process.wait().await?.code(), Some(5));
+            assert_eq!(process.wait().await?.code(), Some(5));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_thread_watch_is_cancellable_and_sees_a_kill() {
+        on_every_backend(async || {
+            let process = without_pidfd(Command::new("sleep").arg("30"))?;
+            let waited =
+                crate::move_on_after(std::time::Duration::from_millis(20), process.wait()).await?;
+            assert!(waited.is_none());
+            assert_eq!(process.returncode(), None);
+            process.kill()?;
+            process.aclose().await?;
+            assert_eq!(
+                process.returncode().and_then(|s| s.signal()),
+                Some(libc::SIGKILL)
+            );
+            Ok(())
+        });
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::future::{Future, poll_fn};
 use std::io;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::process::Output;
 use std::task::Poll;
 
@@ -174,23 +174,18 @@ async fn try_join3(
     b: impl Future<Output = io::Result<()>>,
     c: impl Future<Output = io::Result<()>>,
 ) -> io::Result<()> {
-    let (mut a, mut b, mut c) = (pin!(a), pin!(b), pin!(c));
-    let mut done = [false; 3];
+    type Part<'a> = Pin<&'a mut dyn Future<Output = io::Result<()>>>;
+    let mut parts: [(Part<'_>, bool); 3] = [(pin!(a), false), (pin!(b), false), (pin!(c), false)];
     poll_fn(|cx| {
-        let futures: [&mut dyn FnMut(&mut std::task::Context<'_>) -> Poll<io::Result<()>>; 3] = [
-            &mut |cx| a.as_mut().poll(cx),
-            &mut |cx| b.as_mut().poll(cx),
-            &mut |cx| c.as_mut().poll(cx),
-        ];
-        for (poll, done) in futures.into_iter().zip(&mut done) {
+        for (part, done) in &mut parts {
             if !*done {
-                if let Poll::Ready(res) = poll(cx) {
+                if let Poll::Ready(res) = part.as_mut().poll(cx) {
                     res?;
                     *done = true;
                 }
             }
         }
-        if done.iter().all(|d| *d) {
+        if parts.iter().all(|(_, done)| *done) {
             Poll::Ready(Ok(()))
         } else {
             Poll::Pending
