@@ -5,6 +5,8 @@
 //! inside one [`Source`], and every operation on it is a non-blocking syscall retried when
 //! the reactor reports readiness. So one code path serves every kind on every backend, and
 //! the backend contributes only what is really its own: the readiness of a file descriptor.
+//! The pipes to child processes are registered the same way ([`FdSource`]), with `read`
+//! and `write` in place of the socket calls.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
