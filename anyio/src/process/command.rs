@@ -270,7 +270,9 @@ impl Command {
 
     /// Runs the child in a new session (`setsid()` in the child before it executes the
     /// program): it leaves this process's session, process group and controlling
-    /// terminal, so a Ctrl+C at the terminal does not reach it.
+    /// terminal, so a Ctrl+C at the terminal does not reach it. A session leader leads
+    /// its own process group too, so do not combine it with
+    /// [`process_group`](Self::process_group) (`setsid` would fail with `EPERM`).
     pub fn start_new_session(&mut self, new_session: bool) -> &mut Command {
         self.new_session = new_session;
         self
@@ -284,9 +286,9 @@ impl Command {
     }
 
     /// Gives the child `fd` as its descriptor number `child_fd` (AnyIO's `pass_fds`, which
-    /// keeps a descriptor's number; here the number is chosen freely). Other descriptors
-    /// of this process are not inherited: the standard library opens everything
-    /// close-on-exec.
+    /// keeps a descriptor's number; here the number is chosen freely). Descriptors that
+    /// Rust's standard library (and this crate) open are close-on-exec, so the child
+    /// inherits only these and its standard streams.
     ///
     /// `child_fd` must not be 0, 1 or 2 (use [`stdin`](Self::stdin) and the others) and
     /// not negative; otherwise running the command is an `InvalidInput` error. If two
