@@ -523,6 +523,20 @@ async fn stdio_can_be_a_file_or_null() -> Result<(), BoxError> {
 }
 
 #[anyio::test]
+async fn uid_and_gid_apply_in_the_child() -> Result<(), BoxError> {
+    // Our own ids: any user may switch to them, so the test needs no privilege.
+    // SAFETY: `getuid` and `getgid` cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let out = Command::shell("echo $(id -u) $(id -g)")
+        .uid(uid)
+        .gid(gid)
+        .run()
+        .await?;
+    assert_eq!(String::from_utf8(out.stdout)?, format!("{uid} {gid}\n"));
+    Ok(())
+}
+
+#[anyio::test]
 async fn umask_applies_in_the_child() -> Result<(), BoxError> {
     let out = Command::shell("umask").umask(0o027).run().await?;
     assert_eq!(out.stdout, b"0027\n");

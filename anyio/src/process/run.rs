@@ -170,11 +170,11 @@ async fn drain(pipe: Option<&super::pipe::Pipe>, out: &mut Vec<u8>) -> io::Resul
 /// Polls three fallible futures together until all succeed or one fails; the first error
 /// is returned and the other futures are dropped.
 async fn try_join3(
-    a: impl Future<Output = io::Result<()>>,
-    b: impl Future<Output = io::Result<()>>,
-    c: impl Future<Output = io::Result<()>>,
+    a: impl Future<Output = io::Result<()>> + Send,
+    b: impl Future<Output = io::Result<()>> + Send,
+    c: impl Future<Output = io::Result<()>> + Send,
 ) -> io::Result<()> {
-    type Part<'a> = Pin<&'a mut dyn Future<Output = io::Result<()>>>;
+    type Part<'a> = Pin<&'a mut (dyn Future<Output = io::Result<()>> + Send)>;
     let mut parts: [(Part<'_>, bool); 3] = [(pin!(a), false), (pin!(b), false), (pin!(c), false)];
     poll_fn(|cx| {
         for (part, done) in &mut parts {
