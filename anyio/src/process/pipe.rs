@@ -12,7 +12,8 @@
 //!   the child: our closed write end is the end of its stdin, our closed read end makes its
 //!   next write fail with `EPIPE` (or `SIGPIPE`), so a child blocked writing to a full pipe
 //!   nobody reads is released (AnyIO issue 1166). An operation holds the descriptor (a read
-//!   lock) only for one non-blocking syscall, so closing never waits for a blocked one.
+//!   lock) only while it makes non-blocking syscalls, never while it waits, so closing
+//!   never waits for a blocked operation.
 //! - An OS error on the pipe (`EPIPE` when the child closed its stdin) is
 //!   `BrokenResourceError` with the OS error as its cause.
 
