@@ -6,7 +6,9 @@
 # channel), SEM (semaphore), EVT (event ping-pong) and LIM (capacity limiter; natively a
 # semaphore), TH (to_thread vs spawn_blocking / blocking::unblock), PORT (portal call vs a
 # plain thread blocking on a runtime), FSR and FSL (files vs tokio::fs / async-fs), TLS1 and
-# TLS2 (TLS echo and handshakes vs tokio-rustls / futures-rustls, one rustls configuration).
+# TLS2 (TLS echo and handshakes vs tokio-rustls / futures-rustls, one rustls configuration),
+# PROC and PCAT (spawn+wait of `true`, 256 MiB through `cat`; vs tokio::process /
+# async-process).
 # W3y (W3 with AnyIO's default yielding lock) is printed for anyio only: its native
 # counterpart is the anchors' W3. Prints a markdown table of medians and ratios.
 #
@@ -21,7 +23,7 @@ WARMUP=${WARMUP:-1}
 REPS=${REPS:-1}
 RAW=${RAW:-/tmp/anyio-extras.tsv}
 PAIRS=${PAIRS:-"tokio-mt tokio-ct smol-1 smol-2"}
-WORKLOADS=${WORKLOADS:-"W1h W2b0 W2u SEM EVT LIM TH PORT FSR FSL TLS1 TLS2 W3y"}
+WORKLOADS=${WORKLOADS:-"W1h W2b0 W2u SEM EVT LIM TH PORT FSR FSL TLS1 TLS2 PROC PCAT W3y"}
 if [ -z "${BIN:-}" ]; then
   workspace="$(cd "$(dirname "$0")/.." && pwd)"
   (cd "$workspace" && cargo build --release --quiet -p anyio-bench)

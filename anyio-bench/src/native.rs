@@ -10,7 +10,8 @@
 //! (`tokio::sync::oneshot`, `async_channel::bounded(1)`), since anyio's `Event` is one-shot
 //! too; the semaphore and the capacity limiter with `tokio::sync::Semaphore` /
 //! `async_lock::Semaphore`. TLS1 and TLS2 run on tokio-rustls and futures-rustls
-//! (`tls_workloads.rs`), TLS1 timing itself without its handshake.
+//! (`tls_workloads.rs`), TLS1 timing itself without its handshake. PROC and PCAT run on
+//! `tokio::process` and `async-process` (`process_workloads.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -151,6 +152,8 @@ async fn tokio_body(w: Extra) {
         Extra::FileRead => crate::fs_workloads::tokio_read_chunks().await,
         Extra::FileLines => crate::fs_workloads::tokio_iterate_lines().await,
         Extra::TlsHandshake => crate::tls_workloads::tokio_rustls_native::handshakes().await,
+        Extra::ProcessSpawn => crate::process_workloads::tokio_spawn_wait().await,
+        Extra::ProcessCat => crate::process_workloads::tokio_cat_through().await,
         other => unreachable!("{other:?} has no native version here"),
     }
 }
@@ -266,6 +269,8 @@ async fn smol_body(w: Extra) {
         Extra::FileRead => crate::fs_workloads::async_fs_read_chunks().await,
         Extra::FileLines => crate::fs_workloads::async_fs_iterate_lines().await,
         Extra::TlsHandshake => crate::tls_workloads::futures_rustls_native::handshakes().await,
+        Extra::ProcessSpawn => crate::process_workloads::async_process_spawn_wait().await,
+        Extra::ProcessCat => crate::process_workloads::async_process_cat_through().await,
         other => unreachable!("{other:?} has no native version here"),
     }
 }

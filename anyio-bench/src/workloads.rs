@@ -10,7 +10,8 @@
 //! AnyIO's default lock, which yields on every acquire), SEM, EVT and LIM (semaphore,
 //! event ping-pong and capacity limiter rates), TH and PORT (`to_thread::run_sync` and
 //! blocking-portal round trips), FSR and FSL (file reading in chunks and by lines), TLS1
-//! and TLS2 (TLS echo throughput and handshakes per second; `tls_workloads.rs`).
+//! and TLS2 (TLS echo throughput and handshakes per second; `tls_workloads.rs`), PROC and
+//! PCAT (spawning and waiting for `true`, 256 MiB through `cat`; `process_workloads.rs`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use anyio::{CancelScope, Cancelled, TaskGroup};
 use crate::channel_workloads::{self, CHANNEL_MESSAGES};
 use crate::fs_workloads::{self, LINES_FILE_SIZE, READ_FILE_SIZE};
 use crate::net_workloads::{self, ECHO_BYTES, RR_CONNS, RR_TRIPS};
+use crate::process_workloads::{self, CAT_BYTES, SPAWNS};
 use crate::sync_workloads::{
     self, MUTEX_ITERS, MUTEX_TASKS, PERMIT_ITERS, PERMIT_TASKS, PING_PONGS,
 };
@@ -83,6 +85,10 @@ pub(crate) enum Workload {
     /// TLS2: sequential connections, each a full TLS 1.3 handshake, a 1-byte round trip
     /// and the closing exchange.
     TlsHandshake,
+    /// PROC: start `true` and wait for it, 1,000 times in turn.
+    ProcessSpawn,
+    /// PCAT: 256 MiB through `cat` (stdin written by one task, stdout read by another).
+    ProcessCat,
 }
 
 impl Workload {
@@ -114,6 +120,8 @@ impl Workload {
             "FSL" => Self::FileLines,
             "TLS1" => Self::TlsEcho,
             "TLS2" => Self::TlsHandshake,
+            "PROC" => Self::ProcessSpawn,
+            "PCAT" => Self::ProcessCat,
             _ => return None,
         })
     }
@@ -138,6 +146,8 @@ impl Workload {
                 | Self::FileLines
                 | Self::TlsEcho
                 | Self::TlsHandshake
+                | Self::ProcessSpawn
+                | Self::ProcessCat
         )
     }
 
@@ -165,6 +175,8 @@ impl Workload {
             Self::Timeout => (TIMEOUTS as f64, "timeouts/s"),
             Self::TlsEcho => ((TLS_ECHO_BYTES >> 20) as f64, "MiB/s"),
             Self::TlsHandshake => (HANDSHAKES as f64, "handshakes/s"),
+            Self::ProcessSpawn => (SPAWNS as f64, "spawns/s"),
+            Self::ProcessCat => ((CAT_BYTES >> 20) as f64, "MiB/s"),
         }
     }
 }
@@ -193,6 +205,8 @@ pub(crate) async fn timed(w: Workload) -> Duration {
         Workload::ThreadRoundTrip => thread_workloads::to_thread_round_trips().await,
         Workload::FileRead => fs_workloads::read_chunks().await,
         Workload::FileLines => fs_workloads::iterate_lines().await,
+        Workload::ProcessSpawn => process_workloads::spawn_wait().await,
+        Workload::ProcessCat => process_workloads::cat_through().await,
         Workload::PortalCall => unreachable!("a portal is driven from a plain thread (main.rs)"),
         Workload::Echo => net_workloads::echo().await,
         Workload::RoundTrip => net_workloads::round_trips().await,

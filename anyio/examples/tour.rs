@@ -103,6 +103,9 @@ mod signals;
 #[path = "starttls.rs"]
 mod starttls;
 #[allow(dead_code)]
+#[path = "subprocess.rs"]
+mod subprocess;
+#[allow(dead_code)]
 #[path = "task_group.rs"]
 mod task_group;
 #[allow(dead_code)]
@@ -163,6 +166,7 @@ const EXAMPLES: &[Example] = &[
     ("file_read", || Box::pin(file_read::run())),
     ("file_lines", || Box::pin(file_lines::run())),
     ("signals", || Box::pin(signals::run())),
+    ("subprocess", || Box::pin(subprocess::run())),
     ("tcp", || Box::pin(tcp::run())),
     ("echo_server", || Box::pin(echo_server::run())),
     ("unix_sockets", || Box::pin(unix_sockets::run())),

@@ -77,6 +77,9 @@
 //! - Threads: [`to_thread::run_sync`], [`from_thread`], and [`BlockingPortal`] for
 //!   synchronous code.
 //! - Files ([`fs`], [`open_file`]) and signals ([`open_signal_receiver`]).
+//! - Subprocesses ([`process`]): [`run_process`](process::run_process) and
+//!   [`open_process`](process::open_process), their pipes as byte streams, killed when
+//!   cancelled.
 //!
 //! ## Testing
 //!
@@ -113,7 +116,7 @@
 //! 4. `task` (groups, `start`, the root task, introspection) and the runner ([`run`],
 //!    [`Runner`]), which runs a root task.
 //! 5. `sync`, then `channel`, `thread` and `signal`.
-//! 6. [`stream`], then [`net`], [`fs`] and [`tls`].
+//! 6. [`stream`], then [`net`], [`fs`], [`process`] and [`tls`].
 //! 7. `compat`: the ecosystem's traits (tokio's I/O traits, hyper's runtime traits) on the
 //!    types below.
 //!
@@ -146,6 +149,8 @@ pub mod fs;
 mod loom;
 #[cfg(unix)]
 pub mod net;
+#[cfg(unix)]
+pub mod process;
 mod resource;
 mod run_var;
 mod runner;

@@ -92,6 +92,9 @@ mod signals;
 #[path = "../examples/starttls.rs"]
 mod starttls;
 #[allow(dead_code)]
+#[path = "../examples/subprocess.rs"]
+mod subprocess;
+#[allow(dead_code)]
 #[path = "../examples/task_group.rs"]
 mod task_group;
 #[allow(dead_code)]
@@ -332,4 +335,9 @@ async fn http_server_runs() -> Result<(), BoxError> {
 #[anyio::test]
 async fn http_client_runs() -> Result<(), BoxError> {
     http_client::run().await
+}
+
+#[anyio::test]
+async fn subprocess_runs() -> Result<(), BoxError> {
+    subprocess::run().await
 }

@@ -72,3 +72,25 @@ fn gather_amap_and_as_completed_are_send() {
         },
     ));
 }
+
+#[cfg(unix)]
+#[test]
+fn processes_their_streams_and_futures_are_send() {
+    use anyio::process::{ChildStderr, ChildStdin, ChildStdout, Command, Process};
+    send(&anyio::process::run_process(["true"]));
+    send(&anyio::process::open_process(["true"]));
+    let cmd = Command::new("true");
+    send_sync(&cmd);
+    send(&cmd.run());
+    // Checked by compiling the closure; it needs a running process to be called.
+    let _ = |p: &Process, i: &ChildStdin, o: &ChildStdout, e: &ChildStderr| {
+        send_sync(p);
+        send(&p.wait());
+        send(&p.aclose());
+        send_sync(i);
+        send(&i.send(b""));
+        send_sync(o);
+        send(&o.receive(1));
+        send_sync(e);
+    };
+}

@@ -5,9 +5,11 @@
 //! inside one [`Source`], and every operation on it is a non-blocking syscall retried when
 //! the reactor reports readiness. So one code path serves every kind on every backend, and
 //! the backend contributes only what is really its own: the readiness of a file descriptor.
+//! The pipes to child processes are registered the same way ([`FdSource`]), with `read`
+//! and `write` in place of the socket calls.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 #[cfg(feature = "smol")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
@@ -242,4 +244,94 @@ impl FdReadiness {
             },
         }
     }
+}
+
+/// A non-blocking descriptor that is not a socket (a pipe end), owned and registered with
+/// the reactor of the runtime it was created on. As for [`Source`], every operation is a
+/// non-blocking syscall of the caller's, retried when the reactor reports readiness.
+#[derive(Debug)]
+pub(crate) enum FdSource {
+    #[cfg(feature = "tokio")]
+    Tokio(::tokio::io::unix::AsyncFd<OwnedFd>),
+    #[cfg(feature = "smol")]
+    Smol(async_io::Async<OwnedFd>),
+}
+
+impl FdSource {
+    /// Makes `fd` non-blocking and registers it with `runtime`'s reactor for `interest`.
+    pub(crate) fn new(runtime: &Runtime, fd: OwnedFd, interest: Direction) -> io::Result<Self> {
+        set_nonblocking(&fd)?;
+        match runtime {
+            #[cfg(feature = "tokio")]
+            Runtime::Tokio(h) => {
+                use ::tokio::io::Interest as I;
+                let _entered = h.enter();
+                let i = match interest {
+                    Direction::Read => I::READABLE,
+                    Direction::Write => I::WRITABLE,
+                };
+                // SAFETY: the `OwnedFd` stays open and the same until the `AsyncFd` is
+                // dropped: nothing here replaces or closes it.
+                let fd = unsafe { ::tokio::io::unix::AsyncFd::register_with_interest(fd, i) };
+                fd.map(FdSource::Tokio).map_err(io::Error::from)
+            }
+            #[cfg(feature = "smol")]
+            Runtime::Smol(_) => {
+                let _ = interest;
+                async_io::Async::new_nonblocking(fd).map(FdSource::Smol)
+            }
+        }
+    }
+
+    /// Runs the non-blocking `op` until it does not return `WouldBlock`, waiting for
+    /// readiness in direction `dir` in between; `Pending` registers `cx` with the reactor.
+    pub(crate) fn poll_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut(BorrowedFd<'_>) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        match self {
+            #[cfg(feature = "tokio")]
+            FdSource::Tokio(fd) => loop {
+                let mut guard = ready!(match dir {
+                    Direction::Read => fd.poll_read_ready(cx),
+                    Direction::Write => fd.poll_write_ready(cx),
+                })?;
+                if let Ok(res) = guard.try_io(|s| op(s.get_ref().as_fd())) {
+                    return Poll::Ready(res);
+                }
+            },
+            #[cfg(feature = "smol")]
+            FdSource::Smol(a) => loop {
+                let res = op(a.get_ref().as_fd());
+                if !is_would_block(&res) {
+                    return Poll::Ready(res);
+                }
+                ready!(match dir {
+                    Direction::Read => a.poll_readable(cx),
+                    Direction::Write => a.poll_writable(cx),
+                })?;
+            },
+        }
+    }
+}
+
+/// Sets `O_NONBLOCK` on `fd`'s open file description.
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `fcntl` with `F_GETFL`/`F_SETFL` on a descriptor that `fd` keeps open reads
+    // and sets its status flags, and touches no memory of ours.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        if flags & libc::O_NONBLOCK == 0
+            && libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) == -1
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }

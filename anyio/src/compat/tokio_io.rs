@@ -146,3 +146,45 @@ impl<S: crate::stream::ByteStream + 'static> AsyncWrite for crate::tls::TlsStrea
         self.get_mut().poll_close_io(cx)
     }
 }
+
+/// tokio's `AsyncRead` on a child's stdout or stderr, as for socket streams: each read is
+/// a checkpoint, `Ok(())` with nothing added at the end of the stream.
+macro_rules! tokio_io_child_output {
+    ($ty:ty) => {
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                let n = ready!(self.get_mut().poll_read_io(cx, buf.initialize_unfilled()))?;
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+        }
+    };
+}
+
+tokio_io_child_output!(crate::process::ChildStdout);
+tokio_io_child_output!(crate::process::ChildStderr);
+
+/// tokio's `AsyncWrite` on a child's stdin: each write is a checkpoint; shutting down
+/// closes the pipe, which the child reads as the end of its input.
+impl AsyncWrite for crate::process::ChildStdin {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_io(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.close_io();
+        Poll::Ready(Ok(()))
+    }
+}
