@@ -191,38 +191,14 @@ pub(crate) enum Direction {
 /// so it sees the same readiness, and registering it never clashes with another
 /// registration of the original (epoll refuses to register one descriptor twice).
 #[derive(Debug)]
-pub(crate) enum FdReadiness {
-    #[cfg(feature = "tokio")]
-    Tokio(::tokio::io::unix::AsyncFd<OwnedFd>),
-    #[cfg(feature = "smol")]
-    Smol(async_io::Async<OwnedFd>),
-}
+pub(crate) struct FdReadiness(FdSource);
 
 impl FdReadiness {
     /// Registers a duplicate of `fd` with `runtime`'s reactor, for `interest`. Its blocking
     /// mode is left alone: this wait never reads or writes.
     pub(crate) fn new(runtime: &Runtime, fd: impl AsFd, interest: Direction) -> io::Result<Self> {
         let owned = fd.as_fd().try_clone_to_owned()?;
-        match runtime {
-            #[cfg(feature = "tokio")]
-            Runtime::Tokio(h) => {
-                use ::tokio::io::Interest as I;
-                let _entered = h.enter();
-                let i = match interest {
-                    Direction::Read => I::READABLE,
-                    Direction::Write => I::WRITABLE,
-                };
-                // SAFETY: `owned` is this registration's own duplicate, open until it is dropped
-                // with the `AsyncFd`, and never replaced.
-                let fd = unsafe { ::tokio::io::unix::AsyncFd::register_with_interest(owned, i) };
-                fd.map(FdReadiness::Tokio).map_err(io::Error::from)
-            }
-            #[cfg(feature = "smol")]
-            Runtime::Smol(_) => {
-                let _ = interest;
-                async_io::Async::new_nonblocking(owned).map(FdReadiness::Smol)
-            }
-        }
+        FdSource::register(runtime, owned, interest).map(FdReadiness)
     }
 
     /// Ready once the descriptor is ready for `interest`.
@@ -231,18 +207,7 @@ impl FdReadiness {
         cx: &mut Context<'_>,
         interest: Direction,
     ) -> Poll<io::Result<()>> {
-        match self {
-            #[cfg(feature = "tokio")]
-            FdReadiness::Tokio(fd) => match interest {
-                Direction::Read => fd.poll_read_ready(cx).map_ok(drop),
-                Direction::Write => fd.poll_write_ready(cx).map_ok(drop),
-            },
-            #[cfg(feature = "smol")]
-            FdReadiness::Smol(a) => match interest {
-                Direction::Read => a.poll_readable(cx),
-                Direction::Write => a.poll_writable(cx),
-            },
-        }
+        self.0.poll_ready(cx, interest)
     }
 }
 
@@ -261,6 +226,11 @@ impl FdSource {
     /// Makes `fd` non-blocking and registers it with `runtime`'s reactor for `interest`.
     pub(crate) fn new(runtime: &Runtime, fd: OwnedFd, interest: Direction) -> io::Result<Self> {
         set_nonblocking(&fd)?;
+        Self::register(runtime, fd, interest)
+    }
+
+    /// Registers `fd` with `runtime`'s reactor for `interest`, as it is.
+    fn register(runtime: &Runtime, fd: OwnedFd, interest: Direction) -> io::Result<Self> {
         match runtime {
             #[cfg(feature = "tokio")]
             Runtime::Tokio(h) => {
@@ -280,6 +250,22 @@ impl FdSource {
                 let _ = interest;
                 async_io::Async::new_nonblocking(fd).map(FdSource::Smol)
             }
+        }
+    }
+
+    /// Ready once the descriptor is ready for `interest`.
+    fn poll_ready(&self, cx: &mut Context<'_>, interest: Direction) -> Poll<io::Result<()>> {
+        match self {
+            #[cfg(feature = "tokio")]
+            FdSource::Tokio(fd) => match interest {
+                Direction::Read => fd.poll_read_ready(cx).map_ok(drop),
+                Direction::Write => fd.poll_write_ready(cx).map_ok(drop),
+            },
+            #[cfg(feature = "smol")]
+            FdSource::Smol(a) => match interest {
+                Direction::Read => a.poll_readable(cx),
+                Direction::Write => a.poll_writable(cx),
+            },
         }
     }
 
