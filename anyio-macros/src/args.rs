@@ -9,7 +9,7 @@
 //!   `tokio(current_thread), smol(worker_threads = 2)`.
 
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::{ToTokens, quote};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -94,6 +94,8 @@ pub(crate) struct RuntimeOptions {
     pub(crate) worker_threads: Option<WorkerThreads>,
     /// `current_thread`, if given (the span of the flag).
     pub(crate) current_thread: Option<Span>,
+    /// `tokio_compat`, if given (the span of the flag): `Runner::tokio_compat(true)`.
+    pub(crate) tokio_compat: Option<Span>,
 }
 
 /// The parsed arguments of `#[anyio::main(...)]`.
@@ -128,14 +130,13 @@ pub(crate) struct TestTimeout {
 }
 
 /// The accepted forms of an option, for error messages.
-const OPTIONS_HELP: &str = "`worker_threads = N` or `current_thread`";
+const OPTIONS_HELP: &str = "`worker_threads = N`, `current_thread` or `tokio_compat`";
 
 /// The accepted backend names of `#[anyio::test]`, for error messages.
 const TEST_BACKENDS_HELP: &str = "`tokio` or `smol`";
 
 /// The accepted arguments of `#[anyio::main]`, for error messages.
-const MAIN_ARGS_HELP: &str =
-    "`backend = \"tokio\"`, `backend = \"smol\"`, `worker_threads = N` or `current_thread`";
+const MAIN_ARGS_HELP: &str = "`backend = \"tokio\"`, `backend = \"smol\"`, `worker_threads = N`, `current_thread` or `tokio_compat`";
 
 /// Splits `attr` into its comma separated items.
 fn parse_metas(attr: TokenStream) -> syn::Result<Punctuated<Meta, Token![,]>> {
@@ -255,6 +256,22 @@ fn parse_option(meta: &Meta, options: &mut RuntimeOptions) -> syn::Result<bool> 
                 return Err(conflict(path.span()));
             }
             options.current_thread = Some(path.span());
+            Ok(true)
+        }
+        Some("tokio_compat") => {
+            let Meta::Path(path) = meta else {
+                return Err(syn::Error::new_spanned(
+                    meta,
+                    "`tokio_compat` is a flag and takes no value: write `tokio_compat`",
+                ));
+            };
+            if options.tokio_compat.is_some() {
+                return Err(syn::Error::new_spanned(
+                    meta,
+                    "`tokio_compat` is given more than once",
+                ));
+            }
+            options.tokio_compat = Some(path.span());
             Ok(true)
         }
         _ => Ok(false),
@@ -549,6 +566,9 @@ pub(crate) fn runner_expr(backend: Option<Backend>, options: &RuntimeOptions) ->
     }
     if options.current_thread.is_some() {
         expr.extend(quote!(.current_thread()));
+    }
+    if let Some(span) = options.tokio_compat {
+        expr.extend(quote_spanned!(span=> .tokio_compat(true)));
     }
     expr
 }
@@ -894,6 +914,29 @@ mod tests {
         assert_eq!(
             text(runner_expr(Some(*backend), options)),
             "::anyio::Runner::new(::anyio::Backend::Tokio).current_thread()"
+        );
+        let args = parse_test_args(quote!(smol(worker_threads = 2, tokio_compat))).unwrap();
+        let (backend, options) = &args.backends[0];
+        assert_eq!(
+            text(runner_expr(Some(*backend), options)),
+            "::anyio::Runner::new(::anyio::Backend::Smol).worker_threads(2).tokio_compat(true)"
+        );
+        let args = parse_main_args(quote!(backend = "smol", tokio_compat)).unwrap();
+        assert_eq!(
+            text(runner_expr(args.backend, &args.options)),
+            "::anyio::Runner::new(::anyio::Backend::Smol).tokio_compat(true)"
+        );
+    }
+
+    #[test]
+    fn tokio_compat_is_a_flag_given_once() {
+        assert_eq!(
+            test_err(quote!(smol(tokio_compat = true))),
+            "`tokio_compat` is a flag and takes no value: write `tokio_compat`"
+        );
+        assert_eq!(
+            test_err(quote!(smol(tokio_compat, tokio_compat))),
+            "`tokio_compat` is given more than once"
         );
     }
 

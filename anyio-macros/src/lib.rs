@@ -57,6 +57,7 @@ use proc_macro::TokenStream;
 /// | `backend = "smol"` | `Runner::new(Backend::Smol)` instead of the default runner |
 /// | `worker_threads = N` | `.worker_threads(N)`; `N` is an integer literal of at least 1 |
 /// | `current_thread` | `.current_thread()`; cannot be combined with `worker_threads` |
+/// | `tokio_compat` | `.tokio_compat(true)`: tokio-native code inside a smol run (needs anyio's `tokio-compat` feature) |
 ///
 /// ```ignore
 /// #[anyio::main(backend = "smol", worker_threads = 2)]
@@ -114,7 +115,8 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 ///
 /// The options are `worker_threads = N` (an integer literal of at least 1)
-/// and `current_thread`, which cannot be combined. `timeout` is a string of a
+/// and `current_thread`, which cannot be combined, and `tokio_compat`
+/// (`Runner::tokio_compat(true)`, with anyio's `tokio-compat` feature). `timeout` is a string of a
 /// whole number and a unit, `ms` or `s`; it replaces the default timeout of
 /// the environment variable `ANYIO_TEST_TIMEOUT`. A test that has not ended
 /// then is cancelled and fails with "test `name` on smol timed out after 10s".

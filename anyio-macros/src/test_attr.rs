@@ -159,7 +159,10 @@ fn check_sync_test(
         ));
     }
     for (backend, options) in &args.backends {
-        if options.worker_threads.is_some() || options.current_thread.is_some() {
+        if options.worker_threads.is_some()
+            || options.current_thread.is_some()
+            || options.tokio_compat.is_some()
+        {
             errors.push(syn::Error::new(
                 sig.fn_token.span,
                 format!(

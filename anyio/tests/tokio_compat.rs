@@ -303,6 +303,12 @@ async fn reqwest_fetches_from_our_server() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// The attributes' `tokio_compat` option turns the layer on for the test's run.
+#[anyio::test(tokio(tokio_compat), smol(worker_threads = 2, tokio_compat))]
+async fn the_test_attribute_takes_tokio_compat() -> Result<(), BoxError> {
+    tokio_connects_to_our_listener_and_exchanges_bytes().await
+}
+
 #[test]
 fn every_executor_thread_of_a_smol_run_has_tokio_and_reports_smol() -> Result<(), BoxError> {
     Runner::new(Backend::Smol)
