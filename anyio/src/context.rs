@@ -380,6 +380,16 @@ pub(crate) fn now() -> Instant {
         .unwrap_or_else(Instant::now)
 }
 
+/// Calls `f` with the runtime of the current task, else the one detected on this thread,
+/// without cloning the handle (what reading the clock or making a timer needs); `None`
+/// outside any runtime.
+pub(crate) fn with_runtime<R>(f: impl FnOnce(&Runtime) -> R) -> Option<R> {
+    with_task(|task| match task {
+        Some(t) => Some(f(&t.run.runtime)),
+        None => Runtime::detect().as_ref().map(f),
+    })
+}
+
 /// The runtime of the current task, else the one detected on this thread.
 pub(crate) fn current_runtime() -> Option<Runtime> {
     with_task(|task| match task {

@@ -110,16 +110,19 @@ impl Future for Sleep {
                     return Poll::Ready(Err(current::cancelled()));
                 }
                 if let Some(deadline) = *this.deadline {
-                    let rt = context::current_runtime().expect(
+                    let timer = context::with_runtime(|rt| {
+                        (rt.now() < deadline).then(|| rt.timer(deadline))
+                    })
+                    .expect(
                         "no async runtime: run inside anyio::run or a tokio runtime, \
-                         or enable the smol feature",
+                                 or enable the smol feature",
                     );
-                    if rt.now() >= deadline {
+                    let Some(timer) = timer else {
                         *this.state = SleepState::Yielded;
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
-                    }
-                    this.timer.set(Some(rt.timer(deadline)));
+                    };
+                    this.timer.set(Some(timer));
                 }
                 *this.state = SleepState::Waiting;
             }

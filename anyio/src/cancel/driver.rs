@@ -286,8 +286,9 @@ fn arm_deadline(
             None => *timer = None,
             Some(_) if node.cancel_called() => *timer = None,
             Some(deadline) => {
-                let rt = context::current_runtime().expect("polled inside a task");
-                if rt.now() >= deadline {
+                let passed =
+                    context::with_runtime(|rt| rt.now() >= deadline).expect("polled inside a task");
+                if passed {
                     *timer = None;
                     node.cancel_for_deadline();
                 } else {
@@ -300,7 +301,8 @@ fn arm_deadline(
                         None => {
                             *timer = Some(Box::pin(Armed {
                                 deadline,
-                                timer: rt.timer(deadline),
+                                timer: context::with_runtime(|rt| rt.timer(deadline))
+                                    .expect("polled inside a task"),
                             }))
                         }
                     }

@@ -223,21 +223,7 @@ mod tests {
     use futures_lite::future::poll_once;
 
     use super::*;
-    use crate::{Backend, Runner};
-
-    fn on_every_backend(test: impl AsyncFn() -> io::Result<()>) {
-        for backend in [
-            #[cfg(feature = "tokio")]
-            Backend::Tokio,
-            #[cfg(feature = "smol")]
-            Backend::Smol,
-        ] {
-            Runner::new(backend)
-                .run(test())
-                .expect("the runtime starts")
-                .expect("the test passes");
-        }
-    }
+    use crate::testing::on_every_backend;
 
     #[test]
     fn a_cancelled_wait_leaves_no_entry() {

@@ -454,21 +454,7 @@ mod tests {
     use std::os::unix::process::ExitStatusExt;
 
     use super::*;
-    use crate::{Backend, Runner};
-
-    fn on_every_backend(test: impl AsyncFn() -> io::Result<()>) {
-        for backend in [
-            #[cfg(feature = "tokio")]
-            Backend::Tokio,
-            #[cfg(feature = "smol")]
-            Backend::Smol,
-        ] {
-            Runner::new(backend)
-                .run(test())
-                .expect("the runtime starts")
-                .expect("the test passes");
-        }
-    }
+    use crate::testing::on_every_backend;
 
     /// A process whose exit is noticed by the blocking-pool thread, as where there are no
     /// pidfds.

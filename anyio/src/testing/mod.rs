@@ -160,6 +160,18 @@ pub fn run_main<F: Future>(runner: Runner, fut: F) -> F::Output {
         .unwrap_or_else(|e| panic!("cannot start the {backend} runtime: {e}"))
 }
 
+/// For the crate's unit tests: runs `test` in a fresh run on every enabled backend and
+/// fails on its first error.
+#[cfg(test)]
+pub(crate) fn on_every_backend(test: impl AsyncFn() -> std::io::Result<()>) {
+    for backend in Backend::available() {
+        Runner::new(backend)
+            .run(test())
+            .expect("the runtime starts")
+            .expect("the test passes");
+    }
+}
+
 /// The guide's chapter, so `cargo test --doc` compiles and runs its examples.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/testing.md")]

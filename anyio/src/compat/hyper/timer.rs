@@ -83,11 +83,11 @@ impl Future for HyperSleep {
             return Poll::Pending;
         };
         if this.timer.is_none() {
-            let rt = context::current_runtime().expect(
+            let timer = context::with_runtime(|rt| rt.timer(deadline)).expect(
                 "no async runtime: poll hyper's timers inside anyio::run or a tokio runtime, \
                  or enable the smol feature",
             );
-            this.timer.set(Some(rt.timer(deadline)));
+            this.timer.set(Some(timer));
         }
         match this.timer.as_pin_mut() {
             Some(timer) => timer.poll(cx),
