@@ -151,7 +151,36 @@ async fn aclose_cancelled_by_move_on_after_kills_and_reaps_sleep() -> Result<(),
     Ok(())
 }
 
+/// Level-triggered cancellation: inside a scope already cancelled, a wait for a child that
+/// has exited, a read of bytes already in the pipe and a `run_process` each end with the
+/// cancellation before doing anything; nothing is consumed, and nothing is started.
+async fn a_cancelled_scope_is_seen_before_the_first_wait() -> Result<(), BoxError> {
+    let dir = temp_dir("cancelled_before_wait")?;
+    let marker = dir.join("started");
+    let mut process = open_process(["sh", "-c", "echo hi"]).await?;
+    let stdout = process.take_stdout().expect("stdout is a pipe");
+    let status = process.wait().await?;
+    // A scope is entered once: a fresh one, cancelled before it is entered, for each.
+    let cancelled = || {
+        let scope = CancelScope::new();
+        scope.cancel();
+        scope
+    };
+    assert!(cancelled().run(process.wait()).await?.is_none());
+    assert!(cancelled().run(stdout.receive(10)).await?.is_none());
+    let touch = Command::shell(format!("touch '{}'", marker.display()));
+    assert!(cancelled().run(touch.run()).await?.is_none());
+    assert!(
+        !marker.exists(),
+        "a cancelled run_process started its program"
+    );
+    assert_eq!(process.wait().await?, status);
+    assert_eq!(stdout.receive(10).await?, b"hi\n");
+    Ok(())
+}
+
 on_every_flavour!(
+    a_cancelled_scope_is_seen_before_the_first_wait,
     cat_echoes_one_mebibyte_exactly,
     run_process_feeds_input_and_captures_more_than_a_pipe_holds,
     both_pipes_full_never_deadlock,
