@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The workloads the anchors do not have, beside their nearest native primitive, measured
-# the same way (one process per run, interleaved rounds): W1h (W1 with a handle per task,
+# the same way (one process per run, interleaved rounds): W7y (move_on_after around sleep(0);
+# natively tokio::time::timeout around yield_now and future::or with async_io::Timer), W1h (W1 with a handle per task,
 # each awaited; natively tokio's JoinHandle and smol's Task), W2b0 and W2u (W2 through a
 # rendezvous or an unbounded stream; natively a channel of capacity 1 and an unbounded
 # channel), SEM (semaphore), EVT (event ping-pong) and LIM (capacity limiter; natively a
@@ -23,7 +24,7 @@ WARMUP=${WARMUP:-1}
 REPS=${REPS:-1}
 RAW=${RAW:-/tmp/anyio-extras.tsv}
 PAIRS=${PAIRS:-"tokio-mt tokio-ct smol-1 smol-2"}
-WORKLOADS=${WORKLOADS:-"W1h W2b0 W2u SEM EVT LIM TH PORT FSR FSL TLS1 TLS2 PROC PCAT W3y"}
+WORKLOADS=${WORKLOADS:-"W1h W7y W2b0 W2u SEM EVT LIM TH PORT FSR FSL TLS1 TLS2 PROC PCAT W3y"}
 if [ -z "${BIN:-}" ]; then
   workspace="$(cd "$(dirname "$0")/.." && pwd)"
   (cd "$workspace" && cargo build --release --quiet -p anyio-bench)

@@ -6,7 +6,7 @@
 //!            anyio-smol-1-compat (smol with `Runner::tokio_compat`)
 //!            tokio-mt | tokio-ct | smol-1 | smol-2 (native; only the extras below)
 //!   WORKLOAD: W1 W2 W3 W4 W7 (the anchors'), W4d1 W4d10 (W4 inside 1 or 10 nested cancel
-//!             scopes), and the extras W1h W2b0 W2u W3y SEM EVT LIM TH PORT FSR FSL TLS1 TLS2
+//!             scopes), and the extras W1h W7y W2b0 W2u W3y SEM EVT LIM TH PORT FSR FSL TLS1 TLS2
 //!             PROC PCAT (see workloads.rs), HTTP1S HTTP1C (hyper server or client; see
 //!             http.rs)
 //!
@@ -89,7 +89,7 @@ fn usage() -> ! {
     eprintln!("  RUNTIME:  anyio-tokio-mt | anyio-tokio-ct | anyio-smol-1 | anyio-smol-2");
     eprintln!("            anyio-smol-1-compat (smol with Runner::tokio_compat)");
     eprintln!("            tokio-mt | tokio-ct | smol-1 | smol-2 (native; the extras only)");
-    eprintln!("  WORKLOAD: W1 W2 W3 W4 W4c W5 W6 W7 W4d1 W4d10 W1h W2b0 W2u W3y SEM EVT");
+    eprintln!("  WORKLOAD: W1 W2 W3 W4 W4c W5 W6 W7 W4d1 W4d10 W1h W7y W2b0 W2u W3y SEM EVT");
     eprintln!("            LIM TH PORT FSR FSL TLS1 TLS2 PROC PCAT HTTP1S HTTP1C (http.rs)");
     eprintln!("            (W4c: not written: it is Python-only)");
     exit(2)

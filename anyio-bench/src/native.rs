@@ -24,8 +24,8 @@ use crate::sync_workloads::{
     PERMIT_ITERS as SEM_ITERS, PERMIT_TASKS as SEM_TASKS, PERMITS as SEM_PERMITS,
     PING_PONGS as ROUNDS,
 };
-use crate::workloads::SPAWN_TASKS;
 use crate::workloads::Workload as Extra;
+use crate::workloads::{PENDING_TIMEOUTS, SPAWN_TASKS};
 
 /// The native runtime configurations, the same as the anchors'.
 #[derive(Clone, Copy, Debug)]
@@ -108,6 +108,15 @@ async fn tokio_body(w: Extra) {
                 sum += h.await.expect("task");
             }
             assert_eq!(sum, SPAWN_TASKS * (SPAWN_TASKS - 1) / 2);
+        }
+        Extra::TimeoutYield => {
+            let mut finished = 0;
+            for _ in 0..PENDING_TIMEOUTS {
+                let out =
+                    tokio::time::timeout(Duration::from_secs(1), tokio::task::yield_now()).await;
+                finished += u64::from(out.is_ok());
+            }
+            assert_eq!(std::hint::black_box(finished), PENDING_TIMEOUTS);
         }
         Extra::ChannelRendezvous => tokio_channel(Some(1)).await,
         Extra::ChannelUnbounded => tokio_channel(None).await,
@@ -222,6 +231,26 @@ async fn smol_body(w: Extra) {
                 sum += h.await;
             }
             assert_eq!(sum, SPAWN_TASKS * (SPAWN_TASKS - 1) / 2);
+        }
+        Extra::TimeoutYield => {
+            // The body first, as `tokio::time::timeout` and anyio poll it: the timer is
+            // registered only because the body waited.
+            let mut finished = 0;
+            for _ in 0..PENDING_TIMEOUTS {
+                let out = futures_lite::future::or(
+                    async {
+                        futures_lite::future::yield_now().await;
+                        true
+                    },
+                    async {
+                        async_io::Timer::after(Duration::from_secs(1)).await;
+                        false
+                    },
+                )
+                .await;
+                finished += u64::from(out);
+            }
+            assert_eq!(std::hint::black_box(finished), PENDING_TIMEOUTS);
         }
         Extra::ChannelRendezvous => smol_channel(async_channel::bounded::<u64>(1)).await,
         Extra::ChannelUnbounded => smol_channel(async_channel::unbounded::<u64>()).await,

@@ -34,6 +34,8 @@ pub(crate) const SPAWN_TASKS: usize = 100_000;
 pub(crate) const YIELDS: usize = 1_000_000;
 /// W7: timeouts per run.
 pub(crate) const TIMEOUTS: u64 = 1_000_000;
+/// W7y: timeouts whose body waits once, per run.
+pub(crate) const PENDING_TIMEOUTS: u64 = 200_000;
 
 /// The workload ids of anchors-bench, plus W4 inside nested cancel scopes (ours only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +62,9 @@ pub(crate) enum Workload {
     RoundTrip,
     /// W7: `move_on_after` around an already-ready future.
     Timeout,
+    /// W7y: `move_on_after` around `sleep(0)`: the body waits once, so the deadline is
+    /// armed on the backend's timer and disarmed, every time.
+    TimeoutYield,
     /// W2b0: W2 through a rendezvous stream (buffer 0).
     ChannelRendezvous,
     /// W2u: W2 through an unbounded stream.
@@ -108,6 +113,7 @@ impl Workload {
             "W5" => Self::Echo,
             "W6" => Self::RoundTrip,
             "W7" => Self::Timeout,
+            "W7y" => Self::TimeoutYield,
             "W2b0" => Self::ChannelRendezvous,
             "W2u" => Self::ChannelUnbounded,
             "W3y" => Self::MutexYielding,
@@ -135,6 +141,7 @@ impl Workload {
         matches!(
             self,
             Self::SpawnHandles
+                | Self::TimeoutYield
                 | Self::ChannelRendezvous
                 | Self::ChannelUnbounded
                 | Self::Semaphore
@@ -173,6 +180,7 @@ impl Workload {
             Self::Echo => ((ECHO_BYTES >> 20) as f64, "MiB/s"),
             Self::RoundTrip => ((RR_CONNS * RR_TRIPS) as f64, "rt/s"),
             Self::Timeout => (TIMEOUTS as f64, "timeouts/s"),
+            Self::TimeoutYield => (PENDING_TIMEOUTS as f64, "timeouts/s"),
             Self::TlsEcho => ((TLS_ECHO_BYTES >> 20) as f64, "MiB/s"),
             Self::TlsHandshake => (HANDSHAKES as f64, "handshakes/s"),
             Self::ProcessSpawn => (SPAWNS as f64, "spawns/s"),
@@ -194,6 +202,7 @@ pub(crate) async fn timed(w: Workload) -> Duration {
         Workload::YieldDepth1 => checkpoints_at_depth_1().await,
         Workload::YieldDepth10 => checkpoints_at_depth_10().await,
         Workload::Timeout => timeouts().await,
+        Workload::TimeoutYield => timeouts_around_a_yield().await,
         Workload::Channel => channel_workloads::channel().await,
         Workload::ChannelRendezvous => channel_workloads::channel_rendezvous().await,
         Workload::ChannelUnbounded => channel_workloads::channel_unbounded().await,
@@ -286,6 +295,19 @@ async fn checkpoints_at_depth_10() {
         out.is_ok_and(|v| v.is_some()),
         "W4d10: nothing cancels these scopes"
     );
+}
+
+/// W7y: `move_on_after(1 s)` around `sleep(0)`, `PENDING_TIMEOUTS` times: each body waits
+/// once, so each deadline is armed on the backend's timer, then disarmed.
+async fn timeouts_around_a_yield() {
+    let mut finished = 0;
+    for _ in 0..PENDING_TIMEOUTS {
+        let out = anyio::move_on_after(Duration::from_secs(1), anyio::sleep(Duration::ZERO))
+            .await
+            .expect("W7y: nothing cancels this task");
+        finished += u64::from(out.is_some());
+    }
+    assert_eq!(black_box(finished), PENDING_TIMEOUTS);
 }
 
 /// W7: `move_on_after(1 s)` around a future that is ready at once, `TIMEOUTS` times.

@@ -195,8 +195,9 @@ impl TaskData {
     ///
     /// The rule that makes this exact: a wake marks the task, then wakes the runtime's
     /// waker registered for it, if any; a poll makes its counter odd, then clears the mark,
-    /// and when it ends waiting it registers the runtime's waker and then, if the mark is
-    /// set again (a wake came while it ran), wakes that waker itself. So a marked task
+    /// and when it ends waiting it wakes the runtime's waker itself if the mark is set
+    /// again (a wake came while it ran), and otherwise registers that waker and looks at
+    /// the mark once more, waking it if a wake came in between. So a marked task
     /// always has a poll coming, and a cleared mark, once seen, shows the counter of the
     /// poll that cleared it. Two looks at (mark, counter), the mark read first, that find
     /// the mark clear and the same even counter therefore show a task that was neither
@@ -297,7 +298,7 @@ impl Drop for RestoreFrame {
 /// Runs `poll` (a poll of `task`, by the runtime's task whose context is `cx`) with `task`
 /// installed as the current one on this thread, and keeps the task's wake state (see
 /// [`TaskData::is_woken`]): the poll clears the mark as it starts; when it ends waiting,
-/// `cx`'s waker is registered, and woken at once if the task was woken meanwhile.
+/// `cx`'s waker is woken at once if the task was woken meanwhile, and registered otherwise.
 #[inline]
 pub(crate) fn enter_task<P: TaskPoll>(
     task: &TaskData,
@@ -317,10 +318,20 @@ pub(crate) fn enter_task<P: TaskPoll>(
     };
     task.polls.store(task.polls.load(Relaxed) + 1, Release);
     if out.is_pending() {
-        task.waker.register(cx.waker());
         if task.is_woken() {
-            // Woken while it ran: by itself, or by a wake that found no waker registered.
+            // Woken while it ran (a yield, or a wake from elsewhere): the runtime's task is
+            // scheduled again at once, and that poll sees every wake made before it starts,
+            // so the waker need not be registered again: a yield costs no atomic
+            // read-modify-write here. The runtime's waker of a task never changes, so the
+            // one registered by an earlier poll (if any) is still the right one.
             cx.waker().wake_by_ref();
+        } else {
+            task.waker.register(cx.waker());
+            if task.is_woken() {
+                // Woken between the check and the registration, by a wake that may have
+                // found no waker registered.
+                cx.waker().wake_by_ref();
+            }
         }
     }
     out

@@ -25,6 +25,10 @@ use crate::context::{self, RunCtx, TaskData, TaskName};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Fresh,
+    /// Fresh, and entering changes nothing but the phase: a private scope with no node
+    /// yet, whose deadline had not passed when it was made, that nothing hangs under on
+    /// entry. The timeouts around operations that complete at once take only this path.
+    FreshPlain,
     Running,
     Done,
 }
@@ -103,11 +107,11 @@ impl<F: Future> Driver<F> {
     fn with(cell: ScopeCell, inner: F, link_eagerly: bool, due_on_entry: bool) -> Self {
         Driver {
             scope: ScopeState {
+                phase: Phase::fresh(&cell, link_eagerly, due_on_entry),
                 cell,
                 timer: None,
                 parent: 0,
                 epoch: u32::MAX,
-                phase: Phase::Fresh,
                 link_eagerly,
                 due_on_entry,
                 foreign: None,
@@ -132,6 +136,7 @@ impl<F: Future> Driver<F> {
         let scope = self.project().scope;
         scope.cell.set_lazy_deadline(deadline);
         scope.due_on_entry = due;
+        scope.phase = Phase::fresh(&scope.cell, scope.link_eagerly, due);
     }
 
     /// Polled outside any anyio task (inside a plain tokio or smol task): this scope is the
@@ -149,9 +154,22 @@ impl<F: Future> Driver<F> {
     }
 }
 
+impl Phase {
+    fn fresh(cell: &ScopeCell, link_eagerly: bool, due_on_entry: bool) -> Phase {
+        if cell.node().is_none() && !link_eagerly && !due_on_entry {
+            Phase::FreshPlain
+        } else {
+            Phase::Fresh
+        }
+    }
+}
+
 impl<F: Future> Future for Driver<F> {
     type Output = (F::Output, bool);
 
+    // Inlined into the scope's own future, so that a level of nesting costs one stack frame
+    // and a timeout around a ready operation no call.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if !context::in_task() {
             return self.poll_foreign(cx);
@@ -175,9 +193,20 @@ impl<F: Future> Future for Driver<F> {
 impl ScopeState {
     /// Before each poll of the body: enters the scope the first time, follows the future if
     /// it moved to another scope or task since it was linked, and cancels the scope if its
-    /// deadline has passed.
-    #[inline]
+    /// deadline has passed. A scope with no node has nothing linked and no timer armed (both
+    /// come with the node), so past its plain entry it has nothing to do.
+    #[inline(always)]
     fn before_poll(&mut self) {
+        match self.phase {
+            Phase::FreshPlain if self.cell.node().is_none() => self.phase = Phase::Running,
+            Phase::Running if self.cell.node().is_none() => {}
+            _ => self.before_poll_with_node(),
+        }
+    }
+
+    /// [`before_poll`](Self::before_poll) for a scope that has a node, or a first entry
+    /// that does more than change the phase.
+    fn before_poll_with_node(&mut self) {
         if self.phase != Phase::Running {
             self.enter();
         }
@@ -206,7 +235,7 @@ impl ScopeState {
     #[inline]
     fn enter(&mut self) {
         assert!(
-            self.phase == Phase::Fresh,
+            matches!(self.phase, Phase::Fresh | Phase::FreshPlain),
             "a cancel scope future was polled after it completed"
         );
         self.phase = Phase::Running;
@@ -246,6 +275,7 @@ impl ScopeState {
     }
 
     /// The driver is dropped: a scope left mid-way leaves the tree.
+    #[inline]
     fn dropped(&mut self) {
         if let Some(node) = self.cell.node() {
             if self.phase == Phase::Running {
