@@ -196,7 +196,14 @@ impl CancelWait {
     }
 
     /// Drops the registration, if any.
+    #[inline]
     pub(crate) fn clear(&mut self) {
+        if self.reg.is_some() {
+            self.deregister();
+        }
+    }
+
+    fn deregister(&mut self) {
         if let Some((node, key)) = self.reg.take() {
             node.remove_waiter(key);
         }
@@ -204,6 +211,7 @@ impl CancelWait {
 }
 
 impl Drop for CancelWait {
+    #[inline]
     fn drop(&mut self) {
         self.clear();
     }
@@ -224,6 +232,21 @@ pub(crate) struct OpWait {
 impl OpWait {
     pub(crate) fn new() -> Self {
         Self::default()
+    }
+
+    /// A wait that starts from `wait`, the registration a previous operation left (see
+    /// [`into_registration`](Self::into_registration)): a task that waits again in the same
+    /// scope then registers without touching the scope's waiter table.
+    pub(crate) fn resuming(wait: CancelWait) -> Self {
+        OpWait {
+            wait,
+            checked: false,
+        }
+    }
+
+    /// The registration, to hand to the next operation of the same resource.
+    pub(crate) fn into_registration(mut self) -> CancelWait {
+        std::mem::take(&mut self.wait)
     }
 
     /// One poll of `op` under this wait. After a `Ready`, the next poll starts a new

@@ -10,6 +10,7 @@
 //! - An OS error on a connection that was working is `BrokenResourceError`, with the OS error
 //!   as its cause and the peer's address in its message.
 
+use std::cell::UnsafeCell;
 use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
@@ -21,11 +22,40 @@ use socket2::Socket;
 
 pub(crate) use crate::backend::io::Direction;
 use crate::backend::io::Source;
-use crate::cancel::checkpoint::OpWait;
+use crate::cancel::checkpoint::{CancelWait, OpWait};
 use crate::context::current_runtime;
 use crate::resource::{BrokenResourceError, ClosedResourceError};
 use crate::runner::NoRuntime;
 use crate::sync::guard::{ResourceGuard, ResourceGuardToken};
+
+/// The cancellation registration of one direction's operations, kept from one operation to
+/// the next: a task that reads a socket again and again inside one scope registers its
+/// wait once, instead of adding itself to the scope's waiter table and removing itself on
+/// every read. A registration left behind only costs a spurious wake-up of its task if
+/// the scope is cancelled later. Only the holder of the direction's guard uses it.
+#[derive(Debug, Default)]
+struct KeptWait(UnsafeCell<CancelWait>);
+
+// SAFETY: the cell is only reached through `take` and `put`, which require a token of the
+// guard of the same direction (checked): the guard admits one token at a time, and its
+// acquiring `enter` and releasing drop order the accesses of successive holders.
+unsafe impl Sync for KeptWait {}
+
+impl KeptWait {
+    #[inline]
+    fn take(&self, token: &ResourceGuardToken<'_>, guard: &ResourceGuard) -> CancelWait {
+        assert!(token.is_of(guard), "a kept wait taken without its guard");
+        // SAFETY: see `impl Sync for KeptWait`.
+        std::mem::take(unsafe { &mut *self.0.get() })
+    }
+
+    #[inline]
+    fn put(&self, token: &ResourceGuardToken<'_>, guard: &ResourceGuard, wait: CancelWait) {
+        assert!(token.is_of(guard), "a kept wait put back without its guard");
+        // SAFETY: see `impl Sync for KeptWait`.
+        unsafe { *self.0.get() = wait };
+    }
+}
 
 /// A registered socket with AnyIO's sharing and closing rules.
 #[derive(Debug)]
@@ -36,6 +66,8 @@ pub(crate) struct SocketCore {
     writing: ResourceGuard,
     read_waker: AtomicWaker,
     write_waker: AtomicWaker,
+    read_wait: KeptWait,
+    write_wait: KeptWait,
     /// Who is at the other end (or, for a listener, where it listens): for error messages.
     peer: Box<str>,
 }
@@ -52,6 +84,8 @@ impl SocketCore {
             writing: ResourceGuard::new("writing to"),
             read_waker: AtomicWaker::new(),
             write_waker: AtomicWaker::new(),
+            read_wait: KeptWait::default(),
+            write_wait: KeptWait::default(),
             peer: peer.into(),
         })
     }
@@ -103,9 +137,18 @@ impl SocketCore {
         mut op: impl FnMut(&Socket) -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
-        let _token = self.guard(dir).enter()?;
-        let mut wait = OpWait::new();
-        poll_fn(|cx| wait.poll(cx, |cx| self.poll_op_with(cx, dir, &mut op, &drained))).await
+        let guard = self.guard(dir);
+        let token = guard.enter()?;
+        let kept = match dir {
+            Direction::Read => &self.read_wait,
+            Direction::Write => &self.write_wait,
+        };
+        // Dropped mid-way, the wait takes its registration with it, which is then undone.
+        let mut wait = OpWait::resuming(kept.take(&token, guard));
+        let res =
+            poll_fn(|cx| wait.poll(cx, |cx| self.poll_op_with(cx, dir, &mut op, &drained))).await;
+        kept.put(&token, guard, wait.into_registration());
+        res
     }
 
     /// The busy guard of a direction: one task at a time may wait in it.

@@ -87,6 +87,13 @@ pub struct ResourceGuardToken<'a> {
     guard: &'a ResourceGuard,
 }
 
+impl ResourceGuardToken<'_> {
+    /// Whether this is a token of `guard`.
+    pub(crate) fn is_of(&self, guard: &ResourceGuard) -> bool {
+        std::ptr::eq(self.guard, guard)
+    }
+}
+
 impl Drop for ResourceGuardToken<'_> {
     fn drop(&mut self) {
         self.guard.busy.store(false, Release);

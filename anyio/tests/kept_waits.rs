@@ -1,0 +1,192 @@
+//! A socket keeps the cancellation registration of its last wait from one operation to the
+//! next (so a task reading again and again in one scope registers once). The rule this
+//! must keep: every wait is ended by a cancellation of the scopes it runs in *now*, never
+//! by those of an earlier operation, whichever task or scope did that operation, whether
+//! it completed, was cancelled or was dropped; and nothing received is lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyio::net::{SocketStream, TcpListenerOptions, connect_tcp};
+use anyio::{BoxError, CancelScope, TaskGroup};
+
+#[macro_use]
+#[path = "support/flavours.rs"]
+mod flavours;
+
+/// A connected pair over 127.0.0.1.
+async fn pair() -> Result<(SocketStream, SocketStream), BoxError> {
+    let listener = TcpListenerOptions::new()
+        .local_host("127.0.0.1")
+        .bind()
+        .await?
+        .into_listeners()
+        .remove(0);
+    let port = anyio::net::SocketAttributes::local_port(&listener)?;
+    let client = connect_tcp("127.0.0.1", port).await?;
+    let server = listener.accept().await?;
+    Ok((client, server))
+}
+
+/// Reads in one scope that waited, then in another that is cancelled while the read
+/// waits: the second read ends with the cancellation, and the bytes sent afterwards are
+/// read whole by a third read outside both scopes.
+async fn a_later_scope_cancels_its_own_wait() -> Result<(), BoxError> {
+    let (client, server) = pair().await?;
+    let client = Arc::new(client);
+    let mut buf = [0u8; 16];
+    let first = CancelScope::new();
+    let n = first
+        .run(anyio::task_group(|tg: TaskGroup| {
+            let client = client.clone();
+            let (server, buf) = (&server, &mut buf);
+            async move {
+                tg.start_soon(async move {
+                    anyio::wait_all_tasks_blocked().await?;
+                    client.send(b"one").await.map_err(BoxError::from)
+                });
+                // Waits inside the first scope until the bytes come.
+                Ok::<_, BoxError>(server.receive_into(buf).await?)
+            }
+        }))
+        .await?;
+    assert_eq!(n, Some(Some(3)));
+    assert_eq!(&buf[..3], b"one");
+
+    let second = Arc::new(CancelScope::new());
+    let out = anyio::task_group(|tg: TaskGroup| {
+        let second = second.clone();
+        let server = &server;
+        let buf = &mut buf;
+        async move {
+            tg.start_soon({
+                let second = second.clone();
+                async move {
+                    anyio::wait_all_tasks_blocked().await?;
+                    second.cancel();
+                    Ok::<_, BoxError>(())
+                }
+            });
+            second
+                .run(async { server.receive_into(buf).await })
+                .await
+                .map_err(BoxError::from)
+        }
+    })
+    .await?;
+    assert_eq!(
+        out,
+        Some(None),
+        "the waiting read ended with its scope's cancellation"
+    );
+    assert!(second.cancelled_caught());
+
+    client.send(b"two").await?;
+    let n = server.receive_into(&mut buf).await?;
+    assert_eq!(&buf[..n], b"two");
+    Ok(())
+}
+
+/// A scope whose read completed is cancelled afterwards: a later read outside it is not
+/// cancelled, and waits until its bytes come.
+async fn an_earlier_scope_does_not_cancel_a_later_wait() -> Result<(), BoxError> {
+    let (client, server) = pair().await?;
+    let client = Arc::new(client);
+    let mut buf = [0u8; 16];
+    let earlier = Arc::new(CancelScope::new());
+    client.send(b"one").await?;
+    let n = earlier
+        .run(async { server.receive_into(&mut buf).await })
+        .await?
+        .expect("nothing cancels the earlier scope yet");
+    assert_eq!(&buf[..n], b"one");
+
+    let server = &server;
+    let buf = &mut buf;
+    anyio::task_group(|tg: TaskGroup| {
+        let earlier = earlier.clone();
+        let client = client.clone();
+        async move {
+            tg.start_soon(async move {
+                anyio::wait_all_tasks_blocked().await?;
+                // The earlier scope is over; cancelling it now must reach nobody.
+                earlier.cancel();
+                anyio::sleep(Duration::from_millis(20)).await?;
+                client.send(b"two").await?;
+                Ok::<_, BoxError>(())
+            });
+            let n = server.receive_into(buf).await?;
+            assert_eq!(&buf[..n], b"two");
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// Two tasks read the same socket in turn, each inside its own scope; the second task's
+/// scope is cancelled while it waits: its read ends cancelled, and the first task reads
+/// the next bytes, sent after that.
+async fn another_task_takes_the_registration_over() -> Result<(), BoxError> {
+    let (client, server) = pair().await?;
+    let server = Arc::new(server);
+    let mut buf = [0u8; 16];
+    client.send(b"one").await?;
+    let n = server.receive_into(&mut buf).await?;
+    assert_eq!(&buf[..n], b"one");
+
+    let scope = Arc::new(CancelScope::new());
+    let reader = anyio::task_group(|tg: TaskGroup| {
+        let (server, scope) = (server.clone(), scope.clone());
+        async move {
+            let handle = tg.create_task({
+                let scope = scope.clone();
+                async move {
+                    let mut buf = [0u8; 16];
+                    let out = scope
+                        .run(async { server.receive_into(&mut buf).await })
+                        .await?;
+                    Ok::<_, BoxError>(out.map(|n| buf[..n].to_vec()))
+                }
+            })?;
+            anyio::wait_all_tasks_blocked().await?;
+            scope.cancel();
+            Ok::<_, BoxError>(handle.await?)
+        }
+    })
+    .await?;
+    assert_eq!(
+        reader,
+        Some(None),
+        "the other task's read ended with its scope"
+    );
+
+    client.send(b"two").await?;
+    let n = server.receive_into(&mut buf).await?;
+    assert_eq!(&buf[..n], b"two");
+    Ok(())
+}
+
+/// A read dropped mid-wait by a timeout, then a read without one: the bytes come whole.
+async fn a_dropped_wait_leaves_nothing_behind() -> Result<(), BoxError> {
+    let (client, server) = pair().await?;
+    let mut buf = [0u8; 16];
+    for round in 0..3u8 {
+        let out = anyio::move_on_after(Duration::from_millis(5), async {
+            server.receive_into(&mut buf).await
+        })
+        .await?;
+        assert!(out.is_none(), "round {round}: nothing was sent yet");
+        client.send(&[round; 4]).await?;
+        let n = server.receive_into(&mut buf).await?;
+        assert_eq!(&buf[..n], &[round; 4]);
+    }
+    Ok(())
+}
+
+on_every_flavour!(
+    a_later_scope_cancels_its_own_wait,
+    an_earlier_scope_does_not_cancel_a_later_wait,
+    another_task_takes_the_registration_over,
+    a_dropped_wait_leaves_nothing_behind,
+);
