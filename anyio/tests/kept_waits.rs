@@ -44,7 +44,7 @@ async fn a_later_scope_cancels_its_own_wait() -> Result<(), BoxError> {
                 tg.start_soon(async move {
                     anyio::wait_all_tasks_blocked().await?;
                     client.send(b"one").await.map_err(BoxError::from)
-                });
+                })?;
                 // Waits inside the first scope until the bytes come.
                 Ok::<_, BoxError>(server.receive_into(buf).await?)
             }
@@ -66,7 +66,7 @@ async fn a_later_scope_cancels_its_own_wait() -> Result<(), BoxError> {
                     second.cancel();
                     Ok::<_, BoxError>(())
                 }
-            });
+            })?;
             second
                 .run(async { server.receive_into(buf).await })
                 .await
@@ -114,7 +114,7 @@ async fn an_earlier_scope_does_not_cancel_a_later_wait() -> Result<(), BoxError>
                 anyio::sleep(Duration::from_millis(20)).await?;
                 client.send(b"two").await?;
                 Ok::<_, BoxError>(())
-            });
+            })?;
             let n = server.receive_into(buf).await?;
             assert_eq!(&buf[..n], b"two");
             Ok(())
