@@ -274,9 +274,14 @@ macro_rules! in_scopes {
     };
 }
 
-/// W4: the checkpoints directly in the task.
+/// W4: the checkpoints directly in the task, as the anchors' loop of `yield_now` (one
+/// async fn inside the timing one, no wrapper between).
 async fn checkpoints_at_depth_0() {
-    checkpoints().await.expect("W4: nothing cancels this task");
+    for _ in 0..YIELDS {
+        anyio::checkpoint()
+            .await
+            .expect("W4: nothing cancels this task");
+    }
 }
 
 /// W4d1: the checkpoints inside one cancel scope without deadline.
