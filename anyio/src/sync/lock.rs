@@ -256,12 +256,15 @@ impl<T: ?Sized> Lock<T> {
         self.value.get_mut()
     }
 
-    /// Takes the lock if it is free, which implies nobody waits: one compare-and-swap.
+    /// Takes the lock if it is free, which implies nobody waits: one compare-and-swap. A
+    /// held lock is seen with a plain load, so waiting tasks do not pull the word's cache
+    /// line away from the holder in vain.
     fn try_lock_free(&self, me: Option<TaskId>) -> bool {
-        let taken = self
-            .word
-            .compare_exchange(0, LOCKED, Acquire, Relaxed)
-            .is_ok();
+        let taken = self.word.load(Relaxed) == 0
+            && self
+                .word
+                .compare_exchange(0, LOCKED, Acquire, Relaxed)
+                .is_ok();
         if taken {
             self.owner.store(owner_bits(me), Relaxed);
         }
@@ -309,15 +312,19 @@ impl<T: ?Sized> Lock<T> {
         }
     }
 
-    /// Releases the lock (the guard's drop): one compare-and-swap when nobody waits.
+    /// Releases the lock (the guard's drop): one compare-and-swap when nobody waits, the
+    /// mutex when somebody does.
     fn release(&self) {
         // Cleared first: the next holder's store comes after this one.
         self.owner.store(0, Relaxed);
-        if self
-            .word
-            .compare_exchange(LOCKED, 0, Release, Relaxed)
-            .is_err()
-        {
+        // With tasks waiting (`QUEUED`, seen with a plain load) the release goes through
+        // the mutex at once, without a compare-and-swap bound to fail.
+        let released = self.word.load(Relaxed) == LOCKED
+            && self
+                .word
+                .compare_exchange(LOCKED, 0, Release, Relaxed)
+                .is_ok();
+        if !released {
             self.release_to_waiters(&mut lock(&self.state));
         }
     }

@@ -107,7 +107,10 @@ fn loom_lock_fast_release_racing_an_acquirer_that_queues() {
         *block_on(lock.acquire()).unwrap() += 1;
         other.join().unwrap();
         let stats = lock.statistics();
-        assert_eq!((stats.locked, stats.owner, stats.tasks_waiting), (false, None, 0));
+        assert_eq!(
+            (stats.locked, stats.owner, stats.tasks_waiting),
+            (false, None, 0)
+        );
         assert_eq!(*lock.try_acquire().unwrap(), 2);
     });
 }
