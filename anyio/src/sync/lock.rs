@@ -317,14 +317,13 @@ impl<T: ?Sized> Lock<T> {
     fn release(&self) {
         // Cleared first: the next holder's store comes after this one.
         self.owner.store(0, Relaxed);
-        // With tasks waiting (`QUEUED`, seen with a plain load) the release goes through
-        // the mutex at once, without a compare-and-swap bound to fail.
-        let released = self.word.load(Relaxed) == LOCKED
-            && self
-                .word
-                .compare_exchange(LOCKED, 0, Release, Relaxed)
-                .is_ok();
-        if !released {
+        // No plain load first: with tasks waiting, the failed compare-and-swap has taken
+        // the word's cache line for the store that follows under the mutex.
+        if self
+            .word
+            .compare_exchange(LOCKED, 0, Release, Relaxed)
+            .is_err()
+        {
             self.release_to_waiters(&mut lock(&self.state));
         }
     }
