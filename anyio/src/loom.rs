@@ -5,13 +5,13 @@
 #[cfg(not(anyio_loom))]
 pub(crate) mod sync {
     pub(crate) use std::sync::Mutex;
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 }
 
 #[cfg(anyio_loom)]
 pub(crate) mod sync {
     pub(crate) use loom::sync::Mutex;
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 }
 
 /// Locks a mutex, ignoring poisoning: every critical section in this crate leaves its data

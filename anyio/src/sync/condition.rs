@@ -273,7 +273,7 @@ impl<T: ?Sized> Queued for Condition<T> {
         &mut state.queue
     }
 
-    fn pass_on(state: &mut Waiters, bound: u64) {
+    fn pass_on(&self, state: &mut Waiters, bound: u64) {
         state.notify_one(bound);
     }
 }

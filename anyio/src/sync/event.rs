@@ -154,7 +154,7 @@ impl Queued for Event {
         &mut state.waiters
     }
 
-    fn pass_on(_: &mut EventState, (): ()) {
+    fn pass_on(&self, _: &mut EventState, (): ()) {
         // Every waiter is woken by `set`; nothing to hand on.
     }
 }

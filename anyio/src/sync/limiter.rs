@@ -618,7 +618,7 @@ impl Queued for CapacityLimiter {
         &mut state.waiters
     }
 
-    fn pass_on(state: &mut LimiterState, (borrower, loan): (Borrower, u64)) {
+    fn pass_on(&self, state: &mut LimiterState, (borrower, loan): (Borrower, u64)) {
         // Fails only if the loan was given back explicitly already.
         let _ = state.release(&borrower, Some(loan));
     }

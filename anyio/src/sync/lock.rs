@@ -15,6 +15,22 @@
 //!   waiter, or is unlocked.
 //! - **Cancel safe.** A waiter that is cancelled or dropped leaves the queue; a lock handed
 //!   to a waiter that is dropped before it noticed goes to the next waiter.
+//!
+//! # The state word
+//!
+//! Whether the lock is held, and whether anybody waits, live in one atomic word outside
+//! the mutex, so that taking a free lock and releasing one nobody waits for are one
+//! compare-and-swap each: the mutex (and its cache line) is touched only when tasks wait.
+//! The invariants that keep the hand-off fair:
+//!
+//! - `QUEUED` is set (under the mutex) *before* a waiter is pushed, and cleared (under the
+//!   mutex) only once the queue is empty: while anybody waits, `QUEUED` is set.
+//! - The fast paths only ever move the word from `0` to `LOCKED` (acquire) and from
+//!   `LOCKED` to `0` (release). With `QUEUED` set neither succeeds, so nobody barges in
+//!   while tasks wait, and the holder's release goes through the mutex, where it hands the
+//!   lock to the oldest waiter (the word stays `LOCKED`).
+//! - `QUEUED` is only ever set while `LOCKED` is (a waiter queues only behind a holder), so
+//!   under the mutex the holder's release owns the word: it can store its new value.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -22,6 +38,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::task::{Context, Poll};
 
 use super::wait_queue::WaitQueue;
@@ -30,7 +47,7 @@ use crate::TaskId;
 use crate::cancel::current;
 use crate::cancel::error::Cancelled;
 use crate::loom::lock;
-use crate::loom::sync::Mutex;
+use crate::loom::sync::{AtomicU32, AtomicU64, Mutex};
 use crate::resource::WouldBlock;
 use crate::task::info::current_task_id;
 
@@ -83,32 +100,30 @@ use crate::task::info::current_task_id;
 /// # }).unwrap().unwrap();
 /// ```
 pub struct Lock<T: ?Sized = ()> {
+    /// `LOCKED` and `QUEUED` (see [the state word](self#the-state-word)).
+    word: AtomicU32,
+    /// The holder's task id, `0` for none (task ids start at 1): a report for
+    /// [`statistics`](Lock::statistics), never used to decide anything.
+    owner: AtomicU64,
     state: Mutex<LockState>,
     fast: bool,
     value: UnsafeCell<T>,
 }
 
+/// The lock is held (or handed to a waiter that has not run yet).
+const LOCKED: u32 = 1;
+/// Tasks may wait in the queue: releases and acquisitions go through the mutex.
+const QUEUED: u32 = 2;
+
 #[derive(Debug)]
 pub(crate) struct LockState {
-    locked: bool,
-    owner: Option<TaskId>,
     /// Each waiter brings its task id, which becomes the owner when the lock is handed to
     /// it.
     waiters: WaitQueue<Option<TaskId>, ()>,
 }
 
-impl LockState {
-    /// Releases a held lock: hands it to the oldest waiter, or unlocks it.
-    fn release(&mut self) {
-        debug_assert!(self.locked);
-        match self.waiters.grant_front(()) {
-            Ok(next_owner) => self.owner = next_owner,
-            Err(()) => {
-                self.locked = false;
-                self.owner = None;
-            }
-        }
-    }
+fn owner_bits(owner: Option<TaskId>) -> u64 {
+    owner.map_or(0, TaskId::as_u64)
 }
 
 // SAFETY: the lock gives access to the value to one guard at a time, so sharing the lock
@@ -132,9 +147,9 @@ impl<T> Lock<T> {
     /// A lock protecting `value`, whose `acquire` yields once even when the lock is free.
     pub fn new(value: T) -> Self {
         Lock {
+            word: AtomicU32::new(0),
+            owner: AtomicU64::new(0),
             state: Mutex::new(LockState {
-                locked: false,
-                owner: None,
                 waiters: WaitQueue::new(),
             }),
             fast: false,
@@ -212,27 +227,26 @@ impl<T: ?Sized> Lock<T> {
     ///
     /// [`WouldBlock`] if the lock is held, or handed to a waiter that has not run yet.
     pub fn try_acquire(&self) -> Result<LockGuard<'_, T>, WouldBlock> {
-        let mut state = lock(&self.state);
-        if state.locked {
-            return Err(WouldBlock);
+        if self.try_lock_free(current_task_id()) {
+            Ok(LockGuard::new(self))
+        } else {
+            Err(WouldBlock)
         }
-        state.locked = true;
-        state.owner = current_task_id();
-        drop(state);
-        Ok(LockGuard::new(self))
     }
 
     /// Whether the lock is held (or handed to a waiter that has not run yet).
     pub fn locked(&self) -> bool {
-        lock(&self.state).locked
+        self.word.load(Acquire) & LOCKED != 0
     }
 
     /// The lock's state: whether it is held, by which task, and how many tasks wait.
     pub fn statistics(&self) -> LockStatistics {
+        // Under the mutex, so that no hand-off is half done while the snapshot is taken.
         let state = lock(&self.state);
+        let owner = self.owner.load(Relaxed);
         LockStatistics {
-            locked: state.locked,
-            owner: state.owner,
+            locked: self.locked(),
+            owner: (owner != 0).then(|| TaskId::from_raw(owner)),
             tasks_waiting: state.waiters.len(),
         }
     }
@@ -242,9 +256,95 @@ impl<T: ?Sized> Lock<T> {
         self.value.get_mut()
     }
 
-    /// Releases the lock (the guard's drop).
+    /// Takes the lock if it is free, which implies nobody waits: one compare-and-swap. A
+    /// held lock is seen with a plain load, so waiting tasks do not pull the word's cache
+    /// line away from the holder in vain.
+    fn try_lock_free(&self, me: Option<TaskId>) -> bool {
+        let taken = self.word.load(Relaxed) == 0
+            && self
+                .word
+                .compare_exchange(0, LOCKED, Acquire, Relaxed)
+                .is_ok();
+        if taken {
+            self.owner.store(owner_bits(me), Relaxed);
+        }
+        taken
+    }
+
+    /// Under the mutex (`_state`), after the free lock could not be taken at once: takes
+    /// it if it has been released meanwhile, else marks the word `QUEUED` so that its
+    /// release comes through the mutex, and returns `false`: the caller then queues,
+    /// still under the mutex.
+    fn lock_or_mark_queued(&self, _state: &mut LockState, me: Option<TaskId>) -> bool {
+        let mut word = self.word.load(Relaxed);
+        loop {
+            let (new, taken) = if word & LOCKED == 0 {
+                debug_assert_eq!(word, 0, "queued behind no holder");
+                (LOCKED, true)
+            } else if word & QUEUED != 0 {
+                return false;
+            } else {
+                (word | QUEUED, false)
+            };
+            match self.word.compare_exchange(word, new, Acquire, Relaxed) {
+                Ok(_) => {
+                    if taken {
+                        self.owner.store(owner_bits(me), Relaxed);
+                    }
+                    return taken;
+                }
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// Takes the lock if it is free (`None`), else returns the mutex, held, with the word
+    /// marked `QUEUED`: the caller queues before it lets the mutex go.
+    fn take_or_hold_queue(&self, me: Option<TaskId>) -> Option<impl DerefMut<Target = LockState>> {
+        if self.try_lock_free(me) {
+            return None;
+        }
+        let mut state = lock(&self.state);
+        if self.lock_or_mark_queued(&mut state, me) {
+            None
+        } else {
+            Some(state)
+        }
+    }
+
+    /// Releases the lock (the guard's drop): one compare-and-swap when nobody waits, the
+    /// mutex when somebody does.
     fn release(&self) {
-        lock(&self.state).release();
+        // Cleared first: the next holder's store comes after this one.
+        self.owner.store(0, Relaxed);
+        // No plain load first: with tasks waiting, the failed compare-and-swap has taken
+        // the word's cache line for the store that follows under the mutex.
+        if self
+            .word
+            .compare_exchange(LOCKED, 0, Release, Relaxed)
+            .is_err()
+        {
+            self.release_to_waiters(&mut lock(&self.state));
+        }
+    }
+
+    /// Releases a held lock under the mutex (`state`): hands it to the oldest waiter whose
+    /// scope is not cancelled, which owns it from then on (the word stays `LOCKED`), or
+    /// unlocks it. Only the holder clears `LOCKED`, and `QUEUED` changes only under the
+    /// mutex, so the word is the caller's to store.
+    fn release_to_waiters(&self, state: &mut LockState) {
+        match state.waiters.grant_front(()) {
+            Ok(next_owner) => {
+                self.owner.store(owner_bits(next_owner), Relaxed);
+                let word = if state.waiters.is_empty() {
+                    LOCKED
+                } else {
+                    LOCKED | QUEUED
+                };
+                self.word.store(word, Release);
+            }
+            Err(()) => self.word.store(0, Release),
+        }
     }
 }
 
@@ -280,8 +380,14 @@ impl<T: ?Sized> Queued for Lock<T> {
         &mut state.waiters
     }
 
-    fn pass_on(state: &mut LockState, (): ()) {
-        state.release();
+    fn pass_on(&self, state: &mut LockState, (): ()) {
+        self.release_to_waiters(state);
+    }
+
+    fn left_queue(&self, state: &mut LockState) {
+        if state.waiters.is_empty() {
+            self.word.fetch_and(!QUEUED, AcqRel);
+        }
     }
 }
 
@@ -318,23 +424,17 @@ impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
                     Poll::Ready(Err(current::cancelled()))
                 } else {
                     let me = current_task_id();
-                    let mut state = lock(&lock_ref.state);
-                    if !state.locked {
-                        state.locked = true;
-                        state.owner = me;
-                        drop(state);
-                        if lock_ref.fast || this.shielded {
-                            Poll::Ready(Ok(()))
-                        } else {
-                            this.step = Step::Yielded;
-                            cx.waker().wake_by_ref();
-                            return Poll::Pending;
-                        }
-                    } else {
+                    if let Some(mut state) = lock_ref.take_or_hold_queue(me) {
                         this.waiter.push::<Lock<T>>(&mut state, me, cx);
                         drop(state);
                         this.step = Step::Waiting;
                         this.waiter.register(lock_ref, cx)
+                    } else if lock_ref.fast || this.shielded {
+                        Poll::Ready(Ok(()))
+                    } else {
+                        this.step = Step::Yielded;
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
                     }
                 }
             }

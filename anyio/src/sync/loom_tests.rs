@@ -91,6 +91,89 @@ fn loom_lock_with_yield_released_racing_a_waiter() {
     });
 }
 
+/// The lock-free paths of the state word: an acquire and a release that take the fast
+/// compare-and-swap race an acquirer that marks the word `QUEUED` and queues under the
+/// mutex. Whoever comes second must get the lock exactly once, and the word must end free
+/// (neither `LOCKED` nor a stale `QUEUED`, which would route every later release through
+/// the mutex or, worse, leave the lock held).
+#[test]
+fn loom_lock_fast_release_racing_an_acquirer_that_queues() {
+    loom::model(|| {
+        let lock = Arc::new(Lock::new_fast(0u32));
+        let l = lock.clone();
+        let other = thread::spawn(move || {
+            *block_on(l.acquire()).unwrap() += 1;
+        });
+        *block_on(lock.acquire()).unwrap() += 1;
+        other.join().unwrap();
+        let stats = lock.statistics();
+        assert_eq!(
+            (stats.locked, stats.owner, stats.tasks_waiting),
+            (false, None, 0)
+        );
+        assert_eq!(*lock.try_acquire().unwrap(), 2);
+    });
+}
+
+/// A queued waiter leaving (its future dropped) clears `QUEUED` while the holder releases:
+/// the release either hands the lock to nobody through the mutex or takes the fast path
+/// once the waiter is gone; a later acquirer always finds the lock free.
+#[test]
+fn loom_lock_waiter_leaving_racing_the_release_leaves_the_word_free() {
+    loom::model(|| {
+        let lock = Arc::new(Lock::new_fast(0u32));
+        let guard = lock.try_acquire().unwrap();
+        let l = lock.clone();
+        let dropper = thread::spawn(move || {
+            let mut fut = Box::pin(l.acquire());
+            let mut cx = Context::from_waker(Waker::noop());
+            let first = fut.as_mut().poll(&mut cx).is_ready();
+            drop(fut);
+            first
+        });
+        drop(guard);
+        dropper.join().unwrap();
+        assert!(!lock.locked());
+        let guard = lock.try_acquire().unwrap();
+        assert_eq!(lock.statistics().tasks_waiting, 0);
+        drop(guard);
+        assert!(!lock.locked());
+    });
+}
+
+/// While a waiter is queued, a released lock is handed to it: a `try_acquire` that saw the
+/// waiter queued gets the lock only after that waiter had it, and every acquirer gets it
+/// exactly once.
+#[test]
+fn loom_lock_try_acquire_racing_a_hand_off_never_barges() {
+    loom::model(|| {
+        let lock = Arc::new(Lock::new_fast(0u32));
+        let guard = lock.try_acquire().unwrap();
+        let (l1, l2) = (lock.clone(), lock.clone());
+        let waiter = thread::spawn(move || {
+            *block_on(l1.acquire()).unwrap() += 1;
+        });
+        let barger = thread::spawn(move || {
+            let saw_waiter = l2.statistics().tasks_waiting == 1;
+            let Ok(mut g) = l2.try_acquire() else {
+                return false;
+            };
+            if saw_waiter {
+                assert_eq!(*g, 1, "took the lock before a waiter that had queued");
+            }
+            *g += 10;
+            true
+        });
+        drop(guard);
+        let barged = barger.join().unwrap();
+        waiter.join().unwrap();
+        let total = *lock.try_acquire().unwrap();
+        assert_eq!(total, if barged { 11 } else { 1 });
+        let stats = lock.statistics();
+        assert_eq!((stats.locked, stats.tasks_waiting), (false, 0));
+    });
+}
+
 #[test]
 fn loom_semaphore_permit_of_a_dropped_waiter_reaches_the_next() {
     loom::model(|| {

@@ -6,7 +6,9 @@
 //!
 //! Every primitive keeps its state behind one mutex, with its blocked callers in a FIFO
 //! [`WaitQueue`](wait_queue::WaitQueue) next to it; [`waiter`] holds the waiting logic they
-//! share (checkpoints, cancellation, passing on what a dropped waiter was granted).
+//! share (checkpoints, cancellation, passing on what a dropped waiter was granted). The
+//! [`Lock`](lock::Lock) also mirrors "held" and "somebody waits" in an atomic word, so
+//! that its uncontended acquire and release skip the mutex.
 //! They are written here rather than taken from tokio or async-lock because their waits
 //! must be checkpoints of anyio's cancel scopes, behave identically on every backend, and
 //! follow AnyIO's rules (direct hand-off, yield on uncontended acquire, one limiter token

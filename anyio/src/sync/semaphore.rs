@@ -326,7 +326,7 @@ impl Queued for Semaphore {
         &mut state.waiters
     }
 
-    fn pass_on(state: &mut SemaphoreState, (): ()) {
+    fn pass_on(&self, state: &mut SemaphoreState, (): ()) {
         state.release();
     }
 }

@@ -55,7 +55,14 @@ pub(crate) trait Queued {
 
     /// A waiter that was granted `grant` went away without taking it: hand it to the next
     /// waiter, or give it back to the primitive.
-    fn pass_on(state: &mut Self::State, grant: Self::Grant);
+    fn pass_on(&self, state: &mut Self::State, grant: Self::Grant);
+
+    /// A waiter left the queue without being granted anything (or kept its grant): a
+    /// primitive that mirrors "somebody waits" outside its mutex (the [`Lock`]'s state word)
+    /// updates that mirror here. The caller holds the mutex (`state`).
+    ///
+    /// [`Lock`]: super::lock::Lock
+    fn left_queue(&self, _state: &mut Self::State) {}
 }
 
 /// The waiting state of one blocked operation.
@@ -153,7 +160,10 @@ impl Waiter {
         let Some(key) = self.key.take() else {
             return Err(c);
         };
-        match P::queue(&mut lock(primitive.state())).cancel(key) {
+        let mut state = lock(primitive.state());
+        let left = P::queue(&mut state).cancel(key);
+        primitive.left_queue(&mut state);
+        match left {
             Left::Granted(g) => Ok(g),
             Left::NotGranted(_) | Left::Popped => Err(c),
         }
@@ -165,8 +175,10 @@ impl Waiter {
         self.cancel.clear();
         if let Some(key) = self.key.take() {
             let mut state = lock(primitive.state());
-            if let Left::Granted(g) = P::queue(&mut state).cancel(key) {
-                P::pass_on(&mut state, g);
+            let left = P::queue(&mut state).cancel(key);
+            primitive.left_queue(&mut state);
+            if let Left::Granted(g) = left {
+                primitive.pass_on(&mut state, g);
             }
         }
     }
