@@ -26,10 +26,19 @@ pub(crate) enum ChildOutcome<E> {
     Aborted,
 }
 
+/// A task's place in its group's scope tree.
+enum Root {
+    /// Not polled yet: the task's key among its group node's children, where its entry
+    /// holds its data until the first poll gives it a node.
+    Pending(usize),
+    Started(Arc<Node>),
+    /// Finished, its node given back.
+    Done,
+}
+
 pin_project! {
     pub(crate) struct Child<F, E: IsCancelled> {
-        // `None` only once the task has finished and given its node back.
-        root: Option<Arc<Node>>,
+        root: Root,
         group: Arc<GroupShared<E>>,
         start: Option<Arc<dyn StartSink<E>>>,
         finished: bool,
@@ -45,8 +54,15 @@ pin_project! {
                 // A panic in the future's `Drop` has nowhere to go (see `Aborted` in `poll`):
                 // it stays out of the runtime, on every backend alike.
                 drop(catch_unwind(AssertUnwindSafe(|| this.fut.set(None))));
-                if let Some(root) = this.root.take() {
-                    finish(&root, this.group, this.start, ChildOutcome::Aborted);
+                match std::mem::replace(this.root, Root::Done) {
+                    Root::Started(root) => {
+                        finish(Some(&root), this.group, this.start, ChildOutcome::Aborted);
+                    }
+                    Root::Pending(key) => {
+                        this.group.node.remove_pending(key);
+                        finish(None, this.group, this.start, ChildOutcome::Aborted);
+                    }
+                    Root::Done => {}
                 }
             }
         }
@@ -54,6 +70,7 @@ pin_project! {
 }
 
 impl<F, E: IsCancelled> Child<F, E> {
+    /// A task whose root node is made already (a task with a handle, or made by `start()`).
     pub(crate) fn new(
         root: Arc<Node>,
         group: Arc<GroupShared<E>>,
@@ -61,9 +78,21 @@ impl<F, E: IsCancelled> Child<F, E> {
         fut: F,
     ) -> Self {
         Child {
-            root: Some(root),
+            root: Root::Started(root),
             group,
             start,
+            finished: false,
+            fut: Some(fut),
+        }
+    }
+
+    /// A task added to `group`'s node as pending with key `key` ([`Node::add_pending`]):
+    /// its first poll gives it its root node.
+    pub(crate) fn pending(key: usize, group: Arc<GroupShared<E>>, fut: F) -> Self {
+        Child {
+            root: Root::Pending(key),
+            group,
+            start: None,
             finished: false,
             fut: Some(fut),
         }
@@ -83,7 +112,12 @@ where
         if *this.finished {
             return Poll::Ready(());
         }
-        let root = this.root.as_ref().expect("polled after completion");
+        if let Root::Pending(key) = *this.root {
+            *this.root = Root::Started(this.group.node.start_pending(key));
+        }
+        let Root::Started(root) = &*this.root else {
+            unreachable!("polled after completion")
+        };
         let outcome = if root.is_aborted() {
             ChildOutcome::Aborted
         } else {
@@ -119,8 +153,10 @@ where
             Err(panic) if matches!(outcome, ChildOutcome::Done(_)) => ChildOutcome::Panicked(panic),
             _ => outcome,
         };
-        let root = this.root.take().expect("polled after completion");
-        finish(&root, this.group, this.start, outcome);
+        let Root::Started(root) = std::mem::replace(this.root, Root::Done) else {
+            unreachable!("a task that ran has its node")
+        };
+        finish(Some(&root), this.group, this.start, outcome);
         Node::recycle(root);
         Poll::Ready(())
     }
@@ -128,21 +164,23 @@ where
 
 #[inline]
 fn finish<E>(
-    root: &Arc<Node>,
+    root: Option<&Arc<Node>>,
     group: &GroupShared<E>,
     start: &Option<Arc<dyn StartSink<E>>>,
     outcome: ChildOutcome<E>,
 ) where
     E: IsCancelled,
 {
-    root.unlink();
+    if let Some(root) = root {
+        root.unlink();
+    }
     // Before `started()`, the outcome belongs to the caller of `start()`.
     let outcome = match start {
         Some(sink) => sink.task_ended(outcome),
         None => Some(outcome),
     };
     if let Some(outcome) = outcome {
-        group.report(outcome, root.task());
+        group.report(outcome, root.and_then(|r| r.task()));
     }
     group.task_done();
 }

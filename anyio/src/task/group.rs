@@ -227,12 +227,13 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
     {
         let shared = &self.shared;
         shared.add_task()?;
+        // The task gets its root node when it is first polled (see `cancel::node`).
         let task = TaskData::new(name, Some(shared.host_id), shared.run.clone());
-        let root = Node::new_task_under(task, &shared.node);
+        let key = shared.node.add_pending(task);
         shared
             .run
             .runtime
-            .spawn(Child::new(root, shared.clone(), None, fut));
+            .spawn(Child::pending(key, shared.clone(), fut));
         Ok(())
     }
 
