@@ -42,7 +42,9 @@ async fn a_task_not_polled_yet_is_listed_and_sees_its_group_cancelled() -> Resul
     task_group(|tg: TaskGroup| async move {
         tg.named("later").start_soon(async move {
             let first = checkpoint().await;
-            seen_tx.send(first.map_err(|c| c.reason().map(str::to_owned))).unwrap();
+            seen_tx
+                .send(first.map_err(|c| c.reason().map(str::to_owned)))
+                .unwrap();
             Ok(())
         })?;
         let later = task_named("later");

@@ -190,7 +190,10 @@ impl Node {
     ///
     /// [`start_pending`]: Node::start_pending
     pub(crate) fn add_pending(&self, task: TaskData) -> usize {
-        debug_assert!(self.is_linked(), "a task is started under an unlinked scope");
+        debug_assert!(
+            self.is_linked(),
+            "a task is started under an unlinked scope"
+        );
         lock(&self.state).children.insert(Member::Pending(task))
     }
 
