@@ -36,7 +36,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use super::error::{Cancelled, Cause, ScopeId};
-use crate::context::TaskData;
+use crate::context::{self, RunCtx, TaskData, TaskName};
 use crate::loom::lock;
 use crate::loom::sync::{AtomicBool, AtomicU32, Mutex};
 
@@ -85,7 +85,15 @@ struct State {
 /// A child in a node's table: a linked node, or a task that has not been polled yet.
 enum Member {
     Linked(Arc<Node>),
-    Pending(TaskData),
+    Pending(PendingTask),
+}
+
+/// A task not polled yet: what introspection shows of it, and what its first poll makes
+/// its task data from. Small, since a group may hold many.
+pub(crate) struct PendingTask {
+    pub(crate) id: u64,
+    pub(crate) parent_id: u64,
+    pub(crate) name: TaskName,
 }
 
 impl Member {
@@ -99,10 +107,14 @@ impl Member {
 
 /// Where a task is in the tree, for [`Node::walk_tasks`].
 pub(crate) enum TaskAt<'a> {
-    /// The task's root node.
-    Started(&'a Arc<Node>),
+    /// The task's root node, and its data.
+    Started(&'a Arc<Node>, &'a TaskData),
     /// A task not polled yet, under `parent` with key `key` (see [`Node::member`]).
-    Pending { parent: &'a Arc<Node>, key: usize },
+    Pending {
+        parent: &'a Arc<Node>,
+        key: usize,
+        task: &'a PendingTask,
+    },
 }
 
 /// What a task's entry under its group holds now (see [`Node::member`]).
@@ -185,26 +197,33 @@ impl Node {
         node
     }
 
-    /// Adds a task that gets its root node at its first poll ([`start_pending`]); returns
-    /// its key among this node's children. This node must be linked.
+    /// Adds a task named `name`, whose parent task is `parent_id`, that gets its root node
+    /// at its first poll ([`start_pending`]); returns its key among this node's children.
+    /// This node must be linked.
     ///
     /// [`start_pending`]: Node::start_pending
-    pub(crate) fn add_pending(&self, task: TaskData) -> usize {
+    pub(crate) fn add_pending(&self, name: TaskName, parent_id: u64) -> usize {
         debug_assert!(
             self.is_linked(),
             "a task is started under an unlinked scope"
         );
+        let task = PendingTask {
+            id: context::next_task_id(),
+            parent_id,
+            name,
+        };
         lock(&self.state).children.insert(Member::Pending(task))
     }
 
-    /// The root node of the pending task `key` of this node, linked where its entry was,
-    /// with this node's state (cancelled, aborted) as a task made now would have it.
+    /// The root node of the pending task `key` of this node, a task of `run`, linked where
+    /// its entry was, with this node's state (cancelled, aborted) as a task made now would
+    /// have it.
     ///
     /// # Panics
     ///
     /// If `key` is not a pending task of this node: only the task's own future, which
     /// owns the key, takes its entry out.
-    pub(crate) fn start_pending(self: &Arc<Self>, key: usize) -> Arc<Node> {
+    pub(crate) fn start_pending(self: &Arc<Self>, key: usize, run: &Arc<RunCtx>) -> Arc<Node> {
         let mut state = lock(&self.state);
         let state = &mut *state;
         let node = adopt(self, state.cause.as_ref(), key);
@@ -215,7 +234,8 @@ impl Node {
         let Member::Linked(node) = entry else {
             unreachable!("the entry was just linked")
         };
-        with_task(node, task);
+        let data = TaskData::with_id(task.id, task.name, Some(task.parent_id), run.clone());
+        with_task(node, data);
         node.clone()
     }
 
@@ -570,19 +590,19 @@ impl Node {
     /// Calls `f` with the data of every task at or below this node, parents first, and
     /// where the task is. A task that has not been polled yet has no node: its data is
     /// read under its parent's lock.
-    pub(crate) fn walk_tasks(self: &Arc<Self>, f: &mut dyn FnMut(&TaskData, TaskAt<'_>)) {
+    pub(crate) fn walk_tasks(self: &Arc<Self>, f: &mut dyn FnMut(TaskAt<'_>)) {
         if let Some(task) = self.task() {
-            f(task, TaskAt::Started(self));
+            f(TaskAt::Started(self, task));
         }
         let parent = self;
-        for child in self.children(&mut |task, key| f(task, TaskAt::Pending { parent, key })) {
+        for child in self.children(&mut |task, key| f(TaskAt::Pending { parent, key, task })) {
             child.walk_tasks(f);
         }
     }
 
     /// The nodes linked below this one; `pending` is called, under this node's lock, with
     /// the data and key of each task below it that has no node yet.
-    fn children(&self, pending: &mut dyn FnMut(&TaskData, usize)) -> Vec<Arc<Node>> {
+    fn children(&self, pending: &mut dyn FnMut(&PendingTask, usize)) -> Vec<Arc<Node>> {
         let state = lock(&self.state);
         let mut linked = Vec::with_capacity(state.children.len());
         for (key, member) in state.children.iter() {

@@ -26,19 +26,14 @@ pub(crate) enum ChildOutcome<E> {
     Aborted,
 }
 
-/// A task's place in its group's scope tree.
-enum Root {
-    /// Not polled yet: the task's key among its group node's children, where its entry
-    /// holds its data until the first poll gives it a node.
-    Pending(usize),
-    Started(Arc<Node>),
-    /// Finished, its node given back.
-    Done,
-}
-
 pin_project! {
     pub(crate) struct Child<F, E: IsCancelled> {
-        root: Root,
+        // The task's root node: `None` before its first poll (for a task added to its
+        // group as pending) and once it has finished and given its node back.
+        root: Option<Arc<Node>>,
+        // Before the first poll of a pending task, its key among its group node's
+        // children, where its entry holds its data until that poll gives it a node.
+        key: usize,
         group: Arc<GroupShared<E>>,
         start: Option<Arc<dyn StartSink<E>>>,
         finished: bool,
@@ -54,15 +49,14 @@ pin_project! {
                 // A panic in the future's `Drop` has nowhere to go (see `Aborted` in `poll`):
                 // it stays out of the runtime, on every backend alike.
                 drop(catch_unwind(AssertUnwindSafe(|| this.fut.set(None))));
-                match std::mem::replace(this.root, Root::Done) {
-                    Root::Started(root) => {
+                match this.root.take() {
+                    Some(root) => {
                         finish(Some(&root), this.group, this.start, ChildOutcome::Aborted);
                     }
-                    Root::Pending(key) => {
-                        this.group.node.remove_pending(key);
+                    None => {
+                        this.group.node.remove_pending(*this.key);
                         finish(None, this.group, this.start, ChildOutcome::Aborted);
                     }
-                    Root::Done => {}
                 }
             }
         }
@@ -78,7 +72,8 @@ impl<F, E: IsCancelled> Child<F, E> {
         fut: F,
     ) -> Self {
         Child {
-            root: Root::Started(root),
+            root: Some(root),
+            key: 0,
             group,
             start,
             finished: false,
@@ -90,7 +85,8 @@ impl<F, E: IsCancelled> Child<F, E> {
     /// its first poll gives it its root node.
     pub(crate) fn pending(key: usize, group: Arc<GroupShared<E>>, fut: F) -> Self {
         Child {
-            root: Root::Pending(key),
+            root: None,
+            key,
             group,
             start: None,
             finished: false,
@@ -112,11 +108,9 @@ where
         if *this.finished {
             return Poll::Ready(());
         }
-        if let Root::Pending(key) = *this.root {
-            *this.root = Root::Started(this.group.node.start_pending(key));
-        }
-        let Root::Started(root) = &*this.root else {
-            unreachable!("polled after completion")
+        let root = match this.root {
+            Some(root) => &*root,
+            None => this.root.insert(this.group.start_pending(*this.key)),
         };
         let outcome = if root.is_aborted() {
             ChildOutcome::Aborted
@@ -153,9 +147,7 @@ where
             Err(panic) if matches!(outcome, ChildOutcome::Done(_)) => ChildOutcome::Panicked(panic),
             _ => outcome,
         };
-        let Root::Started(root) = std::mem::replace(this.root, Root::Done) else {
-            unreachable!("a task that ran has its node")
-        };
+        let root = this.root.take().expect("a task that ran has its node");
         finish(Some(&root), this.group, this.start, outcome);
         Node::recycle(root);
         Poll::Ready(())

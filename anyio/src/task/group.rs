@@ -228,8 +228,7 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
         let shared = &self.shared;
         shared.add_task()?;
         // The task gets its root node when it is first polled (see `cancel::node`).
-        let task = TaskData::new(name, Some(shared.host_id), shared.run.clone());
-        let key = shared.node.add_pending(task);
+        let key = shared.node.add_pending(name, shared.host_id);
         shared
             .run
             .runtime
@@ -428,6 +427,12 @@ impl<E: IsCancelled> GroupShared<E> {
                 Err(actual) => n = actual,
             }
         }
+    }
+
+    /// The root node of the task added to the group's node as pending with key `key`, at
+    /// its first poll.
+    pub(crate) fn start_pending(&self, key: usize) -> Arc<Node> {
+        self.node.start_pending(key, &self.run)
     }
 
     /// Whether every task and the body have finished; if not, the host is woken when they

@@ -77,17 +77,22 @@ impl Eq for TaskInfo {}
 
 impl TaskInfo {
     fn of(root: &Arc<Node>) -> TaskInfo {
-        TaskInfo::at(task_data(root), TaskAt::Started(root))
+        TaskInfo::at(TaskAt::Started(root, task_data(root)))
     }
 
-    fn at(task: &TaskData, at: TaskAt<'_>) -> TaskInfo {
-        TaskInfo {
-            id: TaskId(task.id),
-            parent_id: task.parent_id().map(TaskId),
-            name: task.name.as_str().to_owned(),
-            place: match at {
-                TaskAt::Started(root) => Place::Root(Arc::downgrade(root)),
-                TaskAt::Pending { parent, key } => Place::Pending {
+    fn at(at: TaskAt<'_>) -> TaskInfo {
+        match at {
+            TaskAt::Started(root, task) => TaskInfo {
+                id: TaskId(task.id),
+                parent_id: task.parent_id().map(TaskId),
+                name: task.name.as_str().to_owned(),
+                place: Place::Root(Arc::downgrade(root)),
+            },
+            TaskAt::Pending { parent, key, task } => TaskInfo {
+                id: TaskId(task.id),
+                parent_id: Some(TaskId(task.parent_id)),
+                name: task.name.as_str().to_owned(),
+                place: Place::Pending {
                     parent: Arc::downgrade(parent),
                     key,
                 },
@@ -184,16 +189,9 @@ pub fn get_running_tasks() -> Vec<TaskInfo> {
     let mut tasks = Vec::new();
     let root = context::with_task(|task| task.and_then(|t| current::run_root(&t.run)));
     if let Some(root) = root {
-        root.walk_tasks(&mut |task, at| tasks.push(TaskInfo::at(task, at)));
+        root.walk_tasks(&mut |at| tasks.push(TaskInfo::at(at)));
     }
     tasks
-}
-
-fn each_task(f: &mut dyn FnMut(&TaskData)) {
-    let root = context::with_task(|task| task.and_then(|t| current::run_root(&t.run)));
-    if let Some(root) = root {
-        root.walk_tasks(&mut |task, _| f(task));
-    }
 }
 
 /// Waits until every other task of the run is blocked, as a checkpoint.
@@ -257,13 +255,17 @@ fn task_data(task: &Node) -> &TaskData {
 /// itself, or `None` while one of them is running or ready to run. Each task's marks are
 /// read before its counter: see [`TaskData::is_woken`].
 fn snapshot() -> Option<Vec<(u64, u64)>> {
+    let root = context::with_task(|task| task.and_then(|t| current::run_root(&t.run)));
     let mut polls = Vec::new();
     let mut busy = false;
-    each_task(&mut |t| {
-        if !t.waits_for_others() {
-            look_at(t, &mut polls, &mut busy);
-        }
-    });
+    if let Some(root) = root {
+        root.walk_tasks(&mut |at| match at {
+            TaskAt::Started(_, t) if !t.waits_for_others() => look_at(t, &mut polls, &mut busy),
+            TaskAt::Started(..) => {}
+            // Not polled yet: ready to run.
+            TaskAt::Pending { .. } => busy = true,
+        });
+    }
     polls.sort_unstable();
     (!busy).then_some(polls)
 }
@@ -283,9 +285,13 @@ pub(crate) fn run_snapshot(run: &RunCtx) -> Option<Vec<(u64, u64)>> {
     let root = current::run_root(run)?;
     let mut polls = Vec::new();
     let mut busy = false;
-    root.walk_tasks(&mut |t, _| {
-        busy |= t.waits_for_others();
-        look_at(t, &mut polls, &mut busy);
+    root.walk_tasks(&mut |at| match at {
+        TaskAt::Started(_, t) => {
+            busy |= t.waits_for_others();
+            look_at(t, &mut polls, &mut busy);
+        }
+        // Not polled yet: ready to run.
+        TaskAt::Pending { .. } => busy = true,
     });
     polls.sort_unstable();
     (!busy).then_some(polls)
