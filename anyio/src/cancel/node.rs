@@ -18,11 +18,11 @@
 //! A linked node's parent is always linked, and task roots are linked from birth.
 //!
 //! A task started with `start_soon` gets its root node only when it is first polled: until
-//! then it is a *pending* entry among its group's children, holding just its task data
-//! (introspection lists it, `wait_all_tasks_blocked` sees it ready to run). A cancellation
-//! or an abort needs nothing from it: its first poll takes its node from this thread's pool,
-//! links it where the entry was and reads the group's state under the same lock, so it
-//! starts cancelled (or aborted) if the group is. A task that finishes in that poll gives
+//! then it is a *pending* entry among its group's children, holding just its id, parent
+//! and name (introspection lists it, `wait_all_tasks_blocked` sees it ready to run). A
+//! cancellation or an abort needs nothing from it: its first poll takes its node from this
+//! thread's pool, links it where the entry was and reads the group's state under the same
+//! lock, so it starts cancelled (or aborted) if the group is. A task that finishes in that poll gives
 //! the node straight back, so starting many short tasks costs one allocation each (the
 //! runtime's), however many are alive at once.
 
