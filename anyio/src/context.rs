@@ -158,15 +158,26 @@ pub(crate) struct TaskData {
     waits_for_others: AtomicU32,
 }
 
-fn next_task_id() -> u64 {
+/// A new task identity, unique within the process.
+pub(crate) fn next_task_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Relaxed)
 }
 
 impl TaskData {
     pub(crate) fn new(name: TaskName, parent_id: Option<u64>, run: Arc<RunCtx>) -> TaskData {
+        TaskData::with_id(next_task_id(), name, parent_id, run)
+    }
+
+    /// A task's data under an identity drawn already (by [`next_task_id`]).
+    pub(crate) fn with_id(
+        id: u64,
+        name: TaskName,
+        parent_id: Option<u64>,
+        run: Arc<RunCtx>,
+    ) -> TaskData {
         TaskData {
-            id: next_task_id(),
+            id,
             parent_id: AtomicU64::new(parent_id.unwrap_or(0)),
             name,
             run,

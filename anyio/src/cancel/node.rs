@@ -16,6 +16,15 @@
 //! is linked, only the code polling it can see it, and that code computes its state from
 //! the chain of scopes it is in; the node's own flag then counts only its own `cancel()`.
 //! A linked node's parent is always linked, and task roots are linked from birth.
+//!
+//! A task started with `start_soon` gets its root node only when it is first polled: until
+//! then it is a *pending* entry among its group's children, holding just its id, parent
+//! and name (introspection lists it, `wait_all_tasks_blocked` sees it ready to run). A
+//! cancellation or an abort needs nothing from it: its first poll takes its node from this
+//! thread's pool, links it where the entry was and reads the group's state under the same
+//! lock, so it starts cancelled (or aborted) if the group is. A task that finishes in that poll gives
+//! the node straight back, so starting many short tasks costs one allocation each (the
+//! runtime's), however many are alive at once.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -27,7 +36,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use super::error::{Cancelled, Cause, ScopeId};
-use crate::context::TaskData;
+use crate::context::{self, RunCtx, TaskData, TaskName};
 use crate::loom::lock;
 use crate::loom::sync::{AtomicBool, AtomicU32, Mutex};
 
@@ -59,7 +68,7 @@ struct State {
     parent: Option<Arc<Node>>,
     /// This node's key in its parent's `children` while linked.
     slot: usize,
-    children: Slab<Arc<Node>>,
+    children: Slab<Member>,
     /// Wakers of operations blocked inside this node, woken when it becomes cancelled.
     waiters: Slab<Waker>,
     deadline: Option<Instant>,
@@ -71,6 +80,49 @@ struct State {
     /// sees the flag set and then takes the lock finds it. One slot serves both: a node's
     /// own cause always wins over its parent's, and an unlinked node is decided by its own.
     cause: Option<Arc<Cause>>,
+}
+
+/// A child in a node's table: a linked node, or a task that has not been polled yet.
+enum Member {
+    Linked(Arc<Node>),
+    Pending(PendingTask),
+}
+
+/// A task not polled yet: what introspection shows of it, and what its first poll makes
+/// its task data from. Small, since a group may hold many.
+pub(crate) struct PendingTask {
+    pub(crate) id: u64,
+    pub(crate) parent_id: u64,
+    pub(crate) name: TaskName,
+}
+
+impl Member {
+    fn linked(&self) -> Option<&Arc<Node>> {
+        match self {
+            Member::Linked(node) => Some(node),
+            Member::Pending(_) => None,
+        }
+    }
+}
+
+/// Where a task is in the tree, for [`Node::walk_tasks`].
+pub(crate) enum TaskAt<'a> {
+    /// The task's root node, and its data.
+    Started(&'a Arc<Node>, &'a TaskData),
+    /// A task not polled yet, under `parent` with key `key` (see [`Node::member`]).
+    Pending {
+        parent: &'a Arc<Node>,
+        key: usize,
+        task: &'a PendingTask,
+    },
+}
+
+/// What a task's entry under its group holds now (see [`Node::member`]).
+pub(crate) enum TaskPlace {
+    /// Not polled yet: the task sees its group's state at its first poll.
+    Pending,
+    /// Polled: the task's root node.
+    Started(Arc<Node>),
 }
 
 impl std::fmt::Debug for Node {
@@ -136,28 +188,76 @@ impl Node {
             parent.is_linked(),
             "a task is started under an unlinked scope"
         );
-        let mut node = pool::take().unwrap_or_else(|| Self::with(None, None, false));
         let mut parent_state = lock(&parent.state);
         let parent_state = &mut *parent_state;
         let entry = parent_state.children.vacant_entry();
-        {
-            let fresh = Arc::get_mut(&mut node).expect("a new or pooled node is unshared");
-            let parent_cancelled = parent.is_cancelled();
-            fresh.effective = AtomicBool::new(parent_cancelled);
-            fresh.linked = AtomicBool::new(true);
-            fresh.aborted = AtomicBool::new(parent.is_aborted());
-            fresh.task = Some(task);
-            let state = fresh.state.get_mut().unwrap_or_else(|e| e.into_inner());
-            state.parent = Some(parent.clone());
-            state.slot = entry.key();
-            state.cause = if parent_cancelled {
-                parent_state.cause.clone()
-            } else {
-                None
-            };
-        }
-        entry.insert(node.clone());
+        let mut node = adopt(parent, parent_state.cause.as_ref(), entry.key());
+        with_task(&mut node, task);
+        entry.insert(Member::Linked(node.clone()));
         node
+    }
+
+    /// Adds a task named `name`, whose parent task is `parent_id`, that gets its root node
+    /// at its first poll ([`start_pending`]); returns its key among this node's children.
+    /// This node must be linked.
+    ///
+    /// [`start_pending`]: Node::start_pending
+    pub(crate) fn add_pending(&self, name: TaskName, parent_id: u64) -> usize {
+        debug_assert!(
+            self.is_linked(),
+            "a task is started under an unlinked scope"
+        );
+        let task = PendingTask {
+            id: context::next_task_id(),
+            parent_id,
+            name,
+        };
+        lock(&self.state).children.insert(Member::Pending(task))
+    }
+
+    /// The root node of the pending task `key` of this node, a task of `run`, linked where
+    /// its entry was, with this node's state (cancelled, aborted) as a task made now would
+    /// have it.
+    ///
+    /// # Panics
+    ///
+    /// If `key` is not a pending task of this node: only the task's own future, which
+    /// owns the key, takes its entry out.
+    pub(crate) fn start_pending(self: &Arc<Self>, key: usize, run: &Arc<RunCtx>) -> Arc<Node> {
+        let mut state = lock(&self.state);
+        let state = &mut *state;
+        let node = adopt(self, state.cause.as_ref(), key);
+        let entry = state.children.get_mut(key).expect("a pending task's entry");
+        let Member::Pending(task) = std::mem::replace(entry, Member::Linked(node)) else {
+            unreachable!("a task's entry is pending until its first poll")
+        };
+        let Member::Linked(node) = entry else {
+            unreachable!("the entry was just linked")
+        };
+        let data = TaskData::with_id(task.id, task.name, Some(task.parent_id), run.clone());
+        with_task(node, data);
+        node.clone()
+    }
+
+    /// Takes out the entry of a pending task that is dropped without having been polled.
+    pub(crate) fn remove_pending(&self, key: usize) {
+        let removed = lock(&self.state).children.try_remove(key);
+        debug_assert!(
+            matches!(removed, Some(Member::Pending(_))),
+            "a pending task's entry"
+        );
+    }
+
+    /// Where the task `id`, started under this node with key `key`, stands now; `None`
+    /// once it has finished.
+    pub(crate) fn member(&self, key: usize, id: u64) -> Option<TaskPlace> {
+        match lock(&self.state).children.get(key)? {
+            Member::Pending(task) if task.id == id => Some(TaskPlace::Pending),
+            Member::Linked(node) if node.task().is_some_and(|t| t.id == id) => {
+                Some(TaskPlace::Started(node.clone()))
+            }
+            _ => None,
+        }
     }
 
     /// Gives a finished task's root node back to this thread's pool if nothing else holds
@@ -356,7 +456,7 @@ impl Node {
         let mut own_scopes = state
             .children
             .iter()
-            .map(|(_, c)| c)
+            .filter_map(|(_, c)| c.linked())
             .filter(|c| c.task.is_none())
             .peekable();
         if own_scopes.peek().is_none() {
@@ -421,7 +521,7 @@ impl Node {
         let mut parent_state = lock(&parent.state);
         let mut state = lock(&self.state);
         debug_assert!(state.parent.is_none(), "node linked twice");
-        state.slot = parent_state.children.insert(self.clone());
+        state.slot = parent_state.children.insert(Member::Linked(self.clone()));
         state.parent = Some(parent.clone());
         if parent.is_aborted() {
             self.aborted.store(true, Release);
@@ -487,29 +587,31 @@ impl Node {
         lock(&self.state).waiters.try_remove(key);
     }
 
-    /// Calls `f` with this node and every node linked below it, parents first.
-    pub(crate) fn walk(&self, f: &mut dyn FnMut(&Node)) {
-        f(self);
-        for child in self.children() {
-            child.walk(f);
+    /// Calls `f` with the data of every task at or below this node, parents first, and
+    /// where the task is. A task that has not been polled yet has no node: its data is
+    /// read under its parent's lock.
+    pub(crate) fn walk_tasks(self: &Arc<Self>, f: &mut dyn FnMut(TaskAt<'_>)) {
+        if let Some(task) = self.task() {
+            f(TaskAt::Started(self, task));
+        }
+        let parent = self;
+        for child in self.children(&mut |task, key| f(TaskAt::Pending { parent, key, task })) {
+            child.walk_tasks(f);
         }
     }
 
-    /// As [`walk`](Node::walk), handing out the nodes' `Arc`s (which `walk` cannot, being
-    /// called on a node that may be borrowed from one).
-    pub(crate) fn walk_arcs(self: &Arc<Self>, f: &mut dyn FnMut(&Arc<Node>)) {
-        f(self);
-        for child in self.children() {
-            child.walk_arcs(f);
+    /// The nodes linked below this one; `pending` is called, under this node's lock, with
+    /// the data and key of each task below it that has no node yet.
+    fn children(&self, pending: &mut dyn FnMut(&PendingTask, usize)) -> Vec<Arc<Node>> {
+        let state = lock(&self.state);
+        let mut linked = Vec::with_capacity(state.children.len());
+        for (key, member) in state.children.iter() {
+            match member {
+                Member::Linked(node) => linked.push(node.clone()),
+                Member::Pending(task) => pending(task, key),
+            }
         }
-    }
-
-    fn children(&self) -> Vec<Arc<Node>> {
-        lock(&self.state)
-            .children
-            .iter()
-            .map(|(_, c)| c.clone())
-            .collect()
+        linked
     }
 
     /// Marks this node and every node below it aborted, parents first, and wakes their
@@ -523,7 +625,8 @@ impl Node {
         if let Some(task) = self.task() {
             task.wake();
         }
-        for child in self.children() {
+        // A pending task is aborted when its first poll links it under this node.
+        for child in self.children(&mut |_, _| {}) {
             child.abort_tree();
         }
     }
@@ -610,10 +713,39 @@ fn settle(node: &Node, state: &mut State, want: bool, cause_changed: bool) {
             waker.wake_by_ref();
         }
     }
-    for (_, child) in state.children.iter() {
+    // A pending task reads this node's state when its first poll links it.
+    for child in state.children.iter().filter_map(|(_, c)| c.linked()) {
         let mut child_state = lock(&child.state);
         update(child, &mut child_state, want, state.cause.as_ref());
     }
+}
+
+/// Makes a task's root node (from this thread's pool when it has one) as linked under
+/// `parent` with key `key`, the caller holding `parent`'s lock (`parent_cause` is its
+/// cause) and putting it there. The node is unshared, for [`with_task`].
+fn adopt(parent: &Arc<Node>, parent_cause: Option<&Arc<Cause>>, key: usize) -> Arc<Node> {
+    let mut node = pool::take().unwrap_or_else(|| Node::with(None, None, false));
+    let fresh = Arc::get_mut(&mut node).expect("a new or pooled node is unshared");
+    let parent_cancelled = parent.is_cancelled();
+    fresh.effective = AtomicBool::new(parent_cancelled);
+    fresh.linked = AtomicBool::new(true);
+    fresh.aborted = AtomicBool::new(parent.is_aborted());
+    let state = fresh.state.get_mut().unwrap_or_else(|e| e.into_inner());
+    state.parent = Some(parent.clone());
+    state.slot = key;
+    state.cause = if parent_cancelled {
+        parent_cause.cloned()
+    } else {
+        None
+    };
+    node
+}
+
+/// Gives a node made by [`adopt`], not shared yet, its task's data.
+fn with_task(node: &mut Arc<Node>, task: TaskData) {
+    Arc::get_mut(node)
+        .expect("a node being made is unshared")
+        .task = Some(task);
 }
 
 fn same_cause(a: &Option<Arc<Cause>>, b: &Option<Arc<Cause>>) -> bool {

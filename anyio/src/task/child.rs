@@ -28,8 +28,12 @@ pub(crate) enum ChildOutcome<E> {
 
 pin_project! {
     pub(crate) struct Child<F, E: IsCancelled> {
-        // `None` only once the task has finished and given its node back.
+        // The task's root node: `None` before its first poll (for a task added to its
+        // group as pending) and once it has finished and given its node back.
         root: Option<Arc<Node>>,
+        // Before the first poll of a pending task, its key among its group node's
+        // children, where its entry holds its data until that poll gives it a node.
+        key: usize,
         group: Arc<GroupShared<E>>,
         start: Option<Arc<dyn StartSink<E>>>,
         finished: bool,
@@ -45,8 +49,14 @@ pin_project! {
                 // A panic in the future's `Drop` has nowhere to go (see `Aborted` in `poll`):
                 // it stays out of the runtime, on every backend alike.
                 drop(catch_unwind(AssertUnwindSafe(|| this.fut.set(None))));
-                if let Some(root) = this.root.take() {
-                    finish(&root, this.group, this.start, ChildOutcome::Aborted);
+                match this.root.take() {
+                    Some(root) => {
+                        finish(Some(&root), this.group, this.start, ChildOutcome::Aborted);
+                    }
+                    None => {
+                        this.group.node.remove_pending(*this.key);
+                        finish(None, this.group, this.start, ChildOutcome::Aborted);
+                    }
                 }
             }
         }
@@ -54,6 +64,7 @@ pin_project! {
 }
 
 impl<F, E: IsCancelled> Child<F, E> {
+    /// A task whose root node is made already (a task with a handle, or made by `start()`).
     pub(crate) fn new(
         root: Arc<Node>,
         group: Arc<GroupShared<E>>,
@@ -62,8 +73,22 @@ impl<F, E: IsCancelled> Child<F, E> {
     ) -> Self {
         Child {
             root: Some(root),
+            key: 0,
             group,
             start,
+            finished: false,
+            fut: Some(fut),
+        }
+    }
+
+    /// A task added to `group`'s node as pending with key `key` ([`Node::add_pending`]):
+    /// its first poll gives it its root node.
+    pub(crate) fn pending(key: usize, group: Arc<GroupShared<E>>, fut: F) -> Self {
+        Child {
+            root: None,
+            key,
+            group,
+            start: None,
             finished: false,
             fut: Some(fut),
         }
@@ -83,7 +108,10 @@ where
         if *this.finished {
             return Poll::Ready(());
         }
-        let root = this.root.as_ref().expect("polled after completion");
+        let root = match this.root {
+            Some(root) => &*root,
+            None => this.root.insert(this.group.start_pending(*this.key)),
+        };
         let outcome = if root.is_aborted() {
             ChildOutcome::Aborted
         } else {
@@ -119,8 +147,8 @@ where
             Err(panic) if matches!(outcome, ChildOutcome::Done(_)) => ChildOutcome::Panicked(panic),
             _ => outcome,
         };
-        let root = this.root.take().expect("polled after completion");
-        finish(&root, this.group, this.start, outcome);
+        let root = this.root.take().expect("a task that ran has its node");
+        finish(Some(&root), this.group, this.start, outcome);
         Node::recycle(root);
         Poll::Ready(())
     }
@@ -128,21 +156,23 @@ where
 
 #[inline]
 fn finish<E>(
-    root: &Arc<Node>,
+    root: Option<&Arc<Node>>,
     group: &GroupShared<E>,
     start: &Option<Arc<dyn StartSink<E>>>,
     outcome: ChildOutcome<E>,
 ) where
     E: IsCancelled,
 {
-    root.unlink();
+    if let Some(root) = root {
+        root.unlink();
+    }
     // Before `started()`, the outcome belongs to the caller of `start()`.
     let outcome = match start {
         Some(sink) => sink.task_ended(outcome),
         None => Some(outcome),
     };
     if let Some(outcome) = outcome {
-        group.report(outcome, root.task());
+        group.report(outcome, root.and_then(|r| r.task()));
     }
     group.task_done();
 }

@@ -227,12 +227,12 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
     {
         let shared = &self.shared;
         shared.add_task()?;
-        let task = TaskData::new(name, Some(shared.host_id), shared.run.clone());
-        let root = Node::new_task_under(task, &shared.node);
+        // The task gets its root node when it is first polled (see `cancel::node`).
+        let key = shared.node.add_pending(name, shared.host_id);
         shared
             .run
             .runtime
-            .spawn(Child::new(root, shared.clone(), None, fut));
+            .spawn(Child::pending(key, shared.clone(), fut));
         Ok(())
     }
 
@@ -427,6 +427,12 @@ impl<E: IsCancelled> GroupShared<E> {
                 Err(actual) => n = actual,
             }
         }
+    }
+
+    /// The root node of the task added to the group's node as pending with key `key`, at
+    /// its first poll.
+    pub(crate) fn start_pending(&self, key: usize) -> Arc<Node> {
+        self.node.start_pending(key, &self.run)
     }
 
     /// Whether every task and the body have finished; if not, the host is woken when they

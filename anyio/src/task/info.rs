@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use crate::cancel::checkpoint::checkpoint;
 use crate::cancel::current;
 use crate::cancel::error::Cancelled;
-use crate::cancel::node::Node;
+use crate::cancel::node::{Node, TaskAt, TaskPlace};
 use crate::context::{self, RunCtx, TaskData};
 
 /// A task's identifier, unique within the process.
@@ -42,9 +42,19 @@ pub struct TaskInfo {
     id: TaskId,
     parent_id: Option<TaskId>,
     name: String,
-    /// The task's root node, not kept alive: once the task has finished, nothing of it is
-    /// pending.
-    root: Weak<Node>,
+    /// Where the task was when this was taken, not kept alive: once the task has finished,
+    /// nothing of it is pending.
+    place: Place,
+}
+
+/// Where a [`TaskInfo`]'s task is found.
+#[derive(Clone)]
+enum Place {
+    /// The task's root node.
+    Root(Weak<Node>),
+    /// A task not polled yet: its entry under its group's node, found there by key and
+    /// id until it finishes (its first poll links its node in the entry's place).
+    Pending { parent: Weak<Node>, key: usize },
 }
 
 impl fmt::Debug for TaskInfo {
@@ -67,12 +77,26 @@ impl Eq for TaskInfo {}
 
 impl TaskInfo {
     fn of(root: &Arc<Node>) -> TaskInfo {
-        let task = task_data(root);
-        TaskInfo {
-            id: TaskId(task.id),
-            parent_id: task.parent_id().map(TaskId),
-            name: task.name.as_str().to_owned(),
-            root: Arc::downgrade(root),
+        TaskInfo::at(TaskAt::Started(root, task_data(root)))
+    }
+
+    fn at(at: TaskAt<'_>) -> TaskInfo {
+        match at {
+            TaskAt::Started(root, task) => TaskInfo {
+                id: TaskId(task.id),
+                parent_id: task.parent_id().map(TaskId),
+                name: task.name.as_str().to_owned(),
+                place: Place::Root(Arc::downgrade(root)),
+            },
+            TaskAt::Pending { parent, key, task } => TaskInfo {
+                id: TaskId(task.id),
+                parent_id: Some(TaskId(task.parent_id)),
+                name: task.name.as_str().to_owned(),
+                place: Place::Pending {
+                    parent: Arc::downgrade(parent),
+                    key,
+                },
+            },
         }
     }
 
@@ -85,7 +109,21 @@ impl TaskInfo {
     /// scopes are all in the tree); while it runs on another thread, a scope it entered and
     /// has not waited in yet is not seen.
     pub fn has_pending_cancellation(&self) -> bool {
-        let Some(root) = self.root.upgrade() else {
+        let root = match &self.place {
+            Place::Root(root) => root.upgrade(),
+            Place::Pending { parent, key } => {
+                let Some(parent) = parent.upgrade() else {
+                    return false;
+                };
+                match parent.member(*key, self.id.0) {
+                    // Its first poll links it under its group with the group's state.
+                    Some(TaskPlace::Pending) => return parent.is_cancelled(),
+                    Some(TaskPlace::Started(root)) => Some(root),
+                    None => None,
+                }
+            }
+        };
+        let Some(root) = root else {
             return false;
         };
         let current = current::with_current(|cur| cur.map(|c| Arc::ptr_eq(c.task(), &root)));
@@ -151,24 +189,9 @@ pub fn get_running_tasks() -> Vec<TaskInfo> {
     let mut tasks = Vec::new();
     let root = context::with_task(|task| task.and_then(|t| current::run_root(&t.run)));
     if let Some(root) = root {
-        root.walk_arcs(&mut |n: &Arc<Node>| {
-            if n.task().is_some() {
-                tasks.push(TaskInfo::of(n));
-            }
-        });
+        root.walk_tasks(&mut |at| tasks.push(TaskInfo::at(at)));
     }
     tasks
-}
-
-fn each_task(f: &mut dyn FnMut(&TaskData)) {
-    let root = context::with_task(|task| task.and_then(|t| current::run_root(&t.run)));
-    if let Some(root) = root {
-        root.walk(&mut |n: &Node| {
-            if let Some(task) = n.task() {
-                f(task);
-            }
-        });
-    }
 }
 
 /// Waits until every other task of the run is blocked, as a checkpoint.
@@ -232,13 +255,17 @@ fn task_data(task: &Node) -> &TaskData {
 /// itself, or `None` while one of them is running or ready to run. Each task's marks are
 /// read before its counter: see [`TaskData::is_woken`].
 fn snapshot() -> Option<Vec<(u64, u64)>> {
+    let root = context::with_task(|task| task.and_then(|t| current::run_root(&t.run)));
     let mut polls = Vec::new();
     let mut busy = false;
-    each_task(&mut |t| {
-        if !t.waits_for_others() {
-            look_at(t, &mut polls, &mut busy);
-        }
-    });
+    if let Some(root) = root {
+        root.walk_tasks(&mut |at| match at {
+            TaskAt::Started(_, t) if !t.waits_for_others() => look_at(t, &mut polls, &mut busy),
+            TaskAt::Started(..) => {}
+            // Not polled yet: ready to run.
+            TaskAt::Pending { .. } => busy = true,
+        });
+    }
     polls.sort_unstable();
     (!busy).then_some(polls)
 }
@@ -258,11 +285,13 @@ pub(crate) fn run_snapshot(run: &RunCtx) -> Option<Vec<(u64, u64)>> {
     let root = current::run_root(run)?;
     let mut polls = Vec::new();
     let mut busy = false;
-    root.walk(&mut |n: &Node| {
-        if let Some(t) = n.task() {
+    root.walk_tasks(&mut |at| match at {
+        TaskAt::Started(_, t) => {
             busy |= t.waits_for_others();
             look_at(t, &mut polls, &mut busy);
         }
+        // Not polled yet: ready to run.
+        TaskAt::Pending { .. } => busy = true,
     });
     polls.sort_unstable();
     (!busy).then_some(polls)
