@@ -2,7 +2,7 @@
 
 use proc_macro2::{Group, TokenStream};
 use quote::{ToTokens, quote};
-use syn::{AttrStyle, Attribute, Block, Signature};
+use syn::{AttrStyle, Attribute, Block, Safety, Signature};
 
 use crate::args::Errors;
 
@@ -56,7 +56,7 @@ pub(crate) fn check_signature(sig: &Signature, kind: Kind) -> SignatureCheck {
             format!("{attribute} cannot be applied to a `const fn`"),
         ));
     }
-    if let Some(unsafety) = &sig.unsafety {
+    if let Safety::Unsafe(unsafety) = &sig.safety {
         fatal = true;
         errors.push(syn::Error::new_spanned(
             unsafety,

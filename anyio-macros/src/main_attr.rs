@@ -52,6 +52,7 @@ fn generate(function: &ItemFn, args: &MainArgs) -> TokenStream {
         vis,
         sig,
         block,
+        ..
     } = function;
     let outer = function::outer_attrs(attrs);
     let name = &sig.ident;

@@ -116,7 +116,7 @@
 //! 4. `task` (groups, `start`, the root task, introspection) and the runner ([`run`],
 //!    [`Runner`]), which runs a root task.
 //! 5. `sync`, then `channel`, `thread` and `signal`.
-//! 6. [`stream`], then [`net`], [`fs`], [`process`] and [`tls`].
+//! 6. [`stream`], then [`net`], [`fs`], [`process`] and `tls`.
 //! 7. `compat`: the ecosystem's traits (tokio's I/O traits, hyper's runtime traits) on the
 //!    types below.
 //!
@@ -125,7 +125,8 @@
 //! - `tokio` (default): the tokio backend.
 //! - `smol` (default): the smol backend.
 //! - `tokio-io` (default): tokio's `AsyncRead`/`AsyncWrite` on socket and TLS streams.
-//! - `tls` (default): [`tls`], TLS streams on rustls with the aws-lc-rs provider.
+//! - `tls`: `anyio::tls`, TLS streams on rustls with the aws-lc-rs provider (off by default: it
+//!   compiles the AWS-LC C library, more than doubling a cold build).
 //! - `hyper`: `anyio::hyper`, hyper 1.x on every backend: hyper's I/O traits on socket and
 //!   TLS streams, `TaskGroup` as hyper's executor, `AnyioTimer`, and `HttpConnector` for
 //!   hyper-util's pooled client.

@@ -114,7 +114,8 @@ pub trait IntoConnectable {
 /// The connectable that `remote` describes (AnyIO's `as_connectable`): a connectable is
 /// returned as it is, a `(host, port)` pair or a socket address gives a [`TcpConnectable`],
 /// a path or a [`UnixAddress`] a [`UnixConnectable`]. For TLS, wrap the result in a
-/// [`TlsConnectable`] (or use [`TcpConnectable::with_tls`], which verifies the host).
+/// `TlsConnectable` (or use `TcpConnectable::with_tls`, which verifies the host; both with
+/// the `tls` feature).
 ///
 /// ```
 /// use anyio::net::{TcpConnectable, as_connectable};
