@@ -125,6 +125,8 @@
 //! - `tokio` (default): the tokio backend.
 //! - `smol` (default): the smol backend.
 //! - `tokio-io` (default): tokio's `AsyncRead`/`AsyncWrite` on socket and TLS streams.
+//! - `idna` (default): internationalised host names, encoded with IDNA before the resolver
+//!   and TLS see them; without it they are refused with `InvalidInput`.
 //! - `tls`: `anyio::tls`, TLS streams on rustls with the aws-lc-rs provider (off by default: it
 //!   compiles the AWS-LC C library, more than doubling a cold build).
 //! - `hyper`: `anyio::hyper`, hyper 1.x on every backend: hyper's I/O traits on socket and

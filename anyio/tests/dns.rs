@@ -142,6 +142,7 @@ async fn the_canonical_name_comes_with_the_first_result() -> Result<(), BoxError
     Ok(())
 }
 
+#[cfg(feature = "idna")]
 #[anyio::test]
 async fn an_internationalised_name_is_looked_up_in_idna_form() -> Result<(), BoxError> {
     let err = getaddrinfo("bücher.invalid", 80, AddrInfoOptions::new())
@@ -157,6 +158,25 @@ async fn an_internationalised_name_is_looked_up_in_idna_form() -> Result<(), Box
         .await
         .unwrap_err();
     assert!(err.to_string().contains("xn--bcher-kva.invalid"), "{err}");
+    Ok(())
+}
+
+/// Built without the `idna` feature, an internationalised name is refused before the
+/// resolver sees it, with the reason; ASCII names still resolve.
+#[cfg(not(feature = "idna"))]
+#[anyio::test]
+async fn an_internationalised_name_needs_the_idna_feature() -> Result<(), BoxError> {
+    let err = getaddrinfo("bücher.invalid", 80, AddrInfoOptions::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(
+        err.to_string(),
+        "invalid host name \"bücher.invalid\": internationalised domain names need anyio's \
+         `idna` feature"
+    );
+    let found = getaddrinfo("localhost", 80, AddrInfoOptions::new()).await?;
+    assert!(!found.is_empty());
     Ok(())
 }
 

@@ -229,6 +229,7 @@ async fn expired_and_wrong_host_certificates_fail_the_handshake_and_say_which()
     Ok(())
 }
 
+#[cfg(feature = "idna")]
 #[anyio::test]
 async fn internationalised_names_are_verified_in_their_idna_form() -> Result<(), BoxError> {
     let ca = Ca::new();

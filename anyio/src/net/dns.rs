@@ -458,10 +458,23 @@ fn encode_host(host: &str) -> io::Result<CString> {
     } else if host.is_ascii() {
         host.to_owned()
     } else {
-        idna::domain_to_ascii(host)
-            .map_err(|_| invalid_host(host, "not a valid internationalised domain name"))?
+        domain_to_ascii(host).map_err(|why| invalid_host(host, why))?
     };
     CString::new(encoded).map_err(|_| invalid_host(host, "it contains a NUL byte"))
+}
+
+/// The ASCII (IDNA, UTS 46) form of an internationalised domain name, or why there is none:
+/// not a valid name, or the crate built without its `idna` feature.
+pub(crate) fn domain_to_ascii(host: &str) -> Result<String, &'static str> {
+    #[cfg(feature = "idna")]
+    {
+        idna::domain_to_ascii(host).map_err(|_| "not a valid internationalised domain name")
+    }
+    #[cfg(not(feature = "idna"))]
+    {
+        let _ = host;
+        Err("internationalised domain names need anyio's `idna` feature")
+    }
 }
 
 /// The result list of one `getaddrinfo` call, freed when dropped.

@@ -19,7 +19,7 @@ mod adopt;
 mod connectable;
 mod core;
 mod datagram;
-mod dns;
+pub(crate) mod dns;
 mod error;
 mod fd_passing;
 mod happy_eyeballs;

@@ -173,9 +173,9 @@ fn server_name_of(host: &str) -> io::Result<ServerName<'static>> {
     let ascii = if host.is_ascii() {
         host.to_owned()
     } else {
-        idna::domain_to_ascii(host).map_err(|_| {
+        crate::net::dns::domain_to_ascii(host).map_err(|why| {
             invalid(format!(
-                "invalid TLS server name {:?}: not a valid internationalised domain name",
+                "invalid TLS server name {:?}: {why}",
                 crate::resource::clip(host)
             ))
         })?
