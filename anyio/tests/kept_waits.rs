@@ -7,26 +7,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyio::net::{SocketStream, TcpListenerOptions, connect_tcp};
 use anyio::{BoxError, CancelScope, TaskGroup};
 
 #[macro_use]
 #[path = "support/flavours.rs"]
 mod flavours;
 
-/// A connected pair over 127.0.0.1.
-async fn pair() -> Result<(SocketStream, SocketStream), BoxError> {
-    let listener = TcpListenerOptions::new()
-        .local_host("127.0.0.1")
-        .bind()
-        .await?
-        .into_listeners()
-        .remove(0);
-    let port = anyio::net::SocketAttributes::local_port(&listener)?;
-    let client = connect_tcp("127.0.0.1", port).await?;
-    let server = listener.accept().await?;
-    Ok((client, server))
-}
+#[path = "support/tcp_pair.rs"]
+mod tcp_pair;
+use tcp_pair::pair;
 
 /// Reads in one scope that waited, then in another that is cancelled while the read
 /// waits: the second read ends with the cancellation, and the bytes sent afterwards are

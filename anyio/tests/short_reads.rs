@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyio::BoxError;
-use anyio::net::{SocketStream, TcpListenerOptions, connect_tcp};
+use anyio::net::SocketStream;
 use anyio::stream::IoErrorExt;
 use futures_lite::AsyncReadExt;
 
@@ -17,19 +17,9 @@ mod flavours;
 
 const ROUNDS: usize = 50;
 
-/// A connected pair over 127.0.0.1.
-async fn pair() -> Result<(SocketStream, SocketStream), BoxError> {
-    let listener = TcpListenerOptions::new()
-        .local_host("127.0.0.1")
-        .bind()
-        .await?
-        .into_listeners()
-        .remove(0);
-    let port = anyio::net::SocketAttributes::local_port(&listener)?;
-    let client = connect_tcp("127.0.0.1", port).await?;
-    let server = listener.accept().await?;
-    Ok((client, server))
-}
+#[path = "support/tcp_pair.rs"]
+mod tcp_pair;
+use tcp_pair::pair;
 
 /// Which read API a round uses.
 #[derive(Clone, Copy, Debug)]

@@ -493,6 +493,7 @@ async fn futures_io_traits_carry_tls() -> Result<(), BoxError> {
     Ok(())
 }
 
+#[cfg(feature = "tokio-io")]
 #[anyio::test]
 async fn tokio_io_traits_carry_tls() -> Result<(), BoxError> {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
