@@ -1,5 +1,6 @@
 //! Checkpoints, and the registration that lets any wait be woken by a cancellation.
 
+use std::borrow::BorrowMut;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -224,8 +225,8 @@ impl Drop for CancelWait {
 /// result that is ready wins over a cancellation that arrived meanwhile, so nothing that
 /// the operation took is lost.
 #[derive(Debug, Default)]
-pub(crate) struct OpWait {
-    wait: CancelWait,
+pub(crate) struct OpWait<W = CancelWait> {
+    wait: W,
     checked: bool,
 }
 
@@ -233,22 +234,21 @@ impl OpWait {
     pub(crate) fn new() -> Self {
         Self::default()
     }
+}
 
-    /// A wait that starts from `wait`, the registration a previous operation left (see
-    /// [`into_registration`](Self::into_registration)): a task that waits again in the same
-    /// scope then registers without touching the scope's waiter table.
-    pub(crate) fn resuming(wait: CancelWait) -> Self {
+impl<'a> OpWait<&'a mut CancelWait> {
+    /// A wait over a registration that outlives it (one a previous operation of the same
+    /// resource left): a task that waits again in the same scope then registers without
+    /// touching the scope's waiter table.
+    pub(crate) fn over(wait: &'a mut CancelWait) -> Self {
         OpWait {
             wait,
             checked: false,
         }
     }
+}
 
-    /// The registration, to hand to the next operation of the same resource.
-    pub(crate) fn into_registration(mut self) -> CancelWait {
-        std::mem::take(&mut self.wait)
-    }
-
+impl<W: BorrowMut<CancelWait>> OpWait<W> {
     /// One poll of `op` under this wait. After a `Ready`, the next poll starts a new
     /// operation (with its own checkpoint), so one `OpWait` can serve a stream's successive
     /// reads.
@@ -267,7 +267,7 @@ impl OpWait {
             self.checked = false;
             return Poll::Ready(res);
         }
-        match self.wait.register(cx) {
+        match self.wait.borrow_mut().register(cx) {
             Ok(()) => Poll::Pending,
             Err(cancelled) => {
                 self.checked = false;

@@ -36,24 +36,24 @@ use crate::sync::guard::{ResourceGuard, ResourceGuardToken};
 #[derive(Debug, Default)]
 struct KeptWait(UnsafeCell<CancelWait>);
 
-// SAFETY: the cell is only reached through `take` and `put`, which require a token of the
-// guard of the same direction (checked): the guard admits one token at a time, and its
-// acquiring `enter` and releasing drop order the accesses of successive holders.
+// SAFETY: the cell is only reached through `get`, which requires a token of the guard of
+// the same direction (checked), borrowed mutably while the reference lives: the guard
+// admits one token at a time, and its acquiring `enter` and releasing drop order the
+// accesses of successive holders.
 unsafe impl Sync for KeptWait {}
 
 impl KeptWait {
+    /// The registration, for as long as `token` (a token of `guard`, checked) is borrowed.
     #[inline]
-    fn take(&self, token: &ResourceGuardToken<'_>, guard: &ResourceGuard) -> CancelWait {
-        assert!(token.is_of(guard), "a kept wait taken without its guard");
-        // SAFETY: see `impl Sync for KeptWait`.
-        std::mem::take(unsafe { &mut *self.0.get() })
-    }
-
-    #[inline]
-    fn put(&self, token: &ResourceGuardToken<'_>, guard: &ResourceGuard, wait: CancelWait) {
-        assert!(token.is_of(guard), "a kept wait put back without its guard");
-        // SAFETY: see `impl Sync for KeptWait`.
-        unsafe { *self.0.get() = wait };
+    fn get<'a>(
+        &'a self,
+        token: &'a mut ResourceGuardToken<'_>,
+        guard: &ResourceGuard,
+    ) -> &'a mut CancelWait {
+        assert!(token.is_of(guard), "a kept wait used without its guard");
+        // SAFETY: see `impl Sync for KeptWait`; the token is borrowed mutably for as long
+        // as the reference lives, so there is one at a time.
+        unsafe { &mut *self.0.get() }
     }
 }
 
@@ -139,17 +139,13 @@ impl SocketCore {
         drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
         let guard = self.guard(dir);
-        let token = guard.enter()?;
+        let mut token = guard.enter()?;
         let kept = match dir {
             Direction::Read => &self.read_wait,
             Direction::Write => &self.write_wait,
         };
-        // Dropped mid-way, the wait takes its registration with it, which is then undone.
-        let mut wait = OpWait::resuming(kept.take(&token, guard));
-        let res =
-            poll_fn(|cx| wait.poll(cx, |cx| self.poll_op_with(cx, dir, &mut op, &drained))).await;
-        kept.put(&token, guard, wait.into_registration());
-        res
+        let mut wait = OpWait::over(kept.get(&mut token, guard));
+        poll_fn(|cx| wait.poll(cx, |cx| self.poll_op_with(cx, dir, &mut op, &drained))).await
     }
 
     /// The busy guard of a direction: one task at a time may wait in it.
