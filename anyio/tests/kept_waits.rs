@@ -173,9 +173,34 @@ async fn a_dropped_wait_leaves_nothing_behind() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// A read in a scope cancelled before it starts ends with the cancellation at once, even
+/// with bytes waiting and a registration kept from an earlier read in another scope; it
+/// takes nothing, and the next read outside the scope gets the bytes whole.
+async fn a_cancelled_scope_is_seen_before_the_first_wait() -> Result<(), BoxError> {
+    let (client, server) = pair().await?;
+    let mut buf = [0u8; 16];
+    client.send(b"one").await?;
+    let n = server.receive_into(&mut buf).await?;
+    assert_eq!(&buf[..n], b"one");
+
+    client.send(b"two").await?;
+    let scope = CancelScope::new();
+    scope.cancel();
+    let out = scope
+        .run(async { server.receive_into(&mut buf).await })
+        .await?;
+    assert_eq!(out, None, "the read ended with its scope's cancellation");
+    assert!(scope.cancelled_caught());
+
+    let n = server.receive_into(&mut buf).await?;
+    assert_eq!(&buf[..n], b"two");
+    Ok(())
+}
+
 on_every_flavour!(
     a_later_scope_cancels_its_own_wait,
     an_earlier_scope_does_not_cancel_a_later_wait,
     another_task_takes_the_registration_over,
     a_dropped_wait_leaves_nothing_behind,
+    a_cancelled_scope_is_seen_before_the_first_wait,
 );
