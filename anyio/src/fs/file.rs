@@ -15,6 +15,7 @@ use futures_core::Stream;
 use super::options::IntoOpenOptions;
 use super::{BUFFER_SIZE, blocking, retry};
 use crate::cancel::current;
+use crate::stream::buffered::search::find_byte;
 use crate::{Cancelled, CapacityLimiter, ClosedResourceError, checkpoint, to_thread};
 
 /// The most one read of [`AsyncFile::read`] or [`AsyncFile::read_exact`] asks the OS for.
@@ -358,7 +359,7 @@ impl AsyncFile {
     fn poll_line(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let mut searched = 0;
         loop {
-            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.pos + searched..self.end]) {
+            if let Some(i) = find_byte(b'\n', &self.buf[self.pos + searched..self.end]) {
                 return Poll::Ready(Ok(searched + i + 1));
             }
             searched = self.unread();

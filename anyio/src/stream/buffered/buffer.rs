@@ -6,8 +6,7 @@ use std::future::poll_fn;
 use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use memchr::memmem::Finder;
-
+use super::search;
 use crate::cancel::current::poll_checkpoint;
 use crate::resource::{DelimiterNotFound, IncompleteRead};
 use crate::stream::error::IoErrorExt;
@@ -87,7 +86,7 @@ pub(crate) enum Split {
 /// known not to hold the start of an occurrence, so that each byte is searched about once.
 #[derive(Debug)]
 pub(crate) struct DelimiterSearch<'d> {
-    finder: Finder<'d>,
+    delimiter: &'d [u8],
     max_bytes: usize,
     scanned: usize,
     epoch: u64,
@@ -107,7 +106,7 @@ impl<'d> DelimiterSearch<'d> {
             ));
         }
         Ok(DelimiterSearch {
-            finder: Finder::new(delimiter),
+            delimiter,
             max_bytes,
             scanned: 0,
             epoch: 0,
@@ -185,12 +184,12 @@ impl ReceiveBuffer {
             search.epoch = bytes.epoch;
             search.scanned = 0;
         }
-        let delimiter_len = search.finder.needle().len();
+        let delimiter_len = search.delimiter.len();
         let window = search.max_bytes.saturating_add(delimiter_len);
         let live = bytes.live();
         let limit = live.len().min(window);
         let from = search.scanned.min(limit);
-        if let Some(at) = search.finder.find(&live[from..limit]) {
+        if let Some(at) = search::find(search.delimiter, &live[from..limit]) {
             let index = from + at;
             return Split::Message(bytes.consume(index + delimiter_len, index));
         }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod buffer;
 mod chunks;
+pub(crate) mod search;
 
 pub(crate) use buffer::{ReceiveBuffer, checkpoint};
 pub use chunks::{DelimitedChunks, ReceiveChunks};
