@@ -182,31 +182,18 @@ pub(crate) struct ScopeEntry<'a> {
     _cell: PhantomData<&'a ScopeCell>,
 }
 
-/// The innermost entry of the chain as a poll found it: what a scope's entry goes on top
-/// of. Read once per poll of a scope, which thereby also learns that it runs inside a task.
-#[derive(Clone, Copy)]
-pub(crate) struct Top(*const Entry);
-
-impl Top {
-    /// The current innermost entry, or `None` outside any anyio task.
-    #[inline]
-    pub(crate) fn current() -> Option<Top> {
-        let top = TOP.get();
-        (!top.is_null()).then_some(Top(top))
-    }
-}
-
 impl<'a> ScopeEntry<'a> {
-    /// An entry for `cell` on top of `top`, which must still be the innermost entry when
-    /// the entry is pushed (the chain is LIFO: anything pushed since has been popped).
-    #[inline]
-    pub(crate) fn above(top: Top, cell: &'a ScopeCell) -> Self {
+    /// An entry for `cell` on top of the current chain; the caller must be polled inside a
+    /// task.
+    pub(crate) fn new(cell: &'a ScopeCell) -> Self {
+        let top = TOP.get();
+        debug_assert!(!top.is_null(), "a scope is entered outside any task");
         ScopeEntry {
             entry: Entry {
                 slot: Slot::Scope(cell),
-                prev: top.0,
-                // SAFETY: as in `cancelled_from`; `top` is not null (`Top::current`).
-                root: unsafe { (*top.0).root },
+                prev: top,
+                // SAFETY: as in `cancelled_from`.
+                root: unsafe { (*top).root },
             },
             _cell: PhantomData,
         }

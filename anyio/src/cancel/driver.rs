@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use pin_project_lite::pin_project;
 
-use super::current::{self, ScopeCell, ScopeEntry, Top};
+use super::current::{self, ScopeCell, ScopeEntry};
 use super::node::Node;
 use crate::backend::{Runtime, Timer};
 use crate::context::{self, RunCtx, TaskData, TaskName};
@@ -178,14 +178,12 @@ impl<F: Future> Future for Driver<F> {
     // more than out of line), and a timeout around a ready operation makes no call.
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // One read of the chain says whether this runs inside a task and gives the entry
-        // to push on; entering below only reads the chain.
-        let Some(top) = Top::current() else {
+        if !context::in_task() {
             return self.poll_foreign(cx);
-        };
+        }
         let this = self.project();
         this.scope.before_poll();
-        let entry = ScopeEntry::above(top, &this.scope.cell);
+        let entry = ScopeEntry::new(&this.scope.cell);
         let pushed = entry.push();
         let poll = this.inner.poll(cx);
         drop(pushed);
