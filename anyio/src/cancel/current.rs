@@ -65,6 +65,11 @@ impl ScopeCell {
         self.node.get()
     }
 
+    /// Takes the node out, leaving the cell without one.
+    pub(crate) fn take_node(&mut self) -> Option<Arc<Node>> {
+        self.node.take()
+    }
+
     /// Sets the deadline of a node not made yet.
     pub(crate) fn set_lazy_deadline(&mut self, deadline: Option<Instant>) {
         debug_assert!(self.node.get().is_none());

@@ -10,6 +10,7 @@
 //! in functions of their own whose frames are gone by the time the body is polled.
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -52,12 +53,17 @@ pin_project! {
 }
 
 /// Everything a driver keeps about its scope, apart from the body.
+///
+/// The fields that own something (the node, the timer, the foreign root) are released by
+/// [`ScopeState::dropped`], which the driver's drop always calls, not by drop glue: a
+/// scope that has none of them (a timeout around an operation that completes at once)
+/// is then dropped by three inline tests instead of a call that tests each field again.
 #[derive(Debug)]
 struct ScopeState {
-    cell: ScopeCell,
+    cell: ManuallyDrop<ScopeCell>,
     // Boxed when armed: most scopes never wait with a deadline, and a scope's future stays
     // small, which matters for deep nesting.
-    timer: Option<Pin<Box<Armed>>>,
+    timer: ManuallyDrop<Option<Pin<Box<Armed>>>>,
     // The address of the node this one was last linked under; 0 before. Only compared.
     parent: usize,
     epoch: u32,
@@ -67,7 +73,7 @@ struct ScopeState {
     // entry without reading the clock again.
     due_on_entry: bool,
     // The root this scope stands in for when polled outside any anyio task.
-    foreign: Option<Arc<Node>>,
+    foreign: ManuallyDrop<Option<Arc<Node>>>,
 }
 
 pin_project! {
@@ -108,13 +114,13 @@ impl<F: Future> Driver<F> {
         Driver {
             scope: ScopeState {
                 phase: Phase::fresh(&cell, link_eagerly, due_on_entry),
-                cell,
-                timer: None,
+                cell: ManuallyDrop::new(cell),
+                timer: ManuallyDrop::new(None),
                 parent: 0,
                 epoch: u32::MAX,
                 link_eagerly,
                 due_on_entry,
-                foreign: None,
+                foreign: ManuallyDrop::new(None),
             },
             inner,
         }
@@ -224,7 +230,7 @@ impl ScopeState {
                 }
             });
         }
-        if let Some(armed) = &self.timer {
+        if let Some(armed) = self.timer.as_ref() {
             if !node.cancel_called() && context::now() >= armed.deadline {
                 node.cancel_for_deadline();
             }
@@ -265,7 +271,7 @@ impl ScopeState {
     #[inline]
     fn leave(&mut self) -> bool {
         self.phase = Phase::Done;
-        self.timer = None;
+        *self.timer = None;
         let Some(node) = self.cell.node() else {
             return false;
         };
@@ -275,15 +281,26 @@ impl ScopeState {
         catches
     }
 
-    /// The driver is dropped: a scope left mid-way leaves the tree.
-    #[inline]
+    /// The driver is dropped: a scope left mid-way leaves the tree, and everything the
+    /// scope owns is released (see [`ScopeState`]).
+    #[inline(always)]
     fn dropped(&mut self) {
-        if let Some(node) = self.cell.node() {
+        if self.cell.node().is_some() || self.timer.is_some() || self.foreign.is_some() {
+            self.release();
+        }
+    }
+
+    /// [`dropped`](Self::dropped) for a scope that owns something.
+    #[inline(never)]
+    fn release(&mut self) {
+        if let Some(node) = self.cell.take_node() {
             if self.phase == Phase::Running {
                 node.exit();
             }
             node.unlink();
         }
+        *self.timer = None;
+        *self.foreign = None;
     }
 
     /// The body waits: the scope (and every scope around it) joins the tree if it has not
