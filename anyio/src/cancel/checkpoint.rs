@@ -1,6 +1,5 @@
 //! Checkpoints, and the registration that lets any wait be woken by a cancellation.
 
-use std::borrow::BorrowMut;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -267,8 +266,8 @@ impl Drop for CancelWait {
 /// result that is ready wins over a cancellation that arrived meanwhile, so nothing that
 /// the operation took is lost.
 #[derive(Debug, Default)]
-pub(crate) struct OpWait<W = CancelWait> {
-    wait: W,
+pub(crate) struct OpWait {
+    wait: CancelWait,
     checked: bool,
 }
 
@@ -276,21 +275,7 @@ impl OpWait {
     pub(crate) fn new() -> Self {
         Self::default()
     }
-}
 
-impl<'a> OpWait<&'a mut CancelWait> {
-    /// A wait over a registration that outlives it (one a previous operation of the same
-    /// resource left): a task that waits again in the same scope then registers without
-    /// touching the scope's waiter table.
-    pub(crate) fn over(wait: &'a mut CancelWait) -> Self {
-        OpWait {
-            wait,
-            checked: false,
-        }
-    }
-}
-
-impl<W: BorrowMut<CancelWait>> OpWait<W> {
     /// One poll of `op` under this wait. After a `Ready`, the next poll starts a new
     /// operation (with its own checkpoint), so one `OpWait` can serve a stream's successive
     /// reads.
@@ -299,22 +284,35 @@ impl<W: BorrowMut<CancelWait>> OpWait<W> {
         cx: &mut Context<'_>,
         op: impl FnOnce(&mut Context<'_>) -> Poll<Result<R, E>>,
     ) -> Poll<Result<R, E>> {
-        if !self.checked {
-            if let Err(cancelled) = ready!(current::poll_checkpoint(cx)) {
-                return Poll::Ready(Err(cancelled.into()));
-            }
-            self.checked = true;
+        poll_op_wait(&mut self.wait, &mut self.checked, cx, op)
+    }
+}
+
+/// [`OpWait::poll`] over a registration and a checkpoint flag held elsewhere: a socket keeps
+/// each direction's registration from one operation to the next, so that a task that
+/// waits again in the same scope finds its waker registered already.
+#[inline]
+pub(crate) fn poll_op_wait<R, E: From<Cancelled>>(
+    wait: &mut CancelWait,
+    checked: &mut bool,
+    cx: &mut Context<'_>,
+    op: impl FnOnce(&mut Context<'_>) -> Poll<Result<R, E>>,
+) -> Poll<Result<R, E>> {
+    if !*checked {
+        if let Err(cancelled) = ready!(current::poll_checkpoint(cx)) {
+            return Poll::Ready(Err(cancelled.into()));
         }
-        if let Poll::Ready(res) = op(cx) {
-            self.checked = false;
-            return Poll::Ready(res);
-        }
-        match self.wait.borrow_mut().register(cx) {
-            Ok(()) => Poll::Pending,
-            Err(cancelled) => {
-                self.checked = false;
-                Poll::Ready(Err(cancelled.into()))
-            }
+        *checked = true;
+    }
+    if let Poll::Ready(res) = op(cx) {
+        *checked = false;
+        return Poll::Ready(res);
+    }
+    match wait.register(cx) {
+        Ok(()) => Poll::Pending,
+        Err(cancelled) => {
+            *checked = false;
+            Poll::Ready(Err(cancelled.into()))
         }
     }
 }

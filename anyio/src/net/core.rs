@@ -22,7 +22,7 @@ use socket2::Socket;
 
 pub(crate) use crate::backend::io::Direction;
 use crate::backend::io::Source;
-use crate::cancel::checkpoint::{CancelWait, OpWait, WakerId};
+use crate::cancel::checkpoint::{CancelWait, OpWait, WakerId, poll_op_wait};
 use crate::context::current_runtime;
 use crate::resource::{BrokenResourceError, ClosedResourceError};
 use crate::runner::NoRuntime;
@@ -165,26 +165,29 @@ impl SocketCore {
         dir: Direction,
         op: impl FnMut(&Socket) -> io::Result<R>,
     ) -> impl Future<Output = io::Result<R>> {
-        // Not an `async fn` of its own: one state machine less around every operation.
         self.run_with(dir, op, |_| false)
     }
 
     /// [`run`](Self::run) for an operation whose result may show that it emptied the OS
     /// buffer (`drained`: a stream read shorter than asked; see `Source::poll_with`).
-    pub(crate) async fn run_with<R>(
+    pub(crate) fn run_with<R>(
         &self,
         dir: Direction,
         mut op: impl FnMut(&Socket) -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
-    ) -> io::Result<R> {
-        let guard = self.guard(dir);
-        let mut token = guard.enter()?;
-        let kept = match dir {
-            Direction::Read => &self.read_wait,
-            Direction::Write => &self.write_wait,
-        };
-        let mut wait = OpWait::over(kept.get(&mut token, guard));
-        poll_fn(|cx| wait.poll(cx, |cx| self.poll_op_with(cx, dir, &mut op, &drained))).await
+    ) -> impl Future<Output = io::Result<R>> {
+        let mut pending = self.op(dir);
+        poll_fn(move |cx| pending.poll(cx, &mut op, &drained))
+    }
+
+    /// An operation in `dir`, for a future of the caller's that polls it (see [`SocketOp`]).
+    pub(crate) fn op(&self, dir: Direction) -> SocketOp<'_> {
+        SocketOp {
+            core: self,
+            dir,
+            token: None,
+            checked: false,
+        }
     }
 
     /// The busy guard of a direction: one task at a time may wait in it.
@@ -246,6 +249,61 @@ impl SocketCore {
             return ClosedResourceError.into();
         }
         BrokenResourceError::caused_by(format!("{what} {}", self.peer), err).into()
+    }
+}
+
+/// One operation of [`SocketCore::run`], as a value that the caller's own future polls, so
+/// that a socket call is one state machine rather than three nested ones. It enters the
+/// direction's busy guard at its first poll and leaves it once the operation is ready (or
+/// when dropped), and waits with the direction's kept cancellation registration.
+#[derive(Debug)]
+pub(crate) struct SocketOp<'a> {
+    core: &'a SocketCore,
+    dir: Direction,
+    token: Option<ResourceGuardToken<'a>>,
+    /// Whether this operation passed its checkpoint (see `poll_op_wait`).
+    checked: bool,
+}
+
+impl SocketOp<'_> {
+    /// Whether the first poll has happened and the operation is not finished: the guard is
+    /// held.
+    pub(crate) fn is_started(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// One poll of the non-blocking `op`, as [`SocketCore::run_with`] polls it: a
+    /// checkpoint first, then the operation, then a wait that cancellation and closing end.
+    /// `BusyResourceError` if another task is in this direction.
+    #[inline]
+    pub(crate) fn poll<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: &mut impl FnMut(&Socket) -> io::Result<R>,
+        drained: &impl Fn(&R) -> bool,
+    ) -> Poll<io::Result<R>> {
+        let core = self.core;
+        let dir = self.dir;
+        let guard = core.guard(dir);
+        let token = match &mut self.token {
+            Some(token) => token,
+            None => match guard.enter() {
+                Ok(token) => self.token.insert(token),
+                Err(busy) => return Poll::Ready(Err(busy.into())),
+            },
+        };
+        let kept = match dir {
+            Direction::Read => &core.read_wait,
+            Direction::Write => &core.write_wait,
+        };
+        let res = ready!(poll_op_wait(
+            kept.get(token, guard),
+            &mut self.checked,
+            cx,
+            |cx| core.poll_op_with(cx, dir, op, drained),
+        ));
+        self.token = None;
+        Poll::Ready(res)
     }
 }
 
