@@ -82,7 +82,8 @@ impl CloseWaker {
     #[inline]
     fn register(&self, waker: &Waker) {
         let WakerId(data, vtable) = WakerId::of(waker);
-        if self.data.load(Ordering::Acquire) == data && self.vtable.load(Ordering::Acquire) == vtable
+        if self.data.load(Ordering::Acquire) == data
+            && self.vtable.load(Ordering::Acquire) == vtable
         {
             return;
         }

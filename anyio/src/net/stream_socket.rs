@@ -1,10 +1,10 @@
 //! A connected stream socket (TCP or UNIX): what [`SocketStream`](super::SocketStream) and
 //! the UNIX stream share, with the stream layer's rules and the ecosystem's I/O traits.
 
+use std::future::{Future, poll_fn};
 use std::io::{self, Read};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::future::{Future, poll_fn};
 use std::task::{Context, Poll, ready};
 
 use socket2::Socket;
@@ -136,7 +136,11 @@ impl StreamSocket {
             if len == 0 {
                 return Poll::Ready(Err(zero_max_bytes()));
             }
-            let n = ready!(op.poll(cx, &mut |mut s: &Socket| s.read(buf), &|&n| short_read(n, len)));
+            let n = ready!(
+                op.poll(cx, &mut |mut s: &Socket| s.read(buf), &|&n| short_read(
+                    n, len
+                ))
+            );
             Poll::Ready(match n {
                 Ok(0) => Err(self.end()),
                 Ok(n) => Ok(n),
