@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyio::{BoxError, CancelScope, TaskGroup};
+use anyio::net::{SocketAttributes, create_udp_socket};
+use anyio::stream::{AsyncResource, IoErrorExt};
+use anyio::{BoxError, CancelScope, Event, TaskGroup};
 
 #[macro_use]
 #[path = "support/flavours.rs"]
@@ -197,10 +199,101 @@ async fn a_cancelled_scope_is_seen_before_the_first_wait() -> Result<(), BoxErro
     Ok(())
 }
 
+/// A task waits to receive, gets a datagram, then waits again (its waker is registered
+/// already, with the scope and for a close): closing the socket from another task ends the
+/// second wait with `ClosedResourceError`. UDP, an unconnected socket: on systems where
+/// shutting it down raises no readiness event, only the close's own wake-up ends the wait
+/// (Linux raises one, so there this checks the rule, not which wake-up came first).
+async fn a_close_ends_a_wait_whose_waker_was_kept() -> Result<(), BoxError> {
+    let socket = Arc::new(create_udp_socket(None, Some("127.0.0.1"), 0).await?);
+    let to = socket.local_address()?.as_ip().expect("an IP socket");
+    let sender = create_udp_socket(None, Some("127.0.0.1"), 0).await?;
+    let out = anyio::fail_after(Duration::from_secs(10), async {
+        let group = anyio::task_group(|tg: TaskGroup| {
+            let reader = socket.clone();
+            let first_read = Arc::new(Event::new());
+            let (socket, sender) = (&socket, &sender);
+            async move {
+                let read = first_read.clone();
+                tg.start_soon(async move {
+                    let (data, _) = reader.receive().await?;
+                    assert_eq!(data, b"one");
+                    read.set();
+                    let err = reader.receive().await.unwrap_err();
+                    assert!(err.is_closed_resource(), "the kept wait: {err}");
+                    Ok::<_, BoxError>(())
+                })?;
+                anyio::wait_all_tasks_blocked().await?;
+                sender.send_to(b"one", to).await?;
+                // The reader waits a second time once every task is blocked again.
+                first_read.wait().await?;
+                anyio::wait_all_tasks_blocked().await?;
+                socket.aclose().await?;
+                Ok::<_, BoxError>(())
+            }
+        })
+        .await;
+        group.map_err(BoxError::from)
+    })
+    .await?;
+    assert_eq!(out, Some(()), "the group ran to its end");
+    Ok(())
+}
+
+/// A task waits to read in a scope, gets its bytes, then waits again in the same scope
+/// (registered already): cancelling the scope from another task ends the second wait, and
+/// the bytes sent afterwards are read whole.
+async fn a_cancellation_ends_a_wait_whose_registration_was_kept() -> Result<(), BoxError> {
+    let (client, server) = pair().await?;
+    let server = Arc::new(server);
+    let scope = Arc::new(CancelScope::new());
+    let out = anyio::fail_after(Duration::from_secs(10), async {
+        let group = anyio::task_group(|tg: TaskGroup| {
+            let (reader, scope) = (server.clone(), scope.clone());
+            let client = &client;
+            let first_read = Arc::new(Event::new());
+            async move {
+                let (in_task, read) = (scope.clone(), first_read.clone());
+                tg.start_soon(async move {
+                    let mut buf = [0u8; 16];
+                    let out = in_task
+                        .run(async {
+                            let n = reader.receive_into(&mut buf).await?;
+                            assert_eq!(&buf[..n], b"one");
+                            read.set();
+                            reader.receive_into(&mut buf).await
+                        })
+                        .await?;
+                    assert_eq!(out, None, "the second wait ended with the cancellation");
+                    Ok::<_, BoxError>(())
+                })?;
+                anyio::wait_all_tasks_blocked().await?;
+                client.send(b"one").await?;
+                first_read.wait().await?;
+                anyio::wait_all_tasks_blocked().await?;
+                scope.cancel();
+                Ok::<_, BoxError>(())
+            }
+        })
+        .await;
+        group.map_err(BoxError::from)
+    })
+    .await?;
+    assert_eq!(out, Some(()), "the group ran to its end");
+    assert!(scope.cancelled_caught());
+    client.send(b"two").await?;
+    let mut buf = [0u8; 16];
+    let n = server.receive_into(&mut buf).await?;
+    assert_eq!(&buf[..n], b"two");
+    Ok(())
+}
+
 on_every_flavour!(
     a_later_scope_cancels_its_own_wait,
     an_earlier_scope_does_not_cancel_a_later_wait,
     another_task_takes_the_registration_over,
     a_dropped_wait_leaves_nothing_behind,
     a_cancelled_scope_is_seen_before_the_first_wait,
+    a_close_ends_a_wait_whose_waker_was_kept,
+    a_cancellation_ends_a_wait_whose_registration_was_kept,
 );

@@ -1,10 +1,9 @@
 //! Checkpoints, and the registration that lets any wait be woken by a cancellation.
 
-use std::borrow::BorrowMut;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use pin_project_lite::pin_project;
 
@@ -168,7 +167,30 @@ impl<F: Future> Future for Cancellable<F> {
 /// deregisters.
 #[derive(Debug, Default)]
 pub(crate) struct CancelWait {
-    reg: Option<(Arc<Node>, usize)>,
+    reg: Option<Registered>,
+}
+
+/// Where a [`CancelWait`] is registered, and whom the waker it left there wakes.
+#[derive(Debug)]
+struct Registered {
+    node: Arc<Node>,
+    key: usize,
+    wakes: WakerId,
+}
+
+/// A waker's identity, as [`Waker::will_wake`] compares it: its data and vtable addresses.
+/// While the node's table holds the waker, neither can be reused by another waker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WakerId(pub(crate) usize, pub(crate) usize);
+
+impl WakerId {
+    #[inline]
+    pub(crate) fn of(waker: &Waker) -> WakerId {
+        WakerId(
+            waker.data() as usize,
+            std::ptr::from_ref(waker.vtable()) as usize,
+        )
+    }
 }
 
 impl CancelWait {
@@ -179,19 +201,38 @@ impl CancelWait {
     /// Registers the waker of `cx` with the current innermost scope, or returns
     /// `Err(Cancelled)` if the calling code is effectively cancelled. Outside any anyio task
     /// nothing can cancel the wait, and this does nothing.
+    ///
+    /// A wait registered already in the same scope with the same waker only reads the
+    /// scope's flag, without its lock: a cancellation sets the flag before it wakes the
+    /// table's wakers under the lock, and only the owner removes an entry, so while the
+    /// flag is clear a later cancellation still finds this waker there.
     pub(crate) fn register(&mut self, cx: &Context<'_>) -> Result<(), Cancelled> {
         current::with_current(|cur| {
             let Some(cur) = cur else { return Ok(()) };
             let node = cur.innermost();
+            let wakes = WakerId::of(cx.waker());
             let mut key = match &self.reg {
-                Some((n, k)) if Arc::ptr_eq(n, node) => Some(*k),
+                Some(r) if Arc::ptr_eq(&r.node, node) => {
+                    if r.wakes == wakes && !node.is_cancelled() {
+                        return Ok(());
+                    }
+                    Some(r.key)
+                }
                 _ => {
                     self.clear();
                     None
                 }
             };
             let res = node.register_waiter(&mut key, cx.waker());
-            self.reg = key.map(|k| (node.clone(), k));
+            self.reg = match (key, self.reg.take()) {
+                (None, _) => None,
+                (Some(key), Some(r)) => Some(Registered { key, wakes, ..r }),
+                (Some(key), None) => Some(Registered {
+                    node: node.clone(),
+                    key,
+                    wakes,
+                }),
+            };
             res
         })
     }
@@ -205,7 +246,7 @@ impl CancelWait {
     }
 
     fn deregister(&mut self) {
-        if let Some((node, key)) = self.reg.take() {
+        if let Some(Registered { node, key, .. }) = self.reg.take() {
             node.remove_waiter(key);
         }
     }
@@ -225,8 +266,8 @@ impl Drop for CancelWait {
 /// result that is ready wins over a cancellation that arrived meanwhile, so nothing that
 /// the operation took is lost.
 #[derive(Debug, Default)]
-pub(crate) struct OpWait<W = CancelWait> {
-    wait: W,
+pub(crate) struct OpWait {
+    wait: CancelWait,
     checked: bool,
 }
 
@@ -234,21 +275,7 @@ impl OpWait {
     pub(crate) fn new() -> Self {
         Self::default()
     }
-}
 
-impl<'a> OpWait<&'a mut CancelWait> {
-    /// A wait over a registration that outlives it (one a previous operation of the same
-    /// resource left): a task that waits again in the same scope then registers without
-    /// touching the scope's waiter table.
-    pub(crate) fn over(wait: &'a mut CancelWait) -> Self {
-        OpWait {
-            wait,
-            checked: false,
-        }
-    }
-}
-
-impl<W: BorrowMut<CancelWait>> OpWait<W> {
     /// One poll of `op` under this wait. After a `Ready`, the next poll starts a new
     /// operation (with its own checkpoint), so one `OpWait` can serve a stream's successive
     /// reads.
@@ -257,22 +284,35 @@ impl<W: BorrowMut<CancelWait>> OpWait<W> {
         cx: &mut Context<'_>,
         op: impl FnOnce(&mut Context<'_>) -> Poll<Result<R, E>>,
     ) -> Poll<Result<R, E>> {
-        if !self.checked {
-            if let Err(cancelled) = ready!(current::poll_checkpoint(cx)) {
-                return Poll::Ready(Err(cancelled.into()));
-            }
-            self.checked = true;
+        poll_op_wait(&mut self.wait, &mut self.checked, cx, op)
+    }
+}
+
+/// [`OpWait::poll`] over a registration and a checkpoint flag held elsewhere: a socket keeps
+/// each direction's registration from one operation to the next, so that a task that
+/// waits again in the same scope finds its waker registered already.
+#[inline]
+pub(crate) fn poll_op_wait<R, E: From<Cancelled>>(
+    wait: &mut CancelWait,
+    checked: &mut bool,
+    cx: &mut Context<'_>,
+    op: impl FnOnce(&mut Context<'_>) -> Poll<Result<R, E>>,
+) -> Poll<Result<R, E>> {
+    if !*checked {
+        if let Err(cancelled) = ready!(current::poll_checkpoint(cx)) {
+            return Poll::Ready(Err(cancelled.into()));
         }
-        if let Poll::Ready(res) = op(cx) {
-            self.checked = false;
-            return Poll::Ready(res);
-        }
-        match self.wait.borrow_mut().register(cx) {
-            Ok(()) => Poll::Pending,
-            Err(cancelled) => {
-                self.checked = false;
-                Poll::Ready(Err(cancelled.into()))
-            }
+        *checked = true;
+    }
+    if let Poll::Ready(res) = op(cx) {
+        *checked = false;
+        return Poll::Ready(res);
+    }
+    match wait.register(cx) {
+        Ok(()) => Poll::Pending,
+        Err(cancelled) => {
+            *checked = false;
+            Poll::Ready(Err(cancelled.into()))
         }
     }
 }

@@ -14,15 +14,15 @@ use std::cell::UnsafeCell;
 use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, ready};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker, ready};
 
 use atomic_waker::AtomicWaker;
 use socket2::Socket;
 
 pub(crate) use crate::backend::io::Direction;
 use crate::backend::io::Source;
-use crate::cancel::checkpoint::{CancelWait, OpWait};
+use crate::cancel::checkpoint::{CancelWait, OpWait, WakerId, poll_op_wait};
 use crate::context::current_runtime;
 use crate::resource::{BrokenResourceError, ClosedResourceError};
 use crate::runner::NoRuntime;
@@ -57,6 +57,46 @@ impl KeptWait {
     }
 }
 
+/// The waker that [`SocketCore::close`] wakes in one direction: the task of the operation
+/// pending there. A task that waits again and again in one direction registers its waker
+/// once: registering the same waker again reads two atomics and changes nothing, where an
+/// [`AtomicWaker`] alone takes two compare-and-swaps every time.
+#[derive(Debug, Default)]
+struct CloseWaker {
+    waker: AtomicWaker,
+    /// The identity of the waker registered last ([`WakerId`]'s two words; 0 before any),
+    /// written after it, under the waker's own protocol.
+    data: AtomicUsize,
+    vtable: AtomicUsize,
+}
+
+impl CloseWaker {
+    /// Makes `waker` the one [`wake`](Self::wake) wakes. The caller then checks whether the
+    /// socket was closed meanwhile.
+    ///
+    /// Why the shortcut is exact: the identity read names a waker that a registration
+    /// stored and a close will find (a close never clears the identity, and a socket once
+    /// closed stays closed). If the close ran before that registration instead, the
+    /// registration's acquiring step saw it, so the caller's check after this sees the
+    /// socket closed.
+    #[inline]
+    fn register(&self, waker: &Waker) {
+        let WakerId(data, vtable) = WakerId::of(waker);
+        if self.data.load(Ordering::Acquire) == data
+            && self.vtable.load(Ordering::Acquire) == vtable
+        {
+            return;
+        }
+        self.waker.register(waker);
+        self.data.store(data, Ordering::Release);
+        self.vtable.store(vtable, Ordering::Release);
+    }
+
+    fn wake(&self) {
+        self.waker.wake();
+    }
+}
+
 /// A registered socket with AnyIO's sharing and closing rules.
 #[derive(Debug)]
 pub(crate) struct SocketCore {
@@ -64,8 +104,8 @@ pub(crate) struct SocketCore {
     closed: AtomicBool,
     reading: ResourceGuard,
     writing: ResourceGuard,
-    read_waker: AtomicWaker,
-    write_waker: AtomicWaker,
+    read_waker: CloseWaker,
+    write_waker: CloseWaker,
     read_wait: KeptWait,
     write_wait: KeptWait,
     /// Who is at the other end (or, for a listener, where it listens): for error messages.
@@ -82,8 +122,8 @@ impl SocketCore {
             closed: AtomicBool::new(false),
             reading: ResourceGuard::new("reading from"),
             writing: ResourceGuard::new("writing to"),
-            read_waker: AtomicWaker::new(),
-            write_waker: AtomicWaker::new(),
+            read_waker: CloseWaker::default(),
+            write_waker: CloseWaker::default(),
             read_wait: KeptWait::default(),
             write_wait: KeptWait::default(),
             peer: peer.into(),
@@ -126,26 +166,29 @@ impl SocketCore {
         dir: Direction,
         op: impl FnMut(&Socket) -> io::Result<R>,
     ) -> impl Future<Output = io::Result<R>> {
-        // Not an `async fn` of its own: one state machine less around every operation.
         self.run_with(dir, op, |_| false)
     }
 
     /// [`run`](Self::run) for an operation whose result may show that it emptied the OS
     /// buffer (`drained`: a stream read shorter than asked; see `Source::poll_with`).
-    pub(crate) async fn run_with<R>(
+    pub(crate) fn run_with<R>(
         &self,
         dir: Direction,
         mut op: impl FnMut(&Socket) -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
-    ) -> io::Result<R> {
-        let guard = self.guard(dir);
-        let mut token = guard.enter()?;
-        let kept = match dir {
-            Direction::Read => &self.read_wait,
-            Direction::Write => &self.write_wait,
-        };
-        let mut wait = OpWait::over(kept.get(&mut token, guard));
-        poll_fn(|cx| wait.poll(cx, |cx| self.poll_op_with(cx, dir, &mut op, &drained))).await
+    ) -> impl Future<Output = io::Result<R>> {
+        let mut pending = self.op(dir);
+        poll_fn(move |cx| pending.poll(cx, &mut op, &drained))
+    }
+
+    /// An operation in `dir`, for a future of the caller's that polls it (see [`SocketOp`]).
+    pub(crate) fn op(&self, dir: Direction) -> SocketOp<'_> {
+        SocketOp {
+            core: self,
+            dir,
+            token: None,
+            checked: false,
+        }
     }
 
     /// The busy guard of a direction: one task at a time may wait in it.
@@ -207,6 +250,61 @@ impl SocketCore {
             return ClosedResourceError.into();
         }
         BrokenResourceError::caused_by(format!("{what} {}", self.peer), err).into()
+    }
+}
+
+/// One operation of [`SocketCore::run`], as a value that the caller's own future polls, so
+/// that a socket call is one state machine rather than three nested ones. It enters the
+/// direction's busy guard at its first poll and leaves it once the operation is ready (or
+/// when dropped), and waits with the direction's kept cancellation registration.
+#[derive(Debug)]
+pub(crate) struct SocketOp<'a> {
+    core: &'a SocketCore,
+    dir: Direction,
+    token: Option<ResourceGuardToken<'a>>,
+    /// Whether this operation passed its checkpoint (see `poll_op_wait`).
+    checked: bool,
+}
+
+impl SocketOp<'_> {
+    /// Whether the first poll has happened and the operation is not finished: the guard is
+    /// held.
+    pub(crate) fn is_started(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// One poll of the non-blocking `op`, as [`SocketCore::run_with`] polls it: a
+    /// checkpoint first, then the operation, then a wait that cancellation and closing end.
+    /// `BusyResourceError` if another task is in this direction.
+    #[inline]
+    pub(crate) fn poll<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: &mut impl FnMut(&Socket) -> io::Result<R>,
+        drained: &impl Fn(&R) -> bool,
+    ) -> Poll<io::Result<R>> {
+        let core = self.core;
+        let dir = self.dir;
+        let guard = core.guard(dir);
+        let token = match &mut self.token {
+            Some(token) => token,
+            None => match guard.enter() {
+                Ok(token) => self.token.insert(token),
+                Err(busy) => return Poll::Ready(Err(busy.into())),
+            },
+        };
+        let kept = match dir {
+            Direction::Read => &core.read_wait,
+            Direction::Write => &core.write_wait,
+        };
+        let res = ready!(poll_op_wait(
+            kept.get(token, guard),
+            &mut self.checked,
+            cx,
+            |cx| core.poll_op_with(cx, dir, op, drained),
+        ));
+        self.token = None;
+        Poll::Ready(res)
     }
 }
 

@@ -1,10 +1,11 @@
 //! A connected stream socket (TCP or UNIX): what [`SocketStream`](super::SocketStream) and
 //! the UNIX stream share, with the stream layer's rules and the ecosystem's I/O traits.
 
+use std::future::{Future, poll_fn};
 use std::io::{self, Read};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use socket2::Socket;
 
@@ -104,56 +105,68 @@ impl StreamSocket {
         }
     }
 
-    pub(crate) async fn receive(&self, max_bytes: usize) -> io::Result<Vec<u8>> {
-        if max_bytes == 0 {
-            return Err(zero_max_bytes());
-        }
-        let buf = self
-            .core
-            .run_with(Direction::Read, |s| recv_up_to(s, max_bytes), |r| r.drained)
-            .await
-            .map_err(|e| self.core.broken("receiving from", e))?
-            .bytes;
-        if buf.is_empty() {
-            return Err(self.end());
-        }
-        Ok(buf)
+    // `receive`, `receive_into` and `send` are one `poll_fn` each around a `SocketOp`
+    // rather than `async fn`s around `SocketCore::run`: one state machine per call.
+
+    pub(crate) fn receive(
+        &self,
+        max_bytes: usize,
+    ) -> impl Future<Output = io::Result<Vec<u8>>> + Send {
+        let mut op = self.core.op(Direction::Read);
+        poll_fn(move |cx| {
+            if max_bytes == 0 {
+                return Poll::Ready(Err(zero_max_bytes()));
+            }
+            let received = ready!(op.poll(cx, &mut |s| recv_up_to(s, max_bytes), &|r| r.drained));
+            Poll::Ready(match received {
+                Ok(r) if r.bytes.is_empty() => Err(self.end()),
+                Ok(r) => Ok(r.bytes),
+                Err(e) => Err(self.core.broken("receiving from", e)),
+            })
+        })
     }
 
-    pub(crate) async fn receive_into(&self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Err(zero_max_bytes());
-        }
-        let len = buf.len();
-        let n = self
-            .core
-            .run_with(
-                Direction::Read,
-                |mut s| s.read(buf),
-                |&n| short_read(n, len),
-            )
-            .await
-            .map_err(|e| self.core.broken("receiving from", e))?;
-        if n == 0 {
-            return Err(self.end());
-        }
-        Ok(n)
+    pub(crate) fn receive_into(
+        &self,
+        buf: &mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send {
+        let mut op = self.core.op(Direction::Read);
+        poll_fn(move |cx| {
+            let len = buf.len();
+            if len == 0 {
+                return Poll::Ready(Err(zero_max_bytes()));
+            }
+            let n = ready!(
+                op.poll(cx, &mut |mut s: &Socket| s.read(buf), &|&n| short_read(
+                    n, len
+                ))
+            );
+            Poll::Ready(match n {
+                Ok(0) => Err(self.end()),
+                Ok(n) => Ok(n),
+                Err(e) => Err(self.core.broken("receiving from", e)),
+            })
+        })
     }
 
-    pub(crate) async fn send(&self, data: &[u8]) -> io::Result<()> {
-        if self.eof_sent.load(Ordering::Acquire) {
-            return Err(ClosedResourceError.into());
-        }
+    pub(crate) fn send(&self, data: &[u8]) -> impl Future<Output = io::Result<()>> + Send {
+        let mut op = self.core.op(Direction::Write);
         let mut sent = 0;
-        self.core
-            .run(Direction::Write, |s| {
+        poll_fn(move |cx| {
+            // Checked once, when the send starts: a send already under way finishes.
+            if !op.is_started() && self.eof_sent.load(Ordering::Acquire) {
+                return Poll::Ready(Err(ClosedResourceError.into()));
+            }
+            let mut send_rest = |s: &Socket| {
                 while sent < data.len() {
                     sent += send_some(s, &data[sent..])?;
                 }
                 Ok(())
-            })
-            .await
-            .map_err(|e| self.core.broken("sending to", e))
+            };
+            ready!(op.poll(cx, &mut send_rest, &|_| false))
+                .map_err(|e| self.core.broken("sending to", e))
+                .into()
+        })
     }
 
     pub(crate) fn send_eof(&self) -> io::Result<()> {
@@ -340,8 +353,11 @@ macro_rules! stream_socket_traits {
             /// # Cancel safety
             ///
             /// Cancel safe: a receive that returns an error or is dropped consumed nothing.
-            pub async fn receive(&self, max_bytes: usize) -> std::io::Result<Vec<u8>> {
-                self.inner.receive(max_bytes).await
+            pub fn receive(
+                &self,
+                max_bytes: usize,
+            ) -> impl std::future::Future<Output = std::io::Result<Vec<u8>>> + Send {
+                self.inner.receive(max_bytes)
             }
 
             /// Receives into `buf` and returns how many bytes arrived (at least 1): a receive
@@ -351,8 +367,11 @@ macro_rules! stream_socket_traits {
             /// # Cancel safety
             ///
             /// Cancel safe, as [`receive`](Self::receive).
-            pub async fn receive_into(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.inner.receive_into(buf).await
+            pub fn receive_into(
+                &self,
+                buf: &mut [u8],
+            ) -> impl std::future::Future<Output = std::io::Result<usize>> + Send {
+                self.inner.receive_into(buf)
             }
 
             /// Sends all of `data`; see
@@ -362,8 +381,11 @@ macro_rules! stream_socket_traits {
             ///
             /// Not cancel safe: a send cancelled while waiting for room may have sent a
             /// prefix.
-            pub async fn send(&self, data: &[u8]) -> std::io::Result<()> {
-                self.inner.send(data).await
+            pub fn send(
+                &self,
+                data: &[u8],
+            ) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+                self.inner.send(data)
             }
 
             /// Sends the end of the stream (a half-close); receiving goes on. Calling it
