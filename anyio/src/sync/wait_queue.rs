@@ -206,6 +206,17 @@ impl<D, G> WaitQueue<D, G> {
         w.waker.wake_by_ref();
     }
 
+    /// Grants `value` to a waiter taken off the queue, and returns its waker for the caller
+    /// to wake once it has let its mutex go, so that the woken task does not find the
+    /// mutex held. The slot keeps a waker that does nothing: a granted waiter is never
+    /// woken through its slot again.
+    pub(crate) fn grant_later(&mut self, key: WaiterKey, value: G) -> Waker {
+        let w = &mut self.waiters[key.slot];
+        debug_assert!(!w.queued && w.grant.is_none());
+        w.grant = Some(value);
+        std::mem::replace(&mut w.waker, Waker::noop().clone())
+    }
+
     /// Takes the oldest eligible waiter off the queue (see [`pop_front`](Self::pop_front)),
     /// grants it `value` and wakes it; gives `value` back if nobody eligible waits.
     pub(crate) fn grant_front(&mut self, value: G) -> Result<D, G> {
