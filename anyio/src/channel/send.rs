@@ -293,7 +293,10 @@ impl<T> Future for SendFuture<'_, T> {
             return this.start(cx);
         };
         let registered = this.wait.register(cx);
-        let polled = this.tx.shared.lock()
+        let polled = this
+            .tx
+            .shared
+            .lock()
             .send_waiters
             .poll_grant(key, cx.waker());
         match (polled, registered) {

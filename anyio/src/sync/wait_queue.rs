@@ -193,7 +193,13 @@ impl<D, G> WaitQueue<D, G> {
                 continue;
             }
             let data = w.data.take().expect("a queued waiter has its data");
-            return Some((WaiterKey { slot: key, seq: w.seq }, data));
+            return Some((
+                WaiterKey {
+                    slot: key,
+                    seq: w.seq,
+                },
+                data,
+            ));
         }
         None
     }
