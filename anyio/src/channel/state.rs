@@ -19,6 +19,7 @@
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::task::Waker;
@@ -105,7 +106,7 @@ impl<T> Shared<T> {
     /// was handed an item or told its item was taken meanwhile.
     pub(crate) fn lock(&self) -> Locked<T, impl DerefMut<Target = State<T>> + '_> {
         Locked {
-            guard: Some(lock(&self.state)),
+            guard: ManuallyDrop::new(lock(&self.state)),
             _item: PhantomData,
         }
     }
@@ -113,8 +114,7 @@ impl<T> Shared<T> {
 
 /// The locked state of a stream (see [`Shared::lock`]).
 pub(crate) struct Locked<T, G: DerefMut<Target = State<T>>> {
-    /// `None` only while it is dropped.
-    guard: Option<G>,
+    guard: ManuallyDrop<G>,
     _item: PhantomData<T>,
 }
 
@@ -122,20 +122,21 @@ impl<T, G: DerefMut<Target = State<T>>> Deref for Locked<T, G> {
     type Target = State<T>;
 
     fn deref(&self) -> &State<T> {
-        self.guard.as_ref().expect("the guard lives until dropped")
+        &self.guard
     }
 }
 
 impl<T, G: DerefMut<Target = State<T>>> DerefMut for Locked<T, G> {
     fn deref_mut(&mut self) -> &mut State<T> {
-        self.guard.as_mut().expect("the guard lives until dropped")
+        &mut self.guard
     }
 }
 
 impl<T, G: DerefMut<Target = State<T>>> Drop for Locked<T, G> {
     fn drop(&mut self) {
-        let woken = self.guard.as_mut().and_then(|state| state.woken.take());
-        drop(self.guard.take());
+        let woken = self.guard.woken.take();
+        // SAFETY: the guard is dropped here, once, and `self` is not used after.
+        unsafe { ManuallyDrop::drop(&mut self.guard) };
         if let Some(waker) = woken {
             waker.wake();
         }
