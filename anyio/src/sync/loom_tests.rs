@@ -75,30 +75,6 @@ fn loom_lock_handed_to_a_dropped_waiter_reaches_the_next() {
     });
 }
 
-/// The waiter learns of the hand-off from `handed_to`, without the mutex, whichever way
-/// the release and its first poll interleave; a waiter that keeps the lock across a second
-/// hand-off sees the number of the other waiter, not its own.
-#[test]
-fn loom_lock_hand_off_is_seen_without_the_mutex() {
-    loom::model(|| {
-        let lock = Arc::new(Lock::new_fast(0u32));
-        let guard = lock.try_acquire().unwrap();
-        let (l1, l2) = (lock.clone(), lock.clone());
-        let first = thread::spawn(move || {
-            *block_on(l1.acquire()).unwrap() += 1;
-        });
-        let second = thread::spawn(move || {
-            *block_on(l2.acquire()).unwrap() += 10;
-        });
-        drop(guard);
-        first.join().unwrap();
-        second.join().unwrap();
-        assert_eq!(*lock.try_acquire().unwrap(), 11);
-        let stats = lock.statistics();
-        assert_eq!((stats.locked, stats.tasks_waiting), (false, 0));
-    });
-}
-
 #[test]
 fn loom_lock_with_yield_released_racing_a_waiter() {
     loom::model(|| {
