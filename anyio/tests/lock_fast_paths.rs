@@ -188,12 +188,55 @@ async fn contending_tasks_lose_no_increment() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// A lock handed to a waiter that is dropped before it noticed goes to the next waiter in
+/// line, not to a later waiter that took the freed place in the queue; a waiter handed the
+/// lock and then cancelled before it noticed returns the guard (the acquisition completed).
+async fn a_hand_off_to_a_waiter_that_goes_away_reaches_the_next_in_line() -> Result<(), BoxError> {
+    let lock = Lock::new_fast(Vec::new());
+    let guard = lock.acquire().await?;
+    let mut first = Box::pin(lock.acquire());
+    assert!(poll_once(first.as_mut()).await.is_none());
+    let mut second = pin!(lock.acquire());
+    assert!(poll_once(second.as_mut()).await.is_none());
+    drop(guard);
+    // Handed to `first`, which has not run: the lock stays locked, one waiter is left.
+    let stats = lock.statistics();
+    assert_eq!((stats.locked, stats.tasks_waiting), (true, 1));
+    // A later waiter queues behind `second`, in the place `first` left.
+    let mut third = pin!(lock.acquire());
+    assert!(poll_once(third.as_mut()).await.is_none());
+    assert_eq!(lock.statistics().tasks_waiting, 2);
+    drop(first);
+    assert_eq!(lock.statistics().tasks_waiting, 1);
+    let mut guard = poll_once(second.as_mut())
+        .await
+        .expect("the lock was passed on to the second waiter")?;
+    guard.push("second");
+    assert!(poll_once(third.as_mut()).await.is_none());
+    drop(guard);
+    let scope = CancelScope::new();
+    let mut guard = scope
+        .run(async {
+            scope.cancel();
+            third.await
+        })
+        .await?
+        .expect("the lock was handed over before the cancellation");
+    guard.push("third");
+    drop(guard);
+    assert_eq!(*lock.try_acquire()?, ["second", "third"]);
+    let stats = lock.statistics();
+    assert_eq!((stats.locked, stats.tasks_waiting), (false, 0));
+    Ok(())
+}
+
 on_every_flavour!(
     owner_is_reported_through_the_fast_paths,
     the_last_waiter_dropped_leaves_the_lock_free_on_release,
     a_cancelled_waiter_leaves_the_hand_off_to_the_next,
     a_release_with_a_waiter_hands_over_and_nobody_barges,
     contending_tasks_lose_no_increment,
+    a_hand_off_to_a_waiter_that_goes_away_reaches_the_next_in_line,
 );
 
 /// Outside a run there is no task: the lock works, and reports no owner.

@@ -14,7 +14,6 @@ use super::error::ReceiveError;
 use super::state::{RecvWaiter, Shared};
 use crate::cancel::checkpoint::CancelWait;
 use crate::cancel::current;
-use crate::loom::lock;
 use crate::loom::sync::AtomicBool;
 use crate::resource::ClosedResourceError;
 use crate::sync::wait_queue::{Cancelled as Left, Polled, WaiterKey};
@@ -93,7 +92,7 @@ impl<T> MemoryObjectReceiveStream<T> {
     ///
     /// It does not wait, so there is nothing to cancel. It is not a checkpoint.
     pub fn receive_nowait(&self) -> Result<T, ReceiveError> {
-        lock(&self.shared.state).try_recv(self.closed.load(SeqCst))
+        self.shared.lock().try_recv(self.closed.load(SeqCst))
     }
 
     /// Receives the next item, waiting until one is sent.
@@ -147,7 +146,7 @@ impl<T> MemoryObjectReceiveStream<T> {
         if self.closed.swap(true, SeqCst) {
             return;
         }
-        let orphans = lock(&self.shared.state).close_receiver(self.id);
+        let orphans = self.shared.lock().close_receiver(self.id);
         // Dropped after the lock is released: an item's destructor may use the stream.
         drop(orphans);
     }
@@ -168,7 +167,7 @@ impl<T> MemoryObjectReceiveStream<T> {
     ///
     /// It does not wait, so there is nothing to cancel.
     pub fn try_clone(&self) -> Result<Self, ClosedResourceError> {
-        let mut state = lock(&self.shared.state);
+        let mut state = self.shared.lock();
         if self.closed.load(SeqCst) {
             return Err(ClosedResourceError);
         }
@@ -184,7 +183,7 @@ impl<T> MemoryObjectReceiveStream<T> {
     ///
     /// It does not wait, so there is nothing to cancel.
     pub fn statistics(&self) -> MemoryObjectStreamStatistics {
-        MemoryObjectStreamStatistics::of(&lock(&self.shared.state))
+        MemoryObjectStreamStatistics::of(&self.shared.lock())
     }
 }
 
@@ -200,7 +199,7 @@ impl<T> Clone for MemoryObjectReceiveStream<T> {
         match self.try_clone() {
             Ok(handle) => handle,
             Err(ClosedResourceError) => {
-                let id = lock(&self.shared.state).new_handle_id();
+                let id = self.shared.lock().new_handle_id();
                 let handle = MemoryObjectReceiveStream::new(self.shared.clone(), id);
                 handle.closed.store(true, SeqCst);
                 handle
@@ -256,7 +255,7 @@ impl<T> Stream for MemoryObjectReceiveStream<T> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (lock(&self.shared.state).buffer.len(), None)
+        (self.shared.lock().buffer.len(), None)
     }
 }
 
@@ -312,7 +311,7 @@ fn poll_receive<T>(
         return receive_or_queue(shared, id, closed, op, cx);
     };
     let registered = op.wait.register(cx);
-    let mut state = lock(&shared.state);
+    let mut state = shared.lock();
     match state.recv_waiters.poll_grant(key, cx.waker()) {
         // An item handed over is returned even if the scope was cancelled since (rule 2).
         Polled::Granted(outcome) => {
@@ -349,7 +348,7 @@ fn receive_or_queue<T>(
     op: &mut RecvOp,
     cx: &mut Context<'_>,
 ) -> Poll<Result<T, ReceiveError>> {
-    let mut state = lock(&shared.state);
+    let mut state = shared.lock();
     match state.try_recv(closed.load(SeqCst)) {
         Err(ReceiveError::WouldBlock) => {}
         done => return Poll::Ready(done),
@@ -367,7 +366,7 @@ fn receive_or_queue<T>(
 /// Leaves the queue for `why`, returning the item handed over meanwhile if there is one.
 fn leave<T>(shared: &Shared<T>, op: &mut RecvOp, why: ReceiveError) -> Result<T, ReceiveError> {
     let key = op.key.take().expect("a waiting receive has a key");
-    let mut state = lock(&shared.state);
+    let mut state = shared.lock();
     match state.recv_waiters.cancel(key) {
         Left::Granted(outcome) => state.collect(outcome),
         Left::NotGranted(_) | Left::Popped => Err(why),
@@ -378,7 +377,7 @@ fn leave<T>(shared: &Shared<T>, op: &mut RecvOp, why: ReceiveError) -> Result<T,
 /// that had been handed to it.
 fn abandon<T>(shared: &Shared<T>, op: &mut RecvOp) {
     if let Some(key) = op.key.take() {
-        let mut state = lock(&shared.state);
+        let mut state = shared.lock();
         if let Left::Granted(Ok(item)) = state.recv_waiters.cancel(key) {
             state.put_back(item);
         }

@@ -16,7 +16,6 @@ use super::state::{SendGrant, SendWaiter, Shared};
 use crate::cancel::checkpoint::CancelWait;
 use crate::cancel::current;
 use crate::cancel::error::Cancelled;
-use crate::loom::lock;
 use crate::loom::sync::AtomicBool;
 use crate::resource::ClosedResourceError;
 use crate::sync::wait_queue::{Cancelled as Left, Polled, WaiterKey};
@@ -76,7 +75,7 @@ impl<T> MemoryObjectSendStream<T> {
     ///
     /// It does not wait, so there is nothing to cancel. It is not a checkpoint.
     pub fn send_nowait(&self, item: T) -> Result<(), SendError<T>> {
-        let mut state = lock(&self.shared.state);
+        let mut state = self.shared.lock();
         state.try_send(item, self.closed.load(SeqCst))
     }
 
@@ -134,7 +133,7 @@ impl<T> MemoryObjectSendStream<T> {
         if self.closed.swap(true, SeqCst) {
             return;
         }
-        lock(&self.shared.state).close_sender(self.id);
+        self.shared.lock().close_sender(self.id);
     }
 
     /// Whether this handle has been closed (by [`close`](Self::close)).
@@ -153,7 +152,7 @@ impl<T> MemoryObjectSendStream<T> {
     ///
     /// It does not wait, so there is nothing to cancel.
     pub fn try_clone(&self) -> Result<Self, ClosedResourceError> {
-        let mut state = lock(&self.shared.state);
+        let mut state = self.shared.lock();
         if self.closed.load(SeqCst) {
             return Err(ClosedResourceError);
         }
@@ -169,7 +168,7 @@ impl<T> MemoryObjectSendStream<T> {
     ///
     /// It does not wait, so there is nothing to cancel.
     pub fn statistics(&self) -> MemoryObjectStreamStatistics {
-        MemoryObjectStreamStatistics::of(&lock(&self.shared.state))
+        MemoryObjectStreamStatistics::of(&self.shared.lock())
     }
 }
 
@@ -185,7 +184,7 @@ impl<T> Clone for MemoryObjectSendStream<T> {
         match self.try_clone() {
             Ok(handle) => handle,
             Err(ClosedResourceError) => {
-                let id = lock(&self.shared.state).new_handle_id();
+                let id = self.shared.lock().new_handle_id();
                 let handle = MemoryObjectSendStream::new(self.shared.clone(), id);
                 handle.closed.store(true, SeqCst);
                 handle
@@ -245,7 +244,7 @@ impl<T> SendFuture<'_, T> {
     /// `send_nowait`, or, where that would block, queueing (with the innermost scope, so a
     /// receiver passes this send over once it is cancelled) and registering with that scope.
     fn send_or_queue(&mut self, item: T, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
-        let mut state = lock(&self.tx.shared.state);
+        let mut state = self.tx.shared.lock();
         let item = match state.try_send(item, self.tx.closed.load(SeqCst)) {
             Err(e) if e.is_would_block() => e.into_inner(),
             done => return Poll::Ready(done),
@@ -267,7 +266,7 @@ impl<T> SendFuture<'_, T> {
     /// settled meanwhile (a receiver took the item, or a close refused it).
     fn leave(&mut self, why: Cancelled) -> Result<(), SendError<T>> {
         let key = self.key.take().expect("a waiting send has a key");
-        let left = lock(&self.tx.shared.state).send_waiters.cancel(key);
+        let left = self.tx.shared.lock().send_waiters.cancel(key);
         match left {
             Left::NotGranted(waiter) => Err(SendError::cancelled(why, waiter.item)),
             Left::Granted(grant) => settled(grant),
@@ -294,7 +293,10 @@ impl<T> Future for SendFuture<'_, T> {
             return this.start(cx);
         };
         let registered = this.wait.register(cx);
-        let polled = lock(&this.tx.shared.state)
+        let polled = this
+            .tx
+            .shared
+            .lock()
             .send_waiters
             .poll_grant(key, cx.waker());
         match (polled, registered) {
@@ -323,7 +325,7 @@ impl<T> Drop for SendFuture<'_, T> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             // The item, if still queued, is dropped after the lock is released.
-            let _left = lock(&self.tx.shared.state).send_waiters.cancel(key);
+            let _left = self.tx.shared.lock().send_waiters.cancel(key);
         }
     }
 }

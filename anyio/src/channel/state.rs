@@ -18,10 +18,15 @@
 //! out and not collected.
 
 use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
+use std::task::Waker;
 
 use super::BufferSize;
 use super::error::{ReceiveError, SendError, SendErrorKind};
+use crate::loom::lock;
 use crate::loom::sync::Mutex;
 use crate::sync::wait_queue::{WaitQueue, WaiterKey};
 
@@ -60,6 +65,9 @@ pub(crate) struct State<T> {
     pub(crate) recv_waiters: WaitQueue<RecvWaiter, Result<T, ReceiveError>>,
     /// Items granted to receivers that have not collected them yet.
     handed_out: usize,
+    /// The waiter last handed an item (or told its item was taken), to be woken once the
+    /// mutex is let go ([`Locked`] does it).
+    woken: Option<Waker>,
 }
 
 /// The shared half of a memory object stream.
@@ -89,8 +97,49 @@ impl<T> Shared<T> {
                 send_waiters: WaitQueue::new(),
                 recv_waiters: WaitQueue::new(),
                 handed_out: 0,
+                woken: None,
             }),
         })
+    }
+
+    /// Locks the state. Dropping the result lets the mutex go, then wakes the waiter that
+    /// was handed an item or told its item was taken meanwhile.
+    pub(crate) fn lock(&self) -> Locked<T, impl DerefMut<Target = State<T>> + '_> {
+        Locked {
+            guard: ManuallyDrop::new(lock(&self.state)),
+            _item: PhantomData,
+        }
+    }
+}
+
+/// The locked state of a stream (see [`Shared::lock`]).
+pub(crate) struct Locked<T, G: DerefMut<Target = State<T>>> {
+    guard: ManuallyDrop<G>,
+    _item: PhantomData<T>,
+}
+
+impl<T, G: DerefMut<Target = State<T>>> Deref for Locked<T, G> {
+    type Target = State<T>;
+
+    fn deref(&self) -> &State<T> {
+        &self.guard
+    }
+}
+
+impl<T, G: DerefMut<Target = State<T>>> DerefMut for Locked<T, G> {
+    fn deref_mut(&mut self) -> &mut State<T> {
+        &mut self.guard
+    }
+}
+
+impl<T, G: DerefMut<Target = State<T>>> Drop for Locked<T, G> {
+    fn drop(&mut self) {
+        let woken = self.guard.woken.take();
+        // SAFETY: the guard is dropped here, once, and `self` is not used after.
+        unsafe { ManuallyDrop::drop(&mut self.guard) };
+        if let Some(waker) = woken {
+            waker.wake();
+        }
     }
 }
 
@@ -140,7 +189,8 @@ impl<T> State<T> {
             return Err(ReceiveError::Closed);
         }
         if let Some((key, waiter)) = self.send_waiters.pop_front() {
-            self.send_waiters.grant(key, SendGrant::Delivered);
+            let waker = self.send_waiters.grant_later(key, SendGrant::Delivered);
+            self.wake_later(waker);
             if self.buffer.is_empty() {
                 return Ok(waiter.item);
             }
@@ -174,8 +224,17 @@ impl<T> State<T> {
 
     /// Grants `item` to the receiver `key`, taken off the queue.
     fn hand_over(&mut self, key: WaiterKey, item: T) {
-        self.recv_waiters.grant(key, Ok(item));
+        let waker = self.recv_waiters.grant_later(key, Ok(item));
+        self.wake_later(waker);
         self.handed_out += 1;
+    }
+
+    /// Keeps `waker` to be woken once the mutex is let go; one kept before (never, on the
+    /// paths that hand over one item per lock) is woken now.
+    fn wake_later(&mut self, waker: Waker) {
+        if let Some(earlier) = self.woken.replace(waker) {
+            earlier.wake();
+        }
     }
 
     /// A receiver collected what it was granted (`outcome`), which it returns: if that was

@@ -31,6 +31,16 @@
 //!   lock to the oldest waiter (the word stays `LOCKED`).
 //! - `QUEUED` is only ever set while `LOCKED` is (a waiter queues only behind a holder), so
 //!   under the mutex the holder's release owns the word: it can store its new value.
+//!
+//! # The hand-off
+//!
+//! A release to a waiter takes that waiter out of the queue with its slot, records the
+//! waiter's push number in `handed_to`, and wakes it once the mutex is let go. The woken
+//! waiter finds its number there with one atomic load and owns the lock without taking
+//! the mutex again: a hand-off under contention costs the releaser one mutex acquisition
+//! and the new holder none. A waiter that gives up (cancelled, or dropped) looks at
+//! `handed_to` under the mutex before it touches its slot: a lock handed to it is then
+//! returned to the caller (cancelled: "completed is completed") or passed on (dropped).
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -39,9 +49,9 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
-use super::wait_queue::WaitQueue;
+use super::wait_queue::{WaitQueue, WaiterKey};
 use super::waiter::{Queued, Step, Waiter};
 use crate::TaskId;
 use crate::cancel::current;
@@ -105,6 +115,11 @@ pub struct Lock<T: ?Sized = ()> {
     /// The holder's task id, `0` for none (task ids start at 1): a report for
     /// [`statistics`](Lock::statistics), never used to decide anything.
     owner: AtomicU64,
+    /// The push number ([`WaiterKey::seq`]) of the last waiter the lock was handed to,
+    /// `0` for none (push numbers start at 1). A woken waiter that finds its own number
+    /// here owns the lock, and knows it without the mutex; its slot in the queue is
+    /// already freed. Stable until that waiter noticed: only the holder releases.
+    handed_to: AtomicU64,
     state: Mutex<LockState>,
     fast: bool,
     value: UnsafeCell<T>,
@@ -149,6 +164,7 @@ impl<T> Lock<T> {
         Lock {
             word: AtomicU32::new(0),
             owner: AtomicU64::new(0),
+            handed_to: AtomicU64::new(0),
             state: Mutex::new(LockState {
                 waiters: WaitQueue::new(),
             }),
@@ -324,17 +340,25 @@ impl<T: ?Sized> Lock<T> {
             .compare_exchange(LOCKED, 0, Release, Relaxed)
             .is_err()
         {
-            self.release_to_waiters(&mut lock(&self.state));
+            // The new holder is woken once the mutex is let go, so that it does not find
+            // the mutex held when it runs on another thread.
+            let next = self.release_to_waiters(&mut lock(&self.state));
+            if let Some(waker) = next {
+                waker.wake();
+            }
         }
     }
 
     /// Releases a held lock under the mutex (`state`): hands it to the oldest waiter whose
-    /// scope is not cancelled, which owns it from then on (the word stays `LOCKED`), or
-    /// unlocks it. Only the holder clears `LOCKED`, and `QUEUED` changes only under the
-    /// mutex, so the word is the caller's to store.
-    fn release_to_waiters(&self, state: &mut LockState) {
-        match state.waiters.grant_front(()) {
-            Ok(next_owner) => {
+    /// scope is not cancelled, which owns it from then on (the word stays `LOCKED`), and
+    /// returns that waiter's waker; or unlocks it. Only the holder clears `LOCKED`, and
+    /// `QUEUED` changes only under the mutex, so the word is the caller's to store.
+    ///
+    /// The waiter's slot is freed here and the hand-off is told through
+    /// [`handed_to`](Lock::handed_to), so the woken waiter does not take the mutex.
+    fn release_to_waiters(&self, state: &mut LockState) -> Option<Waker> {
+        match state.waiters.take_front() {
+            Some((key, next_owner, waker)) => {
                 self.owner.store(owner_bits(next_owner), Relaxed);
                 let word = if state.waiters.is_empty() {
                     LOCKED
@@ -342,8 +366,13 @@ impl<T: ?Sized> Lock<T> {
                     LOCKED | QUEUED
                 };
                 self.word.store(word, Release);
+                self.handed_to.store(key.seq(), Release);
+                Some(waker)
             }
-            Err(()) => self.word.store(0, Release),
+            None => {
+                self.word.store(0, Release);
+                None
+            }
         }
     }
 }
@@ -381,7 +410,13 @@ impl<T: ?Sized> Queued for Lock<T> {
     }
 
     fn pass_on(&self, state: &mut LockState, (): ()) {
-        self.release_to_waiters(state);
+        if let Some(waker) = self.release_to_waiters(state) {
+            waker.wake();
+        }
+    }
+
+    fn handed_off(&self, key: WaiterKey) -> Option<()> {
+        (self.handed_to.load(Acquire) == key.seq()).then_some(())
     }
 
     fn left_queue(&self, state: &mut LockState) {

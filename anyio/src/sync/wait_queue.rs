@@ -28,9 +28,20 @@ use slab::Slab;
 
 use crate::cancel::node::Node;
 
-/// A waiter's place in a [`WaitQueue`].
+/// A waiter's place in a [`WaitQueue`]: its slot, and the number of its push, which no
+/// other waiter of the queue shares (slots are reused, push numbers are not).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct WaiterKey(usize);
+pub(crate) struct WaiterKey {
+    slot: usize,
+    seq: u64,
+}
+
+impl WaiterKey {
+    /// The number of the push that queued this waiter: unique in its queue, never `0`.
+    pub(crate) fn seq(self) -> u64 {
+        self.seq
+    }
+}
 
 #[derive(Debug)]
 struct Waiter<D, G> {
@@ -45,6 +56,8 @@ struct Waiter<D, G> {
     prev: Option<usize>,
     next: Option<usize>,
     queued: bool,
+    /// The number of its push (see [`WaiterKey`]).
+    seq: u64,
 }
 
 impl<D, G> Waiter<D, G> {
@@ -84,6 +97,8 @@ pub(crate) struct WaitQueue<D, G> {
     head: Option<usize>,
     tail: Option<usize>,
     queued: usize,
+    /// How many waiters were ever pushed: the last one's [`WaiterKey::seq`].
+    pushed: u64,
 }
 
 impl<D, G> Default for WaitQueue<D, G> {
@@ -93,6 +108,7 @@ impl<D, G> Default for WaitQueue<D, G> {
             head: None,
             tail: None,
             queued: 0,
+            pushed: 0,
         }
     }
 }
@@ -115,6 +131,7 @@ impl<D, G> WaitQueue<D, G> {
     /// (`None` if nothing can cancel the wait): grants pass it over once that scope is
     /// cancelled.
     pub(crate) fn push(&mut self, data: D, scope: Option<Arc<Node>>, waker: &Waker) -> WaiterKey {
+        self.pushed += 1;
         let key = self.waiters.insert(Waiter {
             waker: waker.clone(),
             data: Some(data),
@@ -123,6 +140,7 @@ impl<D, G> WaitQueue<D, G> {
             prev: self.tail,
             next: None,
             queued: true,
+            seq: self.pushed,
         });
         match self.tail {
             Some(t) => self.waiters[t].next = Some(key),
@@ -130,7 +148,10 @@ impl<D, G> WaitQueue<D, G> {
         }
         self.tail = Some(key);
         self.queued += 1;
-        WaiterKey(key)
+        WaiterKey {
+            slot: key,
+            seq: self.pushed,
+        }
     }
 
     /// Iterates over the queued waiters' data, oldest first.
@@ -147,7 +168,10 @@ impl<D, G> WaitQueue<D, G> {
     /// Takes the oldest queued waiter whose scope is not cancelled off the queue and returns
     /// its data, to be [granted](Self::grant) something; the waiter keeps its slot until it
     /// collects the grant or cancels. The cancelled ones on the way are skipped.
+    #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<(WaiterKey, D)> {
+        // Nobody waits on most sends and receives of a memory stream: no call for them.
+        self.head?;
         self.pop_first(|_| true)
     }
 
@@ -169,17 +193,34 @@ impl<D, G> WaitQueue<D, G> {
                 continue;
             }
             let data = w.data.take().expect("a queued waiter has its data");
-            return Some((WaiterKey(key), data));
+            return Some((
+                WaiterKey {
+                    slot: key,
+                    seq: w.seq,
+                },
+                data,
+            ));
         }
         None
     }
 
     /// Grants `value` to a waiter taken off the queue, and wakes it.
     pub(crate) fn grant(&mut self, key: WaiterKey, value: G) {
-        let w = &mut self.waiters[key.0];
+        let w = &mut self.waiters[key.slot];
         debug_assert!(!w.queued && w.grant.is_none());
         w.grant = Some(value);
         w.waker.wake_by_ref();
+    }
+
+    /// Grants `value` to a waiter taken off the queue, and returns its waker for the caller
+    /// to wake once it has let its mutex go, so that the woken task does not find the
+    /// mutex held. The slot keeps a waker that does nothing: a granted waiter is never
+    /// woken through its slot again.
+    pub(crate) fn grant_later(&mut self, key: WaiterKey, value: G) -> Waker {
+        let w = &mut self.waiters[key.slot];
+        debug_assert!(!w.queued && w.grant.is_none());
+        w.grant = Some(value);
+        std::mem::replace(&mut w.waker, Waker::noop().clone())
     }
 
     /// Takes the oldest eligible waiter off the queue (see [`pop_front`](Self::pop_front)),
@@ -194,11 +235,24 @@ impl<D, G> WaitQueue<D, G> {
         }
     }
 
+    /// Takes the oldest eligible waiter off the queue (see [`pop_front`](Self::pop_front))
+    /// *and frees its slot*, returning its key, its data and its waker, which the caller
+    /// wakes once it has let its mutex go. For a primitive that tells the waiter of its
+    /// grant outside the queue (the [`Lock`](super::lock::Lock)'s hand-off, by push number):
+    /// the woken waiter then owns what it was given without taking the mutex again, and
+    /// must never look at its slot, which another waiter may be using already.
+    pub(crate) fn take_front(&mut self) -> Option<(WaiterKey, D, Waker)> {
+        let (key, data) = self.pop_front()?;
+        let w = self.waiters.remove(key.slot);
+        debug_assert!(w.grant.is_none());
+        Some((key, data, w.waker))
+    }
+
     /// Called by a waiter when it is polled: what it finds (see [`Polled`]). Unless it is
     /// still waiting, it has left the queue and its slot is freed; while it waits, the new
     /// waker is remembered.
     pub(crate) fn poll_grant(&mut self, key: WaiterKey, waker: &Waker) -> Polled<D, G> {
-        let w = &mut self.waiters[key.0];
+        let w = &mut self.waiters[key.slot];
         let off_queue = !w.queued;
         // A waiter off the queue that still has its data was skipped (a granted one's data
         // was taken when it was popped).
@@ -212,22 +266,22 @@ impl<D, G> WaitQueue<D, G> {
                 return Polled::Waiting;
             }
         };
-        self.waiters.remove(key.0);
+        self.waiters.remove(key.slot);
         polled
     }
 
     /// Whether a waiter has been taken off the queue (granted, about to be, or skipped).
     #[cfg(test)]
     pub(crate) fn is_popped(&self, key: WaiterKey) -> bool {
-        !self.waiters[key.0].queued
+        !self.waiters[key.slot].queued
     }
 
     /// Removes a waiter that gives up, reporting what it held (see [`Cancelled`]).
     pub(crate) fn cancel(&mut self, key: WaiterKey) -> Cancelled<D, G> {
-        if self.waiters[key.0].queued {
-            self.unlink(key.0);
+        if self.waiters[key.slot].queued {
+            self.unlink(key.slot);
         }
-        let w = self.waiters.remove(key.0);
+        let w = self.waiters.remove(key.slot);
         match (w.data, w.grant) {
             (_, Some(g)) => Cancelled::Granted(g),
             (Some(d), None) => Cancelled::NotGranted(d),

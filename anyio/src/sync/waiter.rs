@@ -63,6 +63,14 @@ pub(crate) trait Queued {
     ///
     /// [`Lock`]: super::lock::Lock
     fn left_queue(&self, _state: &mut Self::State) {}
+
+    /// The grant of the waiter `key` if it was handed over outside the queue: taken off
+    /// it with its slot freed ([`WaitQueue::take_front`]), and told by its push number.
+    /// Such a waiter must not look at its slot any more. Read without the mutex on a
+    /// wake-up, and again under it before the slot is touched.
+    fn handed_off(&self, _key: WaiterKey) -> Option<Self::Grant> {
+        None
+    }
 }
 
 /// The waiting state of one blocked operation.
@@ -133,20 +141,32 @@ impl Waiter {
         cx: &Context<'_>,
     ) -> Poll<Option<Result<P::Grant, Cancelled>>> {
         let key = self.key.expect("polled a waiter that is not queued");
-        let polled = P::queue(&mut lock(primitive.state())).poll_grant(key, cx.waker());
+        if let Some(g) = primitive.handed_off(key) {
+            return Poll::Ready(Some(Ok(self.took(g))));
+        }
+        let polled = {
+            let mut state = lock(primitive.state());
+            match primitive.handed_off(key) {
+                Some(g) => Polled::Granted(g),
+                None => P::queue(&mut state).poll_grant(key, cx.waker()),
+            }
+        };
         match polled {
             Polled::Waiting => self.register(primitive, cx).map(Some),
-            Polled::Granted(g) => {
-                self.key = None;
-                self.cancel.clear();
-                Poll::Ready(Some(Ok(g)))
-            }
+            Polled::Granted(g) => Poll::Ready(Some(Ok(self.took(g)))),
             Polled::Skipped(_) => {
                 self.key = None;
                 self.cancel.clear();
                 Poll::Ready(current::is_cancelled().then(|| Err(current::cancelled())))
             }
         }
+    }
+
+    /// The waiter was granted `g` and has left the queue.
+    fn took<G>(&mut self, g: G) -> G {
+        self.key = None;
+        self.cancel.clear();
+        g
     }
 
     /// Leaves the queue because the scope is cancelled. A grant that arrived in the
@@ -161,8 +181,7 @@ impl Waiter {
             return Err(c);
         };
         let mut state = lock(primitive.state());
-        let left = P::queue(&mut state).cancel(key);
-        primitive.left_queue(&mut state);
+        let left = leave::<P>(primitive, &mut state, key);
         match left {
             Left::Granted(g) => Ok(g),
             Left::NotGranted(_) | Left::Popped => Err(c),
@@ -175,11 +194,24 @@ impl Waiter {
         self.cancel.clear();
         if let Some(key) = self.key.take() {
             let mut state = lock(primitive.state());
-            let left = P::queue(&mut state).cancel(key);
-            primitive.left_queue(&mut state);
-            if let Left::Granted(g) = left {
+            if let Left::Granted(g) = leave::<P>(primitive, &mut state, key) {
                 primitive.pass_on(&mut state, g);
             }
         }
     }
+}
+
+/// Takes the waiter `key` out of the queue, under the mutex (`state`), reporting what it
+/// held: a waiter handed its grant outside the queue has no slot left to free.
+fn leave<P: Queued + ?Sized>(
+    primitive: &P,
+    state: &mut P::State,
+    key: WaiterKey,
+) -> Left<P::Data, P::Grant> {
+    if let Some(g) = primitive.handed_off(key) {
+        return Left::Granted(g);
+    }
+    let left = P::queue(state).cancel(key);
+    primitive.left_queue(state);
+    left
 }
