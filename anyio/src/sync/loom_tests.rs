@@ -146,7 +146,11 @@ fn loom_lock_waiter_leaving_racing_the_release_leaves_the_word_free() {
 /// exactly once.
 #[test]
 fn loom_lock_try_acquire_racing_a_hand_off_never_barges() {
-    loom::model(|| {
+    // Three threads around the hand-off: bounded preemption keeps it to seconds (unbounded,
+    // a minute on 2 cores).
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
         let lock = Arc::new(Lock::new_fast(0u32));
         let guard = lock.try_acquire().unwrap();
         let (l1, l2) = (lock.clone(), lock.clone());
