@@ -4,19 +4,19 @@
 
 #[cfg(not(anyio_loom))]
 pub(crate) mod sync {
-    pub(crate) use std::sync::Mutex;
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+    pub(crate) use std::sync::{Mutex, MutexGuard};
 }
 
 #[cfg(anyio_loom)]
 pub(crate) mod sync {
-    pub(crate) use loom::sync::Mutex;
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+    pub(crate) use loom::sync::{Mutex, MutexGuard};
 }
 
 /// Locks a mutex, ignoring poisoning: every critical section in this crate leaves its data
 /// consistent before anything that can panic runs.
-pub(crate) fn lock<T>(m: &sync::Mutex<T>) -> impl std::ops::DerefMut<Target = T> + '_ {
+pub(crate) fn lock<T>(m: &sync::Mutex<T>) -> sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

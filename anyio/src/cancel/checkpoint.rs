@@ -224,15 +224,15 @@ impl CancelWait {
                 }
             };
             let res = node.register_waiter(&mut key, cx.waker());
-            self.reg = match (key, self.reg.take()) {
-                (None, _) => None,
-                (Some(key), Some(r)) => Some(Registered { key, wakes, ..r }),
-                (Some(key), None) => Some(Registered {
+            // `self.reg`, if set, is in `node` (a registration elsewhere was cleared above).
+            self.reg = key.map(|key| match self.reg.take() {
+                Some(r) => Registered { key, wakes, ..r },
+                None => Registered {
                     node: node.clone(),
                     key,
                     wakes,
-                }),
-            };
+                },
+            });
             res
         })
     }

@@ -18,7 +18,6 @@
 //! out and not collected.
 
 use std::collections::VecDeque;
-use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -27,7 +26,7 @@ use std::task::Waker;
 use super::BufferSize;
 use super::error::{ReceiveError, SendError, SendErrorKind};
 use crate::loom::lock;
-use crate::loom::sync::Mutex;
+use crate::loom::sync::{Mutex, MutexGuard};
 use crate::sync::wait_queue::{WaitQueue, WaiterKey};
 
 /// What a blocked sender is granted: its item was taken by a receiver, or it is refused
@@ -104,21 +103,19 @@ impl<T> Shared<T> {
 
     /// Locks the state. Dropping the result lets the mutex go, then wakes the waiter that
     /// was handed an item or told its item was taken meanwhile.
-    pub(crate) fn lock(&self) -> Locked<T, impl DerefMut<Target = State<T>> + '_> {
+    pub(crate) fn lock(&self) -> Locked<'_, T> {
         Locked {
             guard: ManuallyDrop::new(lock(&self.state)),
-            _item: PhantomData,
         }
     }
 }
 
 /// The locked state of a stream (see [`Shared::lock`]).
-pub(crate) struct Locked<T, G: DerefMut<Target = State<T>>> {
-    guard: ManuallyDrop<G>,
-    _item: PhantomData<T>,
+pub(crate) struct Locked<'a, T> {
+    guard: ManuallyDrop<MutexGuard<'a, State<T>>>,
 }
 
-impl<T, G: DerefMut<Target = State<T>>> Deref for Locked<T, G> {
+impl<T> Deref for Locked<'_, T> {
     type Target = State<T>;
 
     fn deref(&self) -> &State<T> {
@@ -126,13 +123,13 @@ impl<T, G: DerefMut<Target = State<T>>> Deref for Locked<T, G> {
     }
 }
 
-impl<T, G: DerefMut<Target = State<T>>> DerefMut for Locked<T, G> {
+impl<T> DerefMut for Locked<'_, T> {
     fn deref_mut(&mut self) -> &mut State<T> {
         &mut self.guard
     }
 }
 
-impl<T, G: DerefMut<Target = State<T>>> Drop for Locked<T, G> {
+impl<T> Drop for Locked<'_, T> {
     fn drop(&mut self) {
         let woken = self.guard.woken.take();
         // SAFETY: the guard is dropped here, once, and `self` is not used after.
