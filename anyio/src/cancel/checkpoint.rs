@@ -202,14 +202,27 @@ impl CancelWait {
     /// `Err(Cancelled)` if the calling code is effectively cancelled. Outside any anyio task
     /// nothing can cancel the wait, and this does nothing.
     ///
-    /// A wait registered already in the same scope with the same waker only reads the
-    /// scope's flag, without its lock: a cancellation sets the flag before it wakes the
-    /// table's wakers under the lock, and only the owner removes an entry, so while the
-    /// flag is clear a later cancellation still finds this waker there.
+    /// A wait polled with its task's own waker registers nothing: it reads the scope's
+    /// flag, and a cancellation that sets it wakes the task. A wait polled with another
+    /// waker (a combinator's of its own) registers that waker in the scope's table. One
+    /// registered already in the same scope with the same waker only reads the scope's
+    /// flag, without its lock: a cancellation sets the flag before it wakes the table's
+    /// wakers under the lock, and only the owner removes an entry, so while the flag is
+    /// clear a later cancellation still finds this waker there.
     pub(crate) fn register(&mut self, cx: &Context<'_>) -> Result<(), Cancelled> {
         current::with_current(|cur| {
             let Some(cur) = cur else { return Ok(()) };
             let node = cur.innermost();
+            if cur.is_task_waker(cx.waker()) {
+                // A cancellation reaching `node` wakes this task (see `Node`) after setting
+                // the flag, so reading the flag is the whole registration.
+                self.clear();
+                return if node.is_cancelled() {
+                    Err(node.cancelled())
+                } else {
+                    Ok(())
+                };
+            }
             let wakes = WakerId::of(cx.waker());
             let mut key = match &self.reg {
                 Some(r) if Arc::ptr_eq(&r.node, node) => {

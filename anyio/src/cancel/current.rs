@@ -133,12 +133,7 @@ pub(crate) fn enter_task<P: TaskPoll>(
     let task = root
         .task()
         .expect("a task's root node carries its task data");
-    // SAFETY: the `Arc` rebuilt from `root`'s pointer takes no reference count of its own,
-    // and the waker made of it is never dropped (`ManuallyDrop`), so it gives none back:
-    // it borrows `root`, which outlives this call. Clones of it (a future keeping the
-    // waker) take counts of their own, as any waker made from an `Arc` does. This saves
-    // two atomic operations per poll of every task.
-    let waker = ManuallyDrop::new(Waker::from(unsafe { Arc::from_raw(Arc::as_ptr(root)) }));
+    let waker = task_waker(root);
     let entry = Entry {
         slot: Slot::Task(root),
         prev: ptr::null(),
@@ -146,6 +141,20 @@ pub(crate) fn enter_task<P: TaskPoll>(
     };
     let _restore = RestoreTop(TOP.replace(&entry));
     context::enter_task(task, cx, || f(&mut Context::from_waker(&waker)))
+}
+
+/// The waker of the futures of the task whose root node is `root`, borrowed from `root`.
+///
+/// Made per poll without touching the reference count: the `Arc` rebuilt from `root`'s
+/// pointer takes no count of its own, and the waker made of it is never dropped
+/// (`ManuallyDrop`), so it gives none back. It borrows `root`, which outlives every use
+/// (the caller holds `root`). Clones of it (a future keeping the waker) take counts of
+/// their own, as any waker made from an `Arc` does. This saves two atomic operations per
+/// poll of every task.
+#[inline(always)]
+fn task_waker(root: &Arc<Node>) -> ManuallyDrop<Waker> {
+    // SAFETY: see above.
+    ManuallyDrop::new(Waker::from(unsafe { Arc::from_raw(Arc::as_ptr(root)) }))
 }
 
 /// As [`enter_task`] when the task has been woken (or is new) since its last poll;
@@ -304,6 +313,14 @@ impl<'a> Current<'a> {
     /// The current task's root node.
     pub(crate) fn task(&self) -> &'a Arc<Node> {
         self.root
+    }
+
+    /// Whether `waker` is the waker this task's futures are polled with (see
+    /// [`enter_task`]). A cancellation that reaches any of the task's scopes wakes the task
+    /// itself (see `Node`), so a wait polled with this waker needs no registration.
+    #[inline]
+    pub(crate) fn is_task_waker(&self, waker: &Waker) -> bool {
+        waker.will_wake(&task_waker(self.root))
     }
 
     /// The current task's identity.

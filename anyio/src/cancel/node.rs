@@ -5,7 +5,11 @@
 //! kept in one atomic per node, so a checkpoint reads a flag instead of walking up the
 //! tree, and the tree's depth costs nothing there. The flag is pushed down when it changes:
 //! `cancel()`, a shield toggled, a node linked under a new parent. Pushing it down wakes
-//! every waiter registered in a node that became cancelled.
+//! every task with a scope in a node that became cancelled, as trio's cancel scopes
+//! reschedule their tasks: a wait polled with its task's own waker (nearly all of them)
+//! registers nothing, and costs one flag read. Only a wait polled with another waker (a
+//! combinator that gives its futures wakers of their own) registers that waker in its
+//! node, to be woken with it.
 //!
 //! Locking: each node has one mutex over its links, waiters and deadline. Propagation holds
 //! a parent's lock while it takes its children's, so locks are always taken top-down; no
@@ -426,15 +430,43 @@ impl Node {
             return;
         }
         let cause = cause();
-        let mut state = lock(&self.state);
-        if self.cancel_called.load(SeqCst) {
+        let became_cancelled = {
+            let mut state = lock(&self.state);
+            if self.cancel_called.load(SeqCst) {
+                return;
+            }
+            state.cause = Some(cause);
+            self.cancel_called.store(true, SeqCst);
+            // Its own cancel decides the flag, and the cause changed even if the flag did
+            // not (it replaces a parent's).
+            settle(self, &mut state, true, true)
+        };
+        if became_cancelled {
+            self.wake_owner();
+        }
+    }
+
+    /// Wakes the task that owns this scope's node, after the node became cancelled: the
+    /// task whose poll entered the scope, whose root is the nearest task root above it (a
+    /// task's scopes sit between its root and the roots of its own children). Its waits
+    /// registered nothing (see `CancelWait::register`) and learn of the cancellation this
+    /// way. A task's root wakes its own task as it becomes cancelled (see [`settle`]), and
+    /// so do the roots below it; this covers the node a change started from. The parents
+    /// are locked one at a time, after the node's lock is released, so locks are still
+    /// only ever taken top-down.
+    #[cold]
+    fn wake_owner(&self) {
+        if self.task.is_some() {
             return;
         }
-        state.cause = Some(cause);
-        self.cancel_called.store(true, SeqCst);
-        // Its own cancel decides the flag, and the cause changed even if the flag did not
-        // (it replaces a parent's).
-        settle(self, &mut state, true, true);
+        let mut up = lock(&self.state).parent.clone();
+        while let Some(node) = up {
+            if let Some(task) = node.task() {
+                task.wake_by_waker();
+                return;
+            }
+            up = lock(&node.state).parent.clone();
+        }
     }
 
     /// The cancellation that code running directly in this node observes, by the rule of
@@ -497,7 +529,7 @@ impl Node {
     /// The parent's lock is taken first (locks go top-down), so its cause is read
     /// consistently with its flag; if the node moved meanwhile, it starts over.
     fn recompute(&self) {
-        loop {
+        let became_cancelled = loop {
             let parent = lock(&self.state).parent.clone();
             let parent_state = parent.as_ref().map(|p| lock(&p.state));
             let mut state = lock(&self.state);
@@ -510,8 +542,10 @@ impl Node {
             }
             let parent_cancelled = parent.as_ref().is_some_and(|p| p.is_cancelled());
             let parent_cause = parent_state.as_ref().and_then(|p| p.cause.as_ref());
-            update(self, &mut state, parent_cancelled, parent_cause);
-            return;
+            break update(self, &mut state, parent_cancelled, parent_cause);
+        };
+        if became_cancelled {
+            self.wake_owner();
         }
     }
 
@@ -526,6 +560,8 @@ impl Node {
         if parent.is_aborted() {
             self.aborted.store(true, Release);
         }
+        // The owner of a scope's node links it in its own poll and reads its flag after;
+        // a task's root linked elsewhere (`start`) wakes its task itself.
         update(
             self,
             &mut state,
@@ -677,7 +713,8 @@ mod pool {
 
 /// Sets `node`'s flag and cause from its parent's (`parent_cause` is the parent's cause, read
 /// under the parent's lock) and its own state; on a change, wakes its waiters (when it became
-/// cancelled) and updates its children. `state` is `node`'s, locked.
+/// cancelled) and updates its children. `state` is `node`'s, locked. Returns whether the node
+/// became cancelled.
 ///
 /// A node that is not cancelled and was not has nothing to change (its cause is `None`
 /// already): linking a scope under a scope that is not cancelled costs no more than the flag.
@@ -686,11 +723,11 @@ fn update(
     state: &mut State,
     parent_cancelled: bool,
     parent_cause: Option<&Arc<Cause>>,
-) {
+) -> bool {
     let own = node.cancel_called.load(SeqCst);
     let want = own || (parent_cancelled && !node.shield.load(SeqCst));
     if !want && !node.effective.load(SeqCst) {
-        return;
+        return false;
     }
     let mut cause_changed = false;
     if !own {
@@ -698,17 +735,26 @@ fn update(
         cause_changed = !same_cause(&state.cause, &cause);
         state.cause = cause;
     }
-    settle(node, state, want, cause_changed);
+    settle(node, state, want, cause_changed)
 }
 
 /// Sets `node`'s flag to `want` (its cause is set already); if the flag or the cause
-/// changed, wakes its waiters (when it became cancelled) and updates its children.
-fn settle(node: &Node, state: &mut State, want: bool, cause_changed: bool) {
+/// changed, wakes its waiters (when it became cancelled) and updates its children. Returns
+/// whether the node became cancelled.
+///
+/// Who is woken when a node becomes cancelled: the wakers registered in it (waits polled
+/// with a waker other than their task's), and, for a task's root, the task itself, whose
+/// waits registered nothing. Every task with a scope below a node that became cancelled
+/// is woken: a task whose root is below it by its root (a task's root is never shielded,
+/// so it becomes cancelled with its parent); the task owning the node a change starts
+/// from by [`Node::wake_owner`].
+fn settle(node: &Node, state: &mut State, want: bool, cause_changed: bool) -> bool {
     let flag_changed = node.effective.swap(want, SeqCst) != want;
     if !flag_changed && !cause_changed {
-        return;
+        return false;
     }
-    if want && flag_changed {
+    let became_cancelled = want && flag_changed;
+    if became_cancelled {
         for (_, waker) in state.waiters.iter() {
             waker.wake_by_ref();
         }
@@ -718,6 +764,14 @@ fn settle(node: &Node, state: &mut State, want: bool, cause_changed: bool) {
         let mut child_state = lock(&child.state);
         update(child, &mut child_state, want, state.cause.as_ref());
     }
+    // The task is woken once all its scopes below have their flags: its waits read the
+    // flag of their own scope, which may be one of those.
+    if became_cancelled {
+        if let Some(task) = node.task() {
+            task.wake_by_waker();
+        }
+    }
+    became_cancelled
 }
 
 /// Makes a task's root node (from this thread's pool when it has one) as linked under
