@@ -28,7 +28,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::{Arc, OnceLock, Weak};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Instant;
 
 use super::error::Cancelled;
@@ -143,18 +143,67 @@ pub(crate) fn enter_task<P: TaskPoll>(
     context::enter_task(task, cx, || f(&mut Context::from_waker(&waker)))
 }
 
-/// The waker of the futures of the task whose root node is `root`, borrowed from `root`.
+/// The waker of the futures of the task whose root node is `root`, borrowed from `root`:
+/// waking it wakes the task.
 ///
-/// Made per poll without touching the reference count: the `Arc` rebuilt from `root`'s
-/// pointer takes no count of its own, and the waker made of it is never dropped
-/// (`ManuallyDrop`), so it gives none back. It borrows `root`, which outlives every use
-/// (the caller holds `root`). Clones of it (a future keeping the waker) take counts of
-/// their own, as any waker made from an `Arc` does. This saves two atomic operations per
-/// poll of every task.
+/// Made per poll without touching the reference count: the waker holds `root`'s pointer
+/// without a count of its own, and it is never dropped (`ManuallyDrop`), so it gives none
+/// back. It borrows `root`, which outlives every use (the caller holds `root`). Clones of
+/// it (a future keeping the waker) take counts of their own. This saves two atomic
+/// operations per poll of every task.
 #[inline(always)]
 fn task_waker(root: &Arc<Node>) -> ManuallyDrop<Waker> {
-    // SAFETY: see above.
-    ManuallyDrop::new(Waker::from(unsafe { Arc::from_raw(Arc::as_ptr(root)) }))
+    let raw = RawWaker::new(Arc::as_ptr(root).cast(), &TASK_WAKER);
+    // SAFETY: `TASK_WAKER`'s functions take `data` as the pointer of an `Arc<Node>`
+    // whose count the waker holds; this one holds none, and is never dropped (above).
+    ManuallyDrop::new(unsafe { Waker::from_raw(raw) })
+}
+
+/// The functions of a task's waker ([`task_waker`]), over its root node's `Arc` pointer.
+///
+/// One `static`, so that its address identifies a task's waker ([`Current::is_task_waker`]):
+/// the table `Waker::from` builds for an `Arc` is a constant that may have several copies.
+static TASK_WAKER: RawWakerVTable = RawWakerVTable::new(
+    clone_task_waker,
+    wake_task,
+    wake_task_by_ref,
+    drop_task_waker,
+);
+
+/// # Safety
+/// `data` is the pointer of a live `Arc<Node>` (every function below: the waker holds a
+/// count, or borrows the root as [`task_waker`] does).
+unsafe fn clone_task_waker(data: *const ()) -> RawWaker {
+    // SAFETY: see above; the clone holds the count taken here.
+    unsafe { Arc::increment_strong_count(data.cast::<Node>()) };
+    RawWaker::new(data, &TASK_WAKER)
+}
+
+/// # Safety
+/// As [`clone_task_waker`]; the waker gives up its count.
+unsafe fn wake_task(data: *const ()) {
+    // SAFETY: as above.
+    unsafe {
+        wake_task_by_ref(data);
+        drop_task_waker(data);
+    }
+}
+
+/// # Safety
+/// As [`clone_task_waker`].
+unsafe fn wake_task_by_ref(data: *const ()) {
+    // SAFETY: as above.
+    let root = unsafe { &*data.cast::<Node>() };
+    if let Some(task) = root.task() {
+        task.wake_by_waker();
+    }
+}
+
+/// # Safety
+/// As [`clone_task_waker`]; the waker gives up its count.
+unsafe fn drop_task_waker(data: *const ()) {
+    // SAFETY: as above.
+    drop(unsafe { Arc::from_raw(data.cast::<Node>()) });
 }
 
 /// As [`enter_task`] when the task has been woken (or is new) since its last poll;
@@ -169,20 +218,6 @@ pub(crate) fn enter_task_if_woken<P: TaskPoll>(
         .expect("a task's root node carries its task data");
     task.woken_since_last_poll(cx)
         .then(|| enter_task(root, cx, f))
-}
-
-/// The waker of a task's futures is its root node: waking it wakes the task. (A scope's
-/// node is never made into a waker; waking one would do nothing.)
-impl Wake for Node {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(task) = self.task() {
-            task.wake_by_waker();
-        }
-    }
 }
 
 /// A scope's entry in the chain, made on the stack of the poll that enters it.
@@ -320,7 +355,7 @@ impl<'a> Current<'a> {
     /// itself (see `Node`), so a wait polled with this waker needs no registration.
     #[inline]
     pub(crate) fn is_task_waker(&self, waker: &Waker) -> bool {
-        waker.will_wake(&task_waker(self.root))
+        ptr::eq(waker.data(), Arc::as_ptr(self.root).cast()) && ptr::eq(waker.vtable(), &TASK_WAKER)
     }
 
     /// The current task's identity.
