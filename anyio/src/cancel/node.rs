@@ -205,18 +205,27 @@ impl Node {
     /// at its first poll ([`start_pending`]); returns its key among this node's children.
     /// This node must be linked.
     ///
+    /// Keys are kept in 32 bits (a task's wrapper stays small); with more than 2^32 children
+    /// already, the task is not added, and its name comes back for a task made with its
+    /// node at once.
+    ///
     /// [`start_pending`]: Node::start_pending
-    pub(crate) fn add_pending(&self, name: TaskName, parent_id: u64) -> usize {
+    pub(crate) fn add_pending(&self, name: TaskName, parent_id: u64) -> Result<u32, TaskName> {
         debug_assert!(
             self.is_linked(),
             "a task is started under an unlinked scope"
         );
+        let mut state = lock(&self.state);
+        let Ok(key) = u32::try_from(state.children.vacant_key()) else {
+            return Err(name);
+        };
         let task = PendingTask {
             id: context::next_task_id(),
             parent_id,
             name,
         };
-        lock(&self.state).children.insert(Member::Pending(task))
+        state.children.insert(Member::Pending(task));
+        Ok(key)
     }
 
     /// The root node of the pending task `key` of this node, a task of `run`, linked where

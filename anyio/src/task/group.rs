@@ -12,7 +12,7 @@ use std::task::Context;
 
 use atomic_waker::AtomicWaker;
 
-use super::child::{Child, ChildOutcome};
+use super::child::{Child, ChildOutcome, InGroup};
 use super::error::{GroupClosed, StartError};
 use super::group_future::TaskGroupFuture;
 use super::output::TaskOutput;
@@ -227,12 +227,22 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
     {
         let shared = &self.shared;
         shared.add_task()?;
-        // The task gets its root node when it is first polled (see `cancel::node`).
-        let key = shared.node.add_pending(name, shared.host_id);
-        shared
-            .run
-            .runtime
-            .spawn(Child::pending(key, shared.clone(), fut));
+        // The task gets its root node when it is first polled (see `cancel::node`), unless
+        // its group holds more pending tasks than a task's key has room for.
+        match shared.node.add_pending(name, shared.host_id) {
+            Ok(key) => shared
+                .run
+                .runtime
+                .spawn(Child::pending(key, shared.clone(), fut)),
+            Err(name) => {
+                let task = TaskData::new(name, Some(shared.host_id), shared.run.clone());
+                let root = Node::new_task_under(task, &shared.node);
+                shared
+                    .run
+                    .runtime
+                    .spawn(Child::new(root, shared.clone(), InGroup, fut));
+            }
+        }
         Ok(())
     }
 
@@ -255,7 +265,7 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
         shared
             .run
             .runtime
-            .spawn(Child::new(root, shared.clone(), None, fut));
+            .spawn(Child::new(root, shared.clone(), InGroup, fut));
         Ok(made)
     }
 
@@ -300,12 +310,10 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
             shared.host_id,
         );
         let (fut, made) = wrap(&root, f(status));
-        shared.run.runtime.spawn(Child::new(
-            root.clone(),
-            shared.clone(),
-            Some(slot.clone()),
-            fut,
-        ));
+        shared
+            .run
+            .runtime
+            .spawn(Child::new(root.clone(), shared.clone(), slot.clone(), fut));
         let value = start::wait_started(slot, root).await?;
         Ok((value, made))
     }

@@ -121,6 +121,12 @@ pub(crate) trait StartSink<E>: Send + Sync {
     fn task_ended(&self, outcome: ChildOutcome<E>) -> Option<ChildOutcome<E>>;
 }
 
+impl<E, T: StartSink<E> + ?Sized> StartSink<E> for Arc<T> {
+    fn task_ended(&self, outcome: ChildOutcome<E>) -> Option<ChildOutcome<E>> {
+        (**self).task_ended(outcome)
+    }
+}
+
 enum State<V, E> {
     Waiting,
     /// `started` was called in a cancelled scope: the caller waits for the task's end.
