@@ -191,7 +191,9 @@ impl Runtime {
         }
     }
 
-    /// Spawns a detached task; completion is reported by the task itself.
+    /// Spawns a detached task; completion is reported by the task itself. Inline: each
+    /// call site is one task type, and spawning many short tasks is a hot path.
+    #[inline]
     pub(crate) fn spawn<F>(&self, fut: F)
     where
         F: Future<Output = ()> + Send + 'static,

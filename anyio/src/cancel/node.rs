@@ -215,17 +215,17 @@ impl Node {
             self.is_linked(),
             "a task is started under an unlinked scope"
         );
-        let mut state = lock(&self.state);
-        let Ok(key) = u32::try_from(state.children.vacant_key()) else {
-            return Err(name);
-        };
         let task = PendingTask {
             id: context::next_task_id(),
             parent_id,
             name,
         };
-        state.children.insert(Member::Pending(task));
-        Ok(key)
+        let mut state = lock(&self.state);
+        let key = state.children.insert(Member::Pending(task));
+        u32::try_from(key).map_err(|_| match state.children.remove(key) {
+            Member::Pending(task) => task.name,
+            Member::Linked(_) => unreachable!("the entry was just added as pending"),
+        })
     }
 
     /// The root node of the pending task `key` of this node, a task of `run`, linked where

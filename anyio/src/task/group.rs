@@ -234,16 +234,26 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
                 .run
                 .runtime
                 .spawn(Child::pending(key, shared.clone(), fut)),
-            Err(name) => {
-                let task = TaskData::new(name, Some(shared.host_id), shared.run.clone());
-                let root = Node::new_task_under(task, &shared.node);
-                shared
-                    .run
-                    .runtime
-                    .spawn(Child::new(root, shared.clone(), InGroup, fut));
-            }
+            Err(name) => self.spawn_started(name, fut),
         }
         Ok(())
+    }
+
+    /// `spawn` for a task made with its root node at once: out of line, so that the spawn
+    /// of a pending task, the common case, stays one inlined call.
+    #[cold]
+    #[inline(never)]
+    fn spawn_started<F>(&self, name: TaskName, fut: F)
+    where
+        F: Future<Output: TaskOutput<E>> + Send + 'static,
+    {
+        let shared = &self.shared;
+        let task = TaskData::new(name, Some(shared.host_id), shared.run.clone());
+        let root = Node::new_task_under(task, &shared.node);
+        shared
+            .run
+            .runtime
+            .spawn(Child::new(root, shared.clone(), InGroup, fut));
     }
 
     /// As `spawn`, for a task whose future is made knowing its root node (the task's own
