@@ -209,45 +209,53 @@ impl CancelWait {
     /// flag, without its lock: a cancellation sets the flag before it wakes the table's
     /// wakers under the lock, and only the owner removes an entry, so while the flag is
     /// clear a later cancellation still finds this waker there.
+    #[inline]
     pub(crate) fn register(&mut self, cx: &Context<'_>) -> Result<(), Cancelled> {
         current::with_current(|cur| {
             let Some(cur) = cur else { return Ok(()) };
             let node = cur.innermost();
-            if cur.is_task_waker(cx.waker()) {
-                // A cancellation reaching `node` wakes this task (see `Node`) after setting
-                // the flag, so reading the flag is the whole registration.
-                self.clear();
-                return if node.is_cancelled() {
-                    Err(node.cancelled())
-                } else {
-                    Ok(())
-                };
+            if !cur.is_task_waker(cx.waker()) {
+                return self.register_waker(node, cx);
             }
-            let wakes = WakerId::of(cx.waker());
-            let mut key = match &self.reg {
-                Some(r) if Arc::ptr_eq(&r.node, node) => {
-                    if r.wakes == wakes && !node.is_cancelled() {
-                        return Ok(());
-                    }
-                    Some(r.key)
-                }
-                _ => {
-                    self.clear();
-                    None
-                }
-            };
-            let res = node.register_waiter(&mut key, cx.waker());
-            // `self.reg`, if set, is in `node` (a registration elsewhere was cleared above).
-            self.reg = key.map(|key| match self.reg.take() {
-                Some(r) => Registered { key, wakes, ..r },
-                None => Registered {
-                    node: node.clone(),
-                    key,
-                    wakes,
-                },
-            });
-            res
+            // A cancellation reaching `node` wakes this task (see `Node`) after setting the
+            // flag, so reading the flag is the whole registration.
+            self.clear();
+            if node.is_cancelled() {
+                Err(node.cancelled())
+            } else {
+                Ok(())
+            }
         })
+    }
+
+    /// [`register`](Self::register) for a wait polled with a waker that is not its task's:
+    /// the waker goes into `node`'s table.
+    #[inline(never)]
+    fn register_waker(&mut self, node: &Arc<Node>, cx: &Context<'_>) -> Result<(), Cancelled> {
+        let wakes = WakerId::of(cx.waker());
+        let mut key = match &self.reg {
+            Some(r) if Arc::ptr_eq(&r.node, node) => {
+                if r.wakes == wakes && !node.is_cancelled() {
+                    return Ok(());
+                }
+                Some(r.key)
+            }
+            _ => {
+                self.clear();
+                None
+            }
+        };
+        let res = node.register_waiter(&mut key, cx.waker());
+        // `self.reg`, if set, is in `node` (a registration elsewhere was cleared above).
+        self.reg = key.map(|key| match self.reg.take() {
+            Some(r) => Registered { key, wakes, ..r },
+            None => Registered {
+                node: node.clone(),
+                key,
+                wakes,
+            },
+        });
+        res
     }
 
     /// Drops the registration, if any.

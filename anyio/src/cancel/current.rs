@@ -318,9 +318,27 @@ fn cancellation_from(mut entry: *const Entry) -> Cancelled {
 }
 
 /// The node of `entry`'s scope, made and linked (with every scope around it) if needed.
+///
+/// Inline for the answers that need nothing done (a task's root, a scope already linked),
+/// which is every wait after a scope's first: each blocking operation asks.
+#[inline]
 fn linked_node_of<'a>(entry: *const Entry) -> &'a Arc<Node> {
     // SAFETY: as in `cancelled_from`; `'a` is bounded by the `Current` that calls this.
     let e = unsafe { &*entry };
+    match e.slot {
+        // SAFETY: as in `cancelled_from`.
+        Slot::Task(root) => unsafe { &*root },
+        // SAFETY: as in `cancelled_from`.
+        Slot::Scope(cell) => match unsafe { &*cell }.node() {
+            Some(node) if node.is_linked() => node,
+            _ => link_node_of(e),
+        },
+    }
+}
+
+/// [`linked_node_of`] for a scope whose node is not made or not linked yet.
+#[inline(never)]
+fn link_node_of<'a>(e: &Entry) -> &'a Arc<Node> {
     match e.slot {
         // SAFETY: as in `cancelled_from`.
         Slot::Task(root) => unsafe { &*root },
