@@ -1,8 +1,10 @@
 //! The smol backend: an `async_executor::Executor` run by the calling thread plus helper
 //! threads, each inside `async_io::block_on` (which drives the reactor when idle).
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
+use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
@@ -44,7 +46,7 @@ impl Handle {
                 thread::Builder::new()
                     .name(format!("anyio-smol-global-{i}"))
                     .spawn(move || {
-                        async_io::block_on(ex.run(std::future::pending::<()>()));
+                        run_executor(&ex, std::future::pending::<()>());
                     })
                     .expect("failed to spawn a thread for the global smol executor");
             }
@@ -66,6 +68,13 @@ impl Handle {
     where
         F: Future<Output = ()> + Send + 'static,
     {
+        let running = RUNNING.get();
+        if ptr::eq(running, self.executor.as_ptr()) {
+            // SAFETY: `RUNNING` points at the executor this thread is running, which the
+            // thread keeps alive while it runs it (see `run_executor`).
+            unsafe { &*running }.spawn(fut).detach();
+            return;
+        }
         match self.executor.upgrade() {
             Some(ex) => ex.spawn(fut).detach(),
             // The run is over: its tasks have been dropped, and so is this one.
@@ -104,7 +113,7 @@ where
         let (ex, stop, tokio) = (ex.clone(), stop.clone(), tokio.clone());
         let helper = thread::Builder::new()
             .name(format!("anyio-smol-worker-{i}"))
-            .spawn(move || tokio.within(|| async_io::block_on(ex.run(StopFuture(&stop)))))?;
+            .spawn(move || tokio.within(|| run_executor(&ex, StopFuture(&stop))))?;
         helpers.push(helper);
     }
     // Stops and joins the helpers however the root ends, a panic included.
@@ -116,7 +125,7 @@ where
     };
     let root = make(Runtime::Smol(handle));
     tokio.within(|| {
-        let out = async_io::block_on(ex.run(root));
+        let out = run_executor(&ex, root);
         // The helpers drop their references, then this last one drops the executor, and
         // with it every task still pending (a call from another thread, say), so the run
         // leaves nothing behind, as tokio's runtime does when it shuts down. Those tasks
@@ -125,6 +134,28 @@ where
         drop(ex);
         Ok(out)
     })
+}
+
+thread_local! {
+    /// The executor this thread is running (inside [`run_executor`]); null otherwise. A
+    /// task spawning into the executor that runs it, the common case, then neither
+    /// upgrades the handle's `Weak` nor drops the `Arc` again: two atomic operations on a
+    /// line every thread of the executor reads.
+    static RUNNING: Cell<*const Executor<'static>> = const { Cell::new(ptr::null()) };
+}
+
+/// Runs `ex` on this thread until `fut` completes, with `RUNNING` pointing at it; `ex`
+/// (borrowed from an `Arc` the caller holds) outlives the call, and the previous value is
+/// restored on the way out, unwinding included.
+fn run_executor<T>(ex: &Arc<Executor<'static>>, fut: impl Future<Output = T>) -> T {
+    struct Restore(*const Executor<'static>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            RUNNING.set(self.0);
+        }
+    }
+    let _restore = Restore(RUNNING.replace(Arc::as_ptr(ex)));
+    async_io::block_on(ex.run(fut))
 }
 
 /// Tells the helper threads to leave their executor loop.
