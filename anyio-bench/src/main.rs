@@ -147,11 +147,7 @@ fn measure(runtime: RuntimeKind, w: Workload, runs: usize) -> Vec<Duration> {
             let slot = Arc::new(Mutex::new(None));
             let task_slot = slot.clone();
             anyio::task_group(|tg: TaskGroup| async move {
-                tg.start_soon(async move {
-                    let elapsed = workloads::timed(w).await;
-                    *task_slot.lock().unwrap() = Some(elapsed);
-                    Ok(())
-                })?;
+                tg.start_soon(workloads::timed(w, task_slot))?;
                 Ok(())
             })
             .await
