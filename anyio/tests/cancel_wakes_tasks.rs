@@ -6,6 +6,7 @@
 //! deadline moved, a group cancelled above a child's own scope, a cancel made later in the
 //! same poll, and a wait polled with a waker other than its task's.
 
+use std::fmt::Debug;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::sync::Arc;
@@ -146,26 +147,32 @@ async fn cancel_when_blocked(scope: CancelScope) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Runs `body` inside `scope`, in a task group beside `canceller`, and checks what a user
+/// would: the group completes (`Some`) and `scope` caught the cancellation (`None`).
+async fn caught_beside<T: PartialEq + Debug>(
+    wait: Wait,
+    scope: &CancelScope,
+    canceller: impl Future<Output = Result<(), BoxError>> + Send + 'static,
+    body: impl Future<Output = Result<T, BoxError>>,
+) -> Result<(), BoxError> {
+    let out = anyio::task_group(|tg: TaskGroup| async move {
+        tg.start_soon(canceller)?;
+        scope.run(body).await
+    })
+    .await?;
+    assert_eq!(out, Some(None), "{wait:?}");
+    assert!(scope.cancelled_caught(), "{wait:?}");
+    Ok(())
+}
+
 /// The waiting task is inside a scope of its own, inside the scope another task cancels.
 async fn a_cancel_from_another_task_ends_a_wait_in_a_nested_scope() -> Result<(), BoxError> {
     let b = Blockers::new().await?;
     let _held = b.hold().await?;
     for wait in WAITS {
         let outer = CancelScope::new();
-        let b = &b;
-        // The group completes (`Some`); the scope inside it caught the cancellation.
-        let out = anyio::task_group(|tg: TaskGroup| {
-            let outer = outer.clone();
-            async move {
-                tg.start_soon(cancel_when_blocked(outer.clone()))?;
-                outer
-                    .run(async move { CancelScope::new().run(b.cancelled(wait)).await })
-                    .await
-            }
-        })
-        .await?;
-        assert_eq!(out, Some(None), "{wait:?}");
-        assert!(outer.cancelled_caught(), "{wait:?}");
+        let nested = CancelScope::new().run(b.cancelled(wait));
+        caught_beside(wait, &outer, cancel_when_blocked(outer.clone()), nested).await?;
     }
     Ok(())
 }
@@ -176,23 +183,13 @@ async fn a_cancel_from_a_thread_ends_a_wait() -> Result<(), BoxError> {
     let _held = b.hold().await?;
     for wait in WAITS {
         let scope = CancelScope::new();
-        let b = &b;
-        // The group completes (`Some`); the scope inside it caught the cancellation.
-        let out = anyio::task_group(|tg: TaskGroup| {
-            let scope = scope.clone();
-            async move {
-                let by_thread = scope.clone();
-                tg.start_soon(async move {
-                    anyio::wait_all_tasks_blocked().await?;
-                    anyio::to_thread::run_sync(move || by_thread.cancel()).await?;
-                    Ok::<_, BoxError>(())
-                })?;
-                scope.run(b.cancelled(wait)).await
-            }
-        })
-        .await?;
-        assert_eq!(out, Some(None), "{wait:?}");
-        assert!(scope.cancelled_caught(), "{wait:?}");
+        let by_thread = scope.clone();
+        let canceller = async move {
+            anyio::wait_all_tasks_blocked().await?;
+            anyio::to_thread::run_sync(move || by_thread.cancel()).await?;
+            Ok(())
+        };
+        caught_beside(wait, &scope, canceller, b.cancelled(wait)).await?;
     }
     Ok(())
 }
@@ -205,26 +202,14 @@ async fn clearing_a_shield_from_another_task_ends_a_wait() -> Result<(), BoxErro
     for wait in WAITS {
         let outer = CancelScope::new();
         let shield = CancelScope::new().shielded(true);
-        let b = &b;
-        // The group completes (`Some`); the scope inside it caught the cancellation.
-        let out = anyio::task_group(|tg: TaskGroup| {
-            let (outer, shield) = (outer.clone(), shield.clone());
-            async move {
-                let unshield = shield.clone();
-                tg.start_soon(async move {
-                    anyio::wait_all_tasks_blocked().await?;
-                    unshield.set_shield(false);
-                    Ok::<_, BoxError>(())
-                })?;
-                outer.cancel();
-                outer
-                    .run(async move { shield.run(b.cancelled(wait)).await })
-                    .await
-            }
-        })
-        .await?;
-        assert_eq!(out, Some(None), "{wait:?}");
-        assert!(outer.cancelled_caught(), "{wait:?}");
+        let unshield = shield.clone();
+        let canceller = async move {
+            anyio::wait_all_tasks_blocked().await?;
+            unshield.set_shield(false);
+            Ok(())
+        };
+        outer.cancel();
+        caught_beside(wait, &outer, canceller, shield.run(b.cancelled(wait))).await?;
         assert!(!shield.cancelled_caught(), "{wait:?}");
     }
     Ok(())
@@ -236,25 +221,14 @@ async fn a_deadline_moved_to_the_past_ends_a_wait() -> Result<(), BoxError> {
     let _held = b.hold().await?;
     for wait in WAITS {
         let scope = CancelScope::with_timeout(LONG);
-        let b = &b;
-        // The group completes (`Some`); the scope inside it caught the cancellation.
-        let out = anyio::task_group(|tg: TaskGroup| {
-            let scope = scope.clone();
-            async move {
-                let mover = scope.clone();
-                tg.start_soon(async move {
-                    anyio::wait_all_tasks_blocked().await?;
-                    mover.set_deadline(Some(anyio::current_time()));
-                    Ok::<_, BoxError>(())
-                })?;
-                scope
-                    .run(async move { CancelScope::new().run(b.cancelled(wait)).await })
-                    .await
-            }
-        })
-        .await?;
-        assert_eq!(out, Some(None), "{wait:?}");
-        assert!(scope.cancelled_caught(), "{wait:?}");
+        let mover = scope.clone();
+        let canceller = async move {
+            anyio::wait_all_tasks_blocked().await?;
+            mover.set_deadline(Some(anyio::current_time()));
+            Ok(())
+        };
+        let nested = CancelScope::new().run(b.cancelled(wait));
+        caught_beside(wait, &scope, canceller, nested).await?;
         assert!(scope.timed_out(), "{wait:?}");
     }
     Ok(())
@@ -354,27 +328,12 @@ async fn a_wait_polled_with_another_waker_is_still_cancelled() -> Result<(), Box
     let _held = b.hold().await?;
     for wait in WAITS {
         let scope = CancelScope::new();
-        let b = &b;
-        // The group completes (`Some`); the scope inside it caught the cancellation.
-        let out = anyio::task_group(|tg: TaskGroup| {
-            let scope = scope.clone();
-            async move {
-                tg.start_soon(cancel_when_blocked(scope.clone()))?;
-                scope
-                    .run(async move {
-                        let mut waiting = pin!(b.cancelled(wait));
-                        poll_fn(|cx| {
-                            let own = Waker::from(Arc::new(Forward(cx.waker().clone())));
-                            waiting.as_mut().poll(&mut Context::from_waker(&own))
-                        })
-                        .await
-                    })
-                    .await
-            }
-        })
-        .await?;
-        assert_eq!(out, Some(None), "{wait:?}");
-        assert!(scope.cancelled_caught(), "{wait:?}");
+        let mut waiting = pin!(b.cancelled(wait));
+        let body = poll_fn(|cx| {
+            let own = Waker::from(Arc::new(Forward(cx.waker().clone())));
+            waiting.as_mut().poll(&mut Context::from_waker(&own))
+        });
+        caught_beside(wait, &scope, cancel_when_blocked(scope.clone()), body).await?;
     }
     Ok(())
 }
@@ -387,35 +346,20 @@ async fn a_wait_that_changes_to_its_tasks_waker_is_still_cancelled() -> Result<(
     let _held = b.hold().await?;
     for wait in WAITS {
         let scope = CancelScope::new();
-        let b = &b;
-        // The group completes (`Some`); the scope inside it caught the cancellation.
-        let out = anyio::task_group(|tg: TaskGroup| {
-            let scope = scope.clone();
-            async move {
-                tg.start_soon(cancel_when_blocked(scope.clone()))?;
-                scope
-                    .run(async move {
-                        let mut waiting = pin!(b.cancelled(wait));
-                        let mut polls = 0;
-                        poll_fn(|cx| {
-                            polls += 1;
-                            if polls == 1 {
-                                let own = Waker::from(Arc::new(Forward(cx.waker().clone())));
-                                let first = waiting.as_mut().poll(&mut Context::from_waker(&own));
-                                assert!(first.is_pending(), "{wait:?}");
-                                cx.waker().wake_by_ref();
-                                return Poll::Pending;
-                            }
-                            waiting.as_mut().poll(cx)
-                        })
-                        .await
-                    })
-                    .await
+        let mut waiting = pin!(b.cancelled(wait));
+        let mut polls = 0;
+        let body = poll_fn(|cx| {
+            polls += 1;
+            if polls > 1 {
+                return waiting.as_mut().poll(cx);
             }
-        })
-        .await?;
-        assert_eq!(out, Some(None), "{wait:?}");
-        assert!(scope.cancelled_caught(), "{wait:?}");
+            let own = Waker::from(Arc::new(Forward(cx.waker().clone())));
+            let first = waiting.as_mut().poll(&mut Context::from_waker(&own));
+            assert!(first.is_pending(), "{wait:?}");
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        });
+        caught_beside(wait, &scope, cancel_when_blocked(scope.clone()), body).await?;
     }
     Ok(())
 }
