@@ -11,8 +11,8 @@
 //! # One source of truth
 //!
 //! A scope's node joins the tree (is *linked* under its parent) lazily: when something
-//! outside the poll must be able to see it (a wait registers in it, a task or a scope
-//! links under it), which is at the latest when its body first waits. A linked node's
+//! outside the poll must be able to see it (a wait inside it, a task or a scope linking
+//! under it), which is at the latest when its body first waits. A linked node's
 //! effective state is kept exact by the tree. A node not linked yet is seen only by the
 //! code that polls it, so that code computes its state from the chain: the node's own
 //! `cancel()` and shield, then the scopes around it, up to the first linked node. Either
@@ -37,7 +37,7 @@ use crate::context::{self, RunCtx, RunLocal, TaskData, TaskPoll};
 
 /// A scope's place in the scope stack. A scope that nothing outside it can reach (the
 /// private scope of `move_on_after` or `fail_after`) gets its node only when something
-/// needs one: a wait registering, a scope or task linking under it, its body waiting. A
+/// needs one: a wait inside it, a scope or task linking under it, its body waiting. A
 /// timeout around an operation that completes at once never allocates.
 #[derive(Debug)]
 pub(crate) struct ScopeCell {

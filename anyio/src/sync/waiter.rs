@@ -6,7 +6,8 @@
 //!
 //! - the waiter queues with the innermost cancel scope it waits in, so a grant passes it
 //!   over once that scope is cancelled (see [`WaitQueue`]), and while pending it is
-//!   registered with that scope, so a cancellation wakes it;
+//!   known to that scope (its task is, or its waker is registered there: see
+//!   `CancelWait::register`), so a cancellation wakes it;
 //! - on each poll it looks for its grant *before* it looks at cancellation, so an operation
 //!   that already completed is reported as completed (rule 2: the next checkpoint raises);
 //! - a waiter that was passed over while its scope was cancelled, and finds that scope no
