@@ -328,31 +328,27 @@ fn linked_node_of<'a>(entry: *const Entry) -> &'a Arc<Node> {
     match e.slot {
         // SAFETY: as in `cancelled_from`.
         Slot::Task(root) => unsafe { &*root },
-        // SAFETY: as in `cancelled_from`.
-        Slot::Scope(cell) => match unsafe { &*cell }.node() {
-            Some(node) if node.is_linked() => node,
-            _ => link_node_of(e),
-        },
+        Slot::Scope(cell) => {
+            // SAFETY: as in `cancelled_from`.
+            let cell = unsafe { &*cell };
+            match cell.node() {
+                Some(node) if node.is_linked() => node,
+                _ => link_node_of(cell, e.prev),
+            }
+        }
     }
 }
 
-/// [`linked_node_of`] for a scope whose node is not made or not linked yet.
+/// [`linked_node_of`] for a scope whose node is not made or not linked yet: makes it, and
+/// links it under the scopes around it (`prev` is the entry below its own).
 #[inline(never)]
-fn link_node_of<'a>(e: &Entry) -> &'a Arc<Node> {
-    match e.slot {
-        // SAFETY: as in `cancelled_from`.
-        Slot::Task(root) => unsafe { &*root },
-        Slot::Scope(cell) => {
-            // SAFETY: as in `cancelled_from`.
-            let node = unsafe { &*cell }.node_or_make();
-            if !node.is_linked() {
-                // Outermost first, so that the parent's state is exact when this links.
-                let parent = linked_node_of(e.prev);
-                node.link(parent);
-            }
-            node
-        }
+fn link_node_of(cell: &ScopeCell, prev: *const Entry) -> &Arc<Node> {
+    let node = cell.node_or_make();
+    if !node.is_linked() {
+        // Outermost first, so that the parent's state is exact when this links.
+        node.link(linked_node_of(prev));
     }
+    node
 }
 
 /// A view of the current task's scopes, valid for the closure it is given to.

@@ -247,13 +247,7 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
     where
         F: Future<Output: TaskOutput<E>> + Send + 'static,
     {
-        let shared = &self.shared;
-        let task = TaskData::new(name, Some(shared.host_id), shared.run.clone());
-        let root = Node::new_task_under(task, &shared.node);
-        shared
-            .run
-            .runtime
-            .spawn(Child::new(root, shared.clone(), InGroup, fut));
+        self.spawn_rooted(name, |_| (fut, ()));
     }
 
     /// As `spawn`, for a task whose future is made knowing its root node (the task's own
@@ -267,8 +261,18 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
+        self.shared.add_task()?;
+        Ok(self.spawn_rooted(name, make))
+    }
+
+    /// Spawns a task counted in the group already, with its root node made at once under
+    /// the group's node; `make` gives its future and something for the caller.
+    #[inline]
+    fn spawn_rooted<F, H>(&self, name: TaskName, make: impl FnOnce(&Arc<Node>) -> (F, H)) -> H
+    where
+        F: Future<Output: TaskOutput<E>> + Send + 'static,
+    {
         let shared = &self.shared;
-        shared.add_task()?;
         let task = TaskData::new(name, Some(shared.host_id), shared.run.clone());
         let root = Node::new_task_under(task, &shared.node);
         let (fut, made) = make(&root);
@@ -276,7 +280,7 @@ impl<E: IsCancelled + Send + 'static> TaskGroup<E> {
             .run
             .runtime
             .spawn(Child::new(root, shared.clone(), InGroup, fut));
-        Ok(made)
+        made
     }
 
     async fn start_named<V, F, Fut>(&self, name: TaskName, f: F) -> Result<V, StartError<E>>
